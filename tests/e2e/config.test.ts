@@ -1,0 +1,165 @@
+// Shipped Envoy configs and config refusal: every shipped config validates, the inline plugin JSON
+// equals envoy/config.json, the shipped envoy.yaml serves and mirrors, and a bad plugin config
+// keeps Envoy from starting with the filter's field-naming message in its log.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import test from "node:test";
+import {
+  DARK_CLUSTER,
+  envoyBinary,
+  inlinePluginJson,
+  PINNED_ENVOY_VERSION,
+  REPO_ROOT,
+  request,
+  scenario,
+  shippedConfigText,
+  skipReason,
+  statName,
+  validateConfig,
+} from "./harness.ts";
+
+test(
+  `Envoy ${envoyBinary?.version ?? "(none)"} at ${envoyBinary?.bin ?? "-"}`,
+  { skip: skipReason },
+  () => {
+    assert.equal(envoyBinary?.version, PINNED_ENVOY_VERSION);
+  },
+);
+
+const shipped = readdirSync(join(REPO_ROOT, "envoy"))
+  .filter((f) => /\.ya?ml$/.test(f))
+  .map((f) => join("envoy", f));
+
+test("the repository ships at least envoy/envoy.yaml", () => {
+  assert.ok(
+    shipped.includes(join("envoy", "envoy.yaml")),
+    `found ${shipped.join(", ")}`,
+  );
+});
+
+for (const file of shipped) {
+  scenario(`${file} passes envoy --mode validate`, async () => {
+    const { code, output } = await validateConfig(file);
+    assert.equal(code, 0, output);
+  });
+}
+
+test("the plugin JSON inlined in envoy/envoy.yaml equals envoy/config.json", () => {
+  const yaml = readFileSync(join(REPO_ROOT, "envoy", "envoy.yaml"), "utf8");
+  const inline: unknown = JSON.parse(inlinePluginJson(yaml));
+  const file: unknown = JSON.parse(
+    readFileSync(join(REPO_ROOT, "envoy", "config.json"), "utf8"),
+  );
+  assert.deepEqual(inline, file);
+});
+
+test("envoy/envoy.yaml carries the docker run command of the pinned version", () => {
+  const yaml = readFileSync(join(REPO_ROOT, "envoy", "envoy.yaml"), "utf8");
+  assert.match(
+    yaml,
+    new RegExp(
+      `^#.*docker run .*envoyproxy/envoy:v${PINNED_ENVOY_VERSION.replace(/\./g, "\\.")}`,
+      "m",
+    ),
+  );
+  assert.match(yaml, /failure_policy: FAIL_OPEN/);
+});
+
+scenario(
+  "the shipped envoy/envoy.yaml serves live traffic and mirrors to kitchen-next",
+  async (s) => {
+    const live = await s.upstream("kitchen");
+    const dark = await s.upstream("kitchen-next");
+    const envoy = await s.envoy({
+      name: "shipped",
+      live,
+      dark,
+      configText: shippedConfigText({
+        listener: 0,
+        admin: 0,
+        live: live.port,
+        dark: dark.port,
+      }),
+    });
+    // 50 % keyed on x-user-id: 40 users give both fates with overwhelming probability.
+    const agent = s.agent(4);
+    for (let u = 0; u < 40; u++) {
+      const reply = await request(envoy.listenerPort, {
+        path: `/menu?u=${u}`,
+        headers: { "x-user-id": `user-${u}` },
+        agent,
+      });
+      assert.equal(reply.status, 200);
+    }
+    assert.equal(live.records.length, 40);
+    const mirrored = await envoy.waitForStat(
+      statName(DARK_CLUSTER, "mirrored"),
+      (v) => v > 0,
+    );
+    await dark.waitForCount(mirrored);
+    assert.ok(mirrored < 40, `all 40 users mirrored at 50 %`);
+    await envoy.waitForStat(statName(DARK_CLUSTER, "dark.rq_2xx"), mirrored);
+  },
+);
+
+/** Bad plugin configs and the field path the filter's refusal must name. */
+const refusals: Record<string, { plugin: unknown; message: RegExp }> = {
+  "percentage out of range": {
+    plugin: { targets: [{ cluster: DARK_CLUSTER, percentage: 150 }] },
+    message:
+      /invalid plugin config: targets\[0\]\.percentage: must be between 0 and 100, got 150/,
+  },
+  "unknown field": {
+    plugin: {
+      targets: [{ cluster: DARK_CLUSTER, percentage: 10, colour: "red" }],
+    },
+    message: /invalid plugin config: targets\[0\]\.colour: /,
+  },
+  "wrong type": {
+    plugin: {
+      targets: [{ cluster: DARK_CLUSTER, percentage: 10 }],
+      max_body_bytes: "big",
+    },
+    message: /invalid plugin config: max_body_bytes: /,
+  },
+  "timeout of 0": {
+    plugin: {
+      targets: [{ cluster: DARK_CLUSTER, percentage: 10, timeout_ms: 0 }],
+    },
+    message: /invalid plugin config: targets\[0\]\.timeout_ms: /,
+  },
+  "malformed JSON": {
+    plugin: '{"targets": [{"cluster": "kitchen-next", "percentage": 10}',
+    message: /invalid plugin config: /,
+  },
+  "empty config": { plugin: "", message: /invalid plugin config: / },
+};
+
+for (const [name, { plugin, message }] of Object.entries(refusals)) {
+  scenario(
+    `invalid plugin JSON (${name}): Envoy refuses the config, the log names the field`,
+    async (s) => {
+      const live = await s.upstream("kitchen");
+      const dark = await s.upstream("kitchen-next");
+      const envoy = s.spawnEnvoy({
+        name: "refused",
+        plugin,
+        live,
+        dark,
+        expectFilterErrors: true,
+      });
+      const code = await envoy.waitForExit();
+      assert.notEqual(code, 0, "Envoy started with an invalid plugin config");
+      assert.match(envoy.log, message);
+      const lines = envoy.log
+        .split("\n")
+        .filter((l) => /invalid plugin config/.test(l));
+      assert.ok(
+        lines.every((l) => /\]\[error\]\[wasm\]/.test(l)),
+        `not logged at error level:\n${lines.join("\n")}`,
+      );
+      assert.equal(live.records.length + dark.records.length, 0);
+    },
+  );
+}

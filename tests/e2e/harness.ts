@@ -1,0 +1,1029 @@
+// The end-to-end harness: recording upstreams on loopback, Envoy configs rendered per test, Envoy
+// started and stopped through its admin API, stats readers, load helpers, the README's sampling
+// formula (independent XXH64) and `scenario`, which dumps Envoy's log and every upstream's
+// records when a case fails and checks that the filter logged no error.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import test, { type TestContext } from "node:test";
+import xxhash from "xxhash-wasm";
+import {
+  ensureEnvoy,
+  PINNED_ENVOY_VERSION,
+  REPO_ROOT,
+  type EnvoyBinary,
+} from "../../scripts/envoy.ts";
+
+export { PINNED_ENVOY_VERSION, REPO_ROOT };
+
+/** The release filter every case loads (relative to the repo root, Envoy's working directory). */
+export const WASM_PATH = "build/mirror.wasm";
+/** The live and dark cluster names of the shipped config and of every rendered one. */
+export const LIVE_CLUSTER = "kitchen";
+export const DARK_CLUSTER = "kitchen-next";
+
+// ---------------------------------------------------------------------------------------------
+// Provisioning: run under CI=true always; locally skip only when Envoy cannot be installed.
+
+async function provision(): Promise<{ envoy?: EnvoyBinary; skip?: string }> {
+  try {
+    return { envoy: await ensureEnvoy() };
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    if (process.env.CI === "true")
+      throw new Error(`CI=true and Envoy could not be provisioned: ${why}`);
+    return { skip: `Envoy could not be installed, e2e skipped: ${why}` };
+  }
+}
+
+const provisioned = await provision();
+/** The Envoy binary under test, unless the suite is skipped. */
+export const envoyBinary = provisioned.envoy;
+/** Why the suite is skipped (only ever set outside CI). */
+export const skipReason = provisioned.skip;
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities.
+
+/** Milliseconds on a monotonic clock. */
+export const now = () => performance.now();
+
+/** Polls `check` every 20 ms until it returns a truthy value; fails after `timeoutMs` naming `what`. */
+export async function waitFor<T>(
+  what: string | (() => string),
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()} (last: ${last instanceof Error ? last.message : String(last)})`,
+      );
+    await sleep(20);
+  }
+}
+
+/** Resolves after `ms`: used only to hold a state for a window, never to wait for one. */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const sha256 = (b: Buffer) =>
+  createHash("sha256").update(b).digest("hex");
+
+/** A port on 127.0.0.1 that nobody listens on: connections to it are refused. */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's sampling contract, computed with an independent XXH64 (xxhash-wasm).
+
+const { h64Raw } = await xxhash();
+const utf8 = new TextEncoder();
+
+/** bucket = XXH64(utf8(salt + ":" + key), seed 0) mod 1000000. */
+export function bucketOf(salt: string, key: string): number {
+  return Number(h64Raw(utf8.encode(salt + ":" + key), 0n) % 1_000_000n);
+}
+
+/** mirrored iff bucket < round(percentage × 10000). */
+export function mirroredByFormula(
+  salt: string,
+  key: string,
+  percentage: number,
+): boolean {
+  return bucketOf(salt, key) < Math.round(percentage * 10_000);
+}
+
+/** Two-sided binomial bound for the count of successes; z = 3.2905 gives 99.9 %. */
+export function binomialBound(
+  n: number,
+  p: number,
+  z = 3.2905,
+): [number, number] {
+  const mean = n * p;
+  const sd = Math.sqrt(n * p * (1 - p));
+  return [mean - z * sd, mean + z * sd];
+}
+
+/** The filter's stat name for a target cluster: chars outside [A-Za-z0-9_-] become `_`. */
+export function statName(cluster: string, suffix: string): string {
+  return `wasmcustom.mirror.${cluster.replace(/[^A-Za-z0-9_-]/g, "_")}.${suffix}`;
+}
+
+/** Every per-target counter the filter defines (suffixes after `mirror.<target>.`). */
+export const COUNTER_SUFFIXES = [
+  "mirrored",
+  "skipped.not_matched",
+  "skipped.loop",
+  "skipped.method",
+  "skipped.no_key",
+  "skipped.sampled_out",
+  "skipped.body_too_large",
+  "skipped.overloaded",
+  "skipped.live_reset",
+  "dispatch_failed",
+  "dark.rq_2xx",
+  "dark.rq_3xx",
+  "dark.rq_4xx",
+  "dark.rq_5xx",
+  "dark.rq_reset",
+] as const;
+
+// ---------------------------------------------------------------------------------------------
+// Recording upstreams.
+
+/** One request as an upstream received it. */
+export interface Recorded {
+  seq: number;
+  method: string;
+  path: string;
+  httpVersion: string;
+  /** Lower-cased names; repeated headers joined as Node does. */
+  headers: http.IncomingHttpHeaders;
+  rawHeaders: string[];
+  body: Buffer;
+  /** `now()` when the headers arrived and when the body ended. */
+  startedAt: number;
+  endedAt: number;
+}
+
+/** How an upstream answers. `hang` never answers; `reset` destroys the connection after reading. */
+export interface Behaviour {
+  status?: number;
+  headers?: Record<string, string | string[]>;
+  body?: string | Buffer | ((r: Recorded) => string | Buffer);
+  /** Echo the request body back (overrides `body`). */
+  echo?: boolean;
+  delayMs?: number;
+  mode?: "answer" | "hang" | "reset";
+}
+
+/** A Node HTTP/1.1 server on 127.0.0.1 that records every request. */
+export interface Upstream {
+  name: string;
+  port: number;
+  records: Recorded[];
+  behaviour: Behaviour;
+  /** Waits until at least `n` requests were recorded. */
+  waitForCount(n: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a recording upstream on 127.0.0.1 port 0. `behaviour` may be changed later. */
+export async function startUpstream(
+  name: string,
+  behaviour: Behaviour = {},
+): Promise<Upstream> {
+  const records: Recorded[] = [];
+  const sockets = new Set<net.Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const upstream = { name, port: 0, records, behaviour } as Upstream;
+  const server = http.createServer((req, res) => {
+    const startedAt = now();
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const rec: Recorded = {
+        seq: records.length,
+        method: req.method ?? "",
+        path: req.url ?? "",
+        httpVersion: req.httpVersion,
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: Buffer.concat(chunks),
+        startedAt,
+        endedAt: now(),
+      };
+      records.push(rec);
+      const b = upstream.behaviour;
+      const mode = b.mode ?? "answer";
+      if (mode === "hang") return;
+      if (mode === "reset") {
+        req.socket.destroy();
+        return;
+      }
+      const answer = () => {
+        timers.delete(timer);
+        const body = b.echo
+          ? rec.body
+          : typeof b.body === "function"
+            ? b.body(rec)
+            : (b.body ?? `${name} ${rec.method} ${rec.path}\n`);
+        res.writeHead(b.status ?? 200, {
+          "content-type": "text/plain",
+          "content-length": Buffer.byteLength(body),
+          ...b.headers,
+        });
+        res.end(body);
+      };
+      const timer = setTimeout(answer, b.delayMs ?? 0);
+      timers.add(timer);
+    });
+  });
+  // Envoy pools upstream connections for up to an hour: never close one under it.
+  server.keepAliveTimeout = 600_000;
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  upstream.port = (server.address() as net.AddressInfo).port;
+  upstream.waitForCount = (n, timeoutMs = 10_000) =>
+    waitFor(
+      `${name} to record ${n} requests (has ${records.length})`,
+      () => records.length >= n,
+      timeoutMs,
+    ).then(() => undefined);
+  upstream.close = async () => {
+    for (const t of timers) clearTimeout(t);
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  };
+  return upstream;
+}
+
+/** An upstream whose port refuses connections (records stay empty). */
+export async function refusingUpstream(name: string): Promise<Upstream> {
+  return {
+    name,
+    port: await closedPort(),
+    records: [],
+    behaviour: {},
+    waitForCount: async () => {
+      throw new Error(`${name} refuses connections and records nothing`);
+    },
+    close: async () => {},
+  };
+}
+
+function describeRecords(u: Upstream, limit = 40): string {
+  const t0 = u.records[0]?.startedAt ?? 0;
+  const lines = u.records.slice(0, limit).map((r) => {
+    const headers = JSON.stringify(r.headers);
+    const body =
+      r.body.length <= 64
+        ? JSON.stringify(r.body.toString("latin1"))
+        : `sha256 ${sha256(r.body).slice(0, 16)}`;
+    return `  #${r.seq} +${(r.startedAt - t0).toFixed(1)}ms ${r.method} ${r.path} HTTP/${r.httpVersion} ${headers} body ${r.body.length} B ${body}`;
+  });
+  if (u.records.length > limit)
+    lines.push(`  ... and ${u.records.length - limit} more`);
+  return `upstream ${u.name} (127.0.0.1:${u.port}, ${JSON.stringify(u.behaviour)}) recorded ${u.records.length} requests\n${lines.join("\n")}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envoy configs.
+
+/** What a test's Envoy looks like. Every address is 127.0.0.1; listener and admin use port 0. */
+export interface EnvoyOptions {
+  /** Label in dumps. */
+  name?: string;
+  /** Plugin JSON: an object is serialised; a string is used verbatim (to test malformed JSON). */
+  plugin?: unknown;
+  /** Leave the wasm filter out entirely (the "without the filter" baseline). */
+  withoutFilter?: boolean;
+  /** Envoy worker threads; 2 unless a case needs 1. */
+  concurrency?: number;
+  live: Upstream | { port: number };
+  dark: Upstream | { port: number };
+  /** The dark cluster's name [kitchen-next]. */
+  darkCluster?: string;
+  /** Downstream codec [AUTO: HTTP/1.1, or HTTP/2 with prior knowledge]. */
+  downstreamCodec?: "AUTO" | "HTTP1" | "HTTP2";
+  /** Route timeout for live requests [15s]. */
+  routeTimeout?: string;
+  /** The case expects the filter to log error lines (config refusals). */
+  expectFilterErrors?: boolean;
+  /** Raw config text used instead of rendering (e.g. the shipped envoy/envoy.yaml). */
+  configText?: string;
+}
+
+function socketAddress(port: number) {
+  return { socket_address: { address: "127.0.0.1", port_value: port } };
+}
+
+function staticCluster(name: string, port: number) {
+  return {
+    name,
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [
+        { lb_endpoints: [{ endpoint: { address: socketAddress(port) } }] },
+      ],
+    },
+  };
+}
+
+/** The wasm filter entry exactly as the shipped envoy.yaml writes it, with `plugin` inline. */
+export function wasmFilter(plugin: unknown) {
+  return {
+    name: "envoy.filters.http.wasm",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+      config: {
+        name: "mirror",
+        root_id: "mirror",
+        vm_config: {
+          vm_id: "mirror",
+          runtime: "envoy.wasm.runtime.v8",
+          code: { local: { filename: WASM_PATH } },
+        },
+        failure_policy: "FAIL_OPEN",
+        configuration: {
+          "@type": "type.googleapis.com/google.protobuf.StringValue",
+          value: typeof plugin === "string" ? plugin : JSON.stringify(plugin),
+        },
+      },
+    },
+  };
+}
+
+/** Renders a bootstrap (as a JSON-able object) for one test's Envoy. */
+export function renderEnvoyConfig(o: EnvoyOptions): object {
+  const darkCluster = o.darkCluster ?? DARK_CLUSTER;
+  const filters: object[] = [];
+  if (!o.withoutFilter)
+    filters.push(
+      wasmFilter(o.plugin ?? { cluster: darkCluster, percentage: 100 }),
+    );
+  filters.push({
+    name: "envoy.filters.http.router",
+    typed_config: {
+      "@type":
+        "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+    },
+  });
+  return {
+    admin: { address: socketAddress(0) },
+    static_resources: {
+      listeners: [
+        {
+          name: "ingress",
+          stat_prefix: "ingress",
+          address: socketAddress(0),
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type":
+                      "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    stat_prefix: "ingress",
+                    codec_type: o.downstreamCodec ?? "AUTO",
+                    // Keep the client's x-request-id: it is the default sampling key under test.
+                    preserve_external_request_id: true,
+                    route_config: {
+                      name: "local",
+                      virtual_hosts: [
+                        {
+                          name: "all",
+                          domains: ["*"],
+                          routes: [
+                            {
+                              match: { prefix: "/" },
+                              route: {
+                                cluster: LIVE_CLUSTER,
+                                timeout: o.routeTimeout ?? "15s",
+                              },
+                            },
+                          ],
+                        },
+                      ],
+                    },
+                    http_filters: filters,
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [
+        staticCluster(LIVE_CLUSTER, o.live.port),
+        staticCluster(darkCluster, o.dark.port),
+      ],
+    },
+  };
+}
+
+/** The shipped envoy/envoy.yaml with its fixed ports swapped for the given ones (0 = any). */
+export function shippedConfigText(ports: {
+  listener: number;
+  admin: number;
+  live: number;
+  dark: number;
+}): string {
+  const text = readFileSync(join(REPO_ROOT, "envoy", "envoy.yaml"), "utf8");
+  const swap = (t: string, from: number, to: number) => {
+    const needle = `port_value: ${from} `;
+    if (!t.includes(needle))
+      throw new Error(`envoy/envoy.yaml no longer has "${needle}"`);
+    return t.replace(needle, `port_value: ${to} `);
+  };
+  let out = swap(text, 10000, ports.listener);
+  out = swap(out, 9901, ports.admin);
+  out = swap(out, 8081, ports.live);
+  return swap(out, 8082, ports.dark);
+}
+
+/** The plugin JSON inlined in a YAML `value: |` block after google.protobuf.StringValue. */
+export function inlinePluginJson(yamlText: string): string {
+  const lines = yamlText.split("\n");
+  const at = lines.findIndex(
+    (l, i) =>
+      /^\s*value: \|\s*$/.test(l) &&
+      /google\.protobuf\.StringValue/.test(lines[i - 1] ?? ""),
+  );
+  if (at < 0)
+    throw new Error(
+      "no `value: |` block after a google.protobuf.StringValue @type",
+    );
+  const indent = lines[at].search(/\S/);
+  const block: string[] = [];
+  for (const line of lines.slice(at + 1)) {
+    if (line.trim() !== "" && line.search(/\S/) <= indent) break;
+    block.push(line);
+  }
+  const pad = Math.min(
+    ...block.filter((l) => l.trim()).map((l) => l.search(/\S/)),
+  );
+  return block
+    .map((l) => l.slice(pad))
+    .join("\n")
+    .trim();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envoy processes.
+
+/** Filter-level error and critical lines in an Envoy log. */
+export function filterErrorLines(log: string): string[] {
+  return log
+    .split("\n")
+    .filter(
+      (l) =>
+        /\]\[(error|critical)\]\[wasm\]/.test(l) ||
+        /\]\[(error|critical)\].*wasm log/.test(l),
+    );
+}
+
+/** Runs `envoy --mode validate -c file`; resolves with the exit code and output. */
+export function validateConfig(
+  file: string,
+): Promise<{ code: number | null; output: string }> {
+  if (!envoyBinary) throw new Error(skipReason);
+  return new Promise((done) => {
+    let output = "";
+    const child = spawn(
+      envoyBinary.bin,
+      [
+        "--mode",
+        "validate",
+        "-c",
+        file,
+        "--log-level",
+        "warn",
+        "--component-log-level",
+        "wasm:info",
+      ],
+      {
+        cwd: REPO_ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("close", (code) => done({ code, output }));
+  });
+}
+
+/** One running Envoy. */
+export class Envoy {
+  log = "";
+  exitCode: number | null | undefined;
+  listenerPort = 0;
+  adminPort = 0;
+  private exited: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    readonly options: EnvoyOptions,
+    readonly configPath: string,
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+  ) {
+    child.stdout!.on("data", (d) => (this.log += d));
+    child.stderr!.on("data", (d) => (this.log += d));
+    this.exited = new Promise((r) =>
+      child.on("exit", (code, signal) => {
+        this.exitCode = code ?? (signal ? -1 : null);
+        r();
+      }),
+    );
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Base URL of the listener. */
+  get url(): string {
+    return `http://127.0.0.1:${this.listenerPort}`;
+  }
+
+  /** GET (or POST) on the admin API; returns the body text. */
+  async admin(path: string, method = "GET"): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${this.adminPort}${path}`, {
+      method,
+    });
+    const text = await res.text();
+    if (!res.ok)
+      throw new Error(`admin ${method} ${path}: ${res.status} ${text}`);
+    return text;
+  }
+
+  /** Counters and gauges from `/stats?format=json` (histograms left out). */
+  async stats(): Promise<Map<string, number>> {
+    const json = JSON.parse(await this.admin("/stats?format=json")) as {
+      stats: Array<{ name?: string; value?: number }>;
+    };
+    const out = new Map<string, number>();
+    for (const s of json.stats)
+      if (s.name !== undefined && typeof s.value === "number")
+        out.set(s.name, s.value);
+    return out;
+  }
+
+  /** Histograms from `/stats?format=json`: name → cumulative quantiles and sample count if shown. */
+  async histograms(): Promise<Map<string, unknown>> {
+    const json = JSON.parse(await this.admin("/stats?format=json")) as {
+      stats: Array<{
+        histograms?: {
+          computed_quantiles?: Array<{ name: string; values: unknown[] }>;
+        };
+      }>;
+    };
+    const out = new Map<string, unknown>();
+    for (const s of json.stats)
+      for (const h of s.histograms?.computed_quantiles ?? [])
+        out.set(h.name, h.values);
+    return out;
+  }
+
+  /** One counter or gauge; 0 when Envoy does not show it. */
+  async stat(name: string): Promise<number> {
+    return (await this.stats()).get(name) ?? 0;
+  }
+
+  /** The filter's per-target counters, keyed by suffix (`mirrored`, `skipped.method`, ...). */
+  async targetCounters(
+    cluster = DARK_CLUSTER,
+  ): Promise<Record<string, number>> {
+    const stats = await this.stats();
+    const out: Record<string, number> = {};
+    for (const suffix of COUNTER_SUFFIXES)
+      out[suffix] = stats.get(statName(cluster, suffix)) ?? 0;
+    out.inflight = stats.get(statName(cluster, "inflight")) ?? 0;
+    return out;
+  }
+
+  /** `/stats/prometheus` as text. */
+  async prometheusText(): Promise<string> {
+    return this.admin("/stats/prometheus");
+  }
+
+  /** `/stats/prometheus` samples: `name{labels}` (labels as printed) → value. */
+  async prometheus(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const line of (await this.prometheusText()).split("\n")) {
+      if (!line || line.startsWith("#")) continue;
+      const m = /^(\S+?(?:\{.*\})?)\s+(\S+)$/.exec(line);
+      if (m) out.set(m[1], Number(m[2]));
+    }
+    return out;
+  }
+
+  /** Waits until `check(value of stat)` holds. */
+  async waitForStat(
+    name: string,
+    check: number | ((v: number) => boolean),
+    timeoutMs = 10_000,
+  ): Promise<number> {
+    const ok = typeof check === "number" ? (v: number) => v === check : check;
+    let last = 0;
+    await waitFor(
+      () =>
+        `${this.name}: ${name} ${typeof check === "number" ? `= ${check}` : "to satisfy " + check.toString()} (now ${last})`,
+      async () => ok((last = await this.stat(name))),
+      timeoutMs,
+    );
+    return last;
+  }
+
+  /** POST /quitquitquit, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.running) return;
+    await this.admin("/quitquitquit", "POST").catch(() => undefined);
+    const killed = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(killed);
+  }
+
+  /** Waits for the process to exit on its own (e.g. a refused config). */
+  async waitForExit(timeoutMs = 20_000): Promise<number | null> {
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+    return this.exitCode ?? null;
+  }
+
+  removeDir(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  describe(): string {
+    const lines = this.log.trimEnd().split("\n");
+    const shown =
+      lines.length > 400
+        ? [
+            "... (" + (lines.length - 400) + " earlier lines)",
+            ...lines.slice(-400),
+          ]
+        : lines;
+    return `envoy ${this.name} (config ${this.configPath}, listener ${this.listenerPort}, admin ${this.adminPort}, exit ${this.exitCode ?? "running"}) log:\n${shown.join("\n")}`;
+  }
+}
+
+/**
+ * Spawns Envoy on a rendered (or given) config without waiting for it. Used directly only by
+ * cases that expect Envoy to refuse its config; others use `startEnvoy`.
+ */
+export function spawnEnvoy(o: EnvoyOptions): Envoy {
+  if (!envoyBinary) throw new Error(skipReason);
+  if (!existsSync(join(REPO_ROOT, WASM_PATH)))
+    throw new Error(`${WASM_PATH} is missing: run npm run build first`);
+  const dir = mkdtempSync(join(tmpdir(), "mirror-e2e-"));
+  const configPath = join(dir, o.configText ? "envoy.yaml" : "envoy.json");
+  writeFileSync(
+    configPath,
+    o.configText ?? JSON.stringify(renderEnvoyConfig(o), null, 2),
+  );
+  const args = [
+    "-c",
+    configPath,
+    "--concurrency",
+    String(o.concurrency ?? 2),
+    "--disable-hot-restart",
+    "--log-level",
+    "warn",
+    "--component-log-level",
+    "wasm:info",
+    "--admin-address-path",
+    join(dir, "admin-address"),
+  ];
+  const child = spawn(envoyBinary.bin, args, {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Envoy(o.name ?? "envoy", o, configPath, child, dir);
+}
+
+/** Starts Envoy and waits until admin `/ready` answers 200 and the listener's port is known. */
+export async function startEnvoy(o: EnvoyOptions): Promise<Envoy> {
+  const envoy = spawnEnvoy(o);
+  const addressFile = join(envoy.configPath, "..", "admin-address");
+  try {
+    await waitFor(
+      `${envoy.name} to write its admin address`,
+      () => {
+        if (!envoy.running)
+          throw new Error(`envoy exited with ${envoy.exitCode}`);
+        return (
+          existsSync(addressFile) && readFileSync(addressFile, "utf8").trim()
+        );
+      },
+      20_000,
+    ).then((addr) => (envoy.adminPort = Number(String(addr).split(":").pop())));
+    await waitFor(
+      `${envoy.name} /ready`,
+      async () => {
+        if (!envoy.running)
+          throw new Error(`envoy exited with ${envoy.exitCode}`);
+        const res = await fetch(`http://127.0.0.1:${envoy.adminPort}/ready`);
+        await res.text();
+        return res.status === 200;
+      },
+      20_000,
+    );
+    const listeners = JSON.parse(
+      await envoy.admin("/listeners?format=json"),
+    ) as {
+      listener_statuses: Array<{
+        local_address: { socket_address: { port_value: number } };
+      }>;
+    };
+    envoy.listenerPort =
+      listeners.listener_statuses[0].local_address.socket_address.port_value;
+    return envoy;
+  } catch (err) {
+    await envoy.stop(1_000);
+    (err as Error).message += "\n" + envoy.describe();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients.
+
+/** A response as the downstream client saw it. */
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  ms: number;
+}
+
+/** One downstream HTTP/1.1 request to `envoy`'s listener (or any port). */
+export interface RequestSpec {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string | string[]>;
+  /** Sent with content-length. */
+  body?: Buffer | string;
+  /** Sent chunked, one write per element. */
+  chunks?: Buffer[];
+  agent?: http.Agent;
+}
+
+/** Sends one HTTP/1.1 request and reads the whole response. */
+export function request(port: number, spec: RequestSpec = {}): Promise<Reply> {
+  const started = now();
+  return new Promise((resolve, reject) => {
+    const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
+    const headers: Record<string, string | string[] | number> = {
+      ...spec.headers,
+    };
+    if (body) headers["content-length"] = body.length;
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: spec.method ?? "GET",
+        path: spec.path ?? "/",
+        headers,
+        agent: spec.agent,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            ms: now() - started,
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    if (spec.chunks) {
+      for (const c of spec.chunks) req.write(c);
+      req.end();
+    } else req.end(body);
+  });
+}
+
+/** A keep-alive agent bounding the number of connections. */
+export function keepAliveAgent(maxSockets = 16): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets });
+}
+
+/** Runs `fn` over `items` with at most `concurrency` in flight; results in order. */
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, worker),
+  );
+  return out;
+}
+
+/** An HTTP/2 prior-knowledge (h2c) session to `port`. */
+export function h2session(port: number): Promise<http2.ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.once("connect", () => resolve(session));
+    session.once("error", reject);
+  });
+}
+
+/** One HTTP/2 request on `session`: `body` with content-length, or `chunks` written one by one. */
+export function h2request(
+  session: http2.ClientHttp2Session,
+  spec: {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: Buffer;
+    chunks?: Buffer[];
+  },
+): Promise<Reply> {
+  const started = now();
+  return new Promise((resolve, reject) => {
+    const headers: http2.OutgoingHttpHeaders = {
+      ":method": spec.method ?? "GET",
+      ":path": spec.path ?? "/",
+      ...spec.headers,
+    };
+    if (spec.body) headers["content-length"] = spec.body.length;
+    const stream = session.request(headers, {
+      endStream: !spec.body && !spec.chunks,
+    });
+    let status = 0;
+    let resHeaders: http.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on("response", (h) => {
+      status = Number(h[":status"]);
+      resHeaders = h as http.IncomingHttpHeaders;
+    });
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("end", () =>
+      resolve({
+        status,
+        headers: resHeaders,
+        body: Buffer.concat(chunks),
+        ms: now() - started,
+      }),
+    );
+    stream.on("error", reject);
+    if (spec.body) stream.end(spec.body);
+    else if (spec.chunks) {
+      for (const c of spec.chunks) stream.write(c);
+      stream.end();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios.
+
+/** Resources of one case, cleaned up in reverse order; dumped when the case fails. */
+export class Scope {
+  private cleanups: Array<() => Promise<void> | void> = [];
+  readonly envoys: Envoy[] = [];
+  readonly upstreams: Upstream[] = [];
+
+  constructor(readonly t: TestContext) {}
+
+  /** Registers a cleanup; cleanups run last-registered first. */
+  defer(fn: () => Promise<void> | void): void {
+    this.cleanups.push(fn);
+  }
+
+  async upstream(name: string, behaviour: Behaviour = {}): Promise<Upstream> {
+    const u = await startUpstream(name, behaviour);
+    this.upstreams.push(u);
+    this.defer(() => u.close());
+    return u;
+  }
+
+  async refusing(name: string): Promise<Upstream> {
+    const u = await refusingUpstream(name);
+    this.upstreams.push(u);
+    return u;
+  }
+
+  async envoy(o: EnvoyOptions): Promise<Envoy> {
+    const label = o.name ?? `envoy${this.envoys.length + 1}`;
+    const opts = { ...o, name: label };
+    const e = await startEnvoy(opts);
+    this.envoys.push(e);
+    this.defer(async () => {
+      await e.stop();
+      e.removeDir();
+    });
+    return e;
+  }
+
+  /** Spawns an Envoy that is expected to refuse its config (tracked for dumps and cleanup). */
+  spawnEnvoy(o: EnvoyOptions): Envoy {
+    const e = spawnEnvoy({
+      ...o,
+      name: o.name ?? `envoy${this.envoys.length + 1}`,
+    });
+    this.envoys.push(e);
+    this.defer(async () => {
+      await e.stop(1_000);
+      e.removeDir();
+    });
+    return e;
+  }
+
+  /** A keep-alive agent destroyed at cleanup. */
+  agent(maxSockets = 16): http.Agent {
+    const a = keepAliveAgent(maxSockets);
+    this.defer(() => a.destroy());
+    return a;
+  }
+
+  async h2(port: number): Promise<http2.ClientHttp2Session> {
+    const s = await h2session(port);
+    this.defer(() => new Promise<void>((r) => s.close(() => r())));
+    return s;
+  }
+
+  /** Asserts that no Envoy of this case logged a filter error or critical line (unless expected). */
+  assertNoFilterErrors(): void {
+    for (const e of this.envoys) {
+      if (e.options.expectFilterErrors) continue;
+      const bad = filterErrorLines(e.log);
+      if (bad.length)
+        throw new Error(
+          `${e.name} logged ${bad.length} filter error/critical line(s):\n${bad.slice(0, 20).join("\n")}`,
+        );
+    }
+  }
+
+  dump(): string {
+    return [
+      ...this.envoys.map((e) => e.describe()),
+      ...this.upstreams.map((u) => describeRecords(u)),
+    ].join("\n\n");
+  }
+
+  async cleanup(): Promise<void> {
+    for (const fn of this.cleanups.reverse()) await fn();
+    this.cleanups = [];
+  }
+}
+
+/**
+ * One e2e case: runs `fn` with a fresh Scope, asserts that the filter logged no error, prints every
+ * Envoy log and upstream record on failure, and cleans up in reverse order.
+ */
+export function scenario(
+  name: string,
+  fn: (s: Scope) => Promise<void>,
+  options: { timeout?: number } = {},
+): void {
+  test(
+    name,
+    { skip: skipReason, timeout: options.timeout ?? 120_000 },
+    async (t) => {
+      const s = new Scope(t);
+      try {
+        await fn(s);
+        s.assertNoFilterErrors();
+      } catch (err) {
+        process.stderr.write(
+          `\n===== ${name}: FAILED — Envoy logs and upstream records =====\n${s.dump()}\n===== end of ${name} =====\n`,
+        );
+        throw err;
+      } finally {
+        await s.cleanup();
+      }
+    },
+  );
+}

@@ -1,6 +1,9 @@
+// ABI entry: the SDK's exports (proxy_on_*, malloc) and the root context "mirror".
 export * from "@solo-io/proxy-runtime/assembly/proxy";
 import {
   RootContext,
   registerRootContext,
 } from "@solo-io/proxy-runtime/assembly";
-registerRootContext((id: u32): RootContext => new RootContext(id), "mirror");
+import { MirrorRoot } from "./filter";
+
+registerRootContext((id: u32): RootContext => new MirrorRoot(id), "mirror");

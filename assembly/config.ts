@@ -1,0 +1,720 @@
+// Plugin JSON → Config, or an error naming the field and the reason.
+// Every default lives here, once. Everything the request path needs (lower-cased
+// names, their UTF-8 bytes, thresholds) is computed here, at configure time.
+
+import { JsonKind, JsonValue, parseJson } from "./json";
+import { thresholdOf } from "./sampler";
+
+// Error messages, in one place.
+const E_EMPTY = "is empty: a plugin configuration is required";
+const E_MALFORMED = "is not valid JSON: ";
+const E_UNKNOWN = "unknown field";
+const E_REQUIRED = "is required";
+const E_OBJECT = "must be an object, got ";
+const E_ARRAY = "must be an array, got ";
+const E_STRING = "must be a string, got ";
+const E_NUMBER = "must be a number, got ";
+const E_INTEGER = "must be a whole number, got ";
+const E_NON_EMPTY = "must not be empty";
+const E_PERCENT_RANGE = "must be between 0 and 100, got ";
+const E_PERCENT_DECIMALS = "must have at most 4 decimal places, got ";
+const E_BOTH_FORMS =
+  'cannot be combined with the shorthand "cluster" at the top level';
+const E_SUFFIX_AND_AUTHORITY = "cannot be combined with authority";
+const E_KEY_FORM =
+  'must be "header:NAME", "cookie:NAME", "query:NAME" or "path", got ';
+const E_INBOUND = 'must be "skip" or "strip", got ';
+const E_HEADER_NAME = "must be a valid lower-case HTTP header name, got ";
+const E_PSEUDO = "must not be a pseudo-header or a hop-by-hop header, got ";
+const E_METHOD = "must be an upper-case HTTP method token, got ";
+const E_PATH_PREFIX = 'must start with "/", got ';
+const E_VALUE_CHARS = "must not contain control characters";
+const E_AUTHORITY = "must be a host[:port] without spaces, got ";
+
+export const DEFAULT_TIMEOUT_MS: u32 = 5000;
+export const MAX_TIMEOUT_MS: u32 = 600000;
+export const DEFAULT_MAX_BODY_BYTES: u32 = 65536;
+export const MAX_BODY_BYTES_LIMIT: u32 = 16777216;
+export const DEFAULT_MAX_INFLIGHT: u32 = 100;
+export const MAX_INFLIGHT_LIMIT: u32 = 100000;
+
+/** Hop-by-hop headers: never copied, never added (RFC 9110 §7.6.1). */
+export const HOP_BY_HOP: string[] = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+];
+
+export enum KeySource {
+  Header,
+  Cookie,
+  Query,
+  Path,
+}
+
+/** One entry of sampling.keys. */
+export class SamplingKey {
+  source: KeySource = KeySource.Header;
+  /** header name (lower-case), cookie name or query parameter name */
+  name: string = "";
+  nameBytes: ArrayBuffer = new ArrayBuffer(0);
+}
+
+/** match.headers entry: exact value. */
+export class HeaderMatch {
+  name: string = "";
+  nameBytes: ArrayBuffer = new ArrayBuffer(0);
+  value: ArrayBuffer = new ArrayBuffer(0);
+}
+
+/** A header to add to the copy. */
+export class HeaderValue {
+  name: string = "";
+  value: string = "";
+}
+
+/** One mirror target. */
+export class Target {
+  cluster: string = "";
+  clusterBytes: ArrayBuffer = new ArrayBuffer(0);
+  /** the cluster name made safe for a stat name segment */
+  statName: string = "";
+  percentage: f64 = 0;
+  /** round(percentage × 10000): keys with a bucket below it are mirrored */
+  threshold: u32 = 0;
+  salt: string = "";
+  /** utf8(salt + ":"), the hashed prefix of every key */
+  saltPrefix: ArrayBuffer = new ArrayBuffer(0);
+  timeoutMs: u32 = DEFAULT_TIMEOUT_MS;
+  authority: string | null = null;
+  hostSuffix: string = "";
+  pathPrefix: string = "";
+  pathPrefixBytes: ArrayBuffer = new ArrayBuffer(0);
+  matchHeaders: HeaderMatch[] = [];
+}
+
+/** An opt-in exception: these methods are mirrored under this path prefix. */
+export class UnsafePath {
+  methods: string[] = [];
+  methodBytes: ArrayBuffer[] = [];
+  pathPrefix: string = "";
+  pathPrefixBytes: ArrayBuffer = new ArrayBuffer(0);
+}
+
+/** The checked plugin configuration. */
+export class Config {
+  targets: Target[] = [];
+  keys: SamplingKey[] = [];
+  methods: string[] = ["GET", "HEAD", "OPTIONS"];
+  methodBytes: ArrayBuffer[] = [];
+  unsafePaths: UnsafePath[] = [];
+  markerHeader: string = "x-shadow";
+  markerHeaderBytes: ArrayBuffer = new ArrayBuffer(0);
+  markerValue: string = "true";
+  /** inbound "strip": remove a client-supplied marker instead of skipping */
+  markerStrip: bool = false;
+  addHeaders: HeaderValue[] = [];
+  removeHeaders: string[] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-forwarded-client-cert",
+  ];
+  maxBodyBytes: u32 = DEFAULT_MAX_BODY_BYTES;
+  maxInflight: u32 = DEFAULT_MAX_INFLIGHT;
+}
+
+/** parseConfig's answer: a config, or null and `error` ("<field>: <reason>"). */
+export class ConfigResult {
+  config: Config | null = null;
+  error: string = "";
+}
+
+class Checker {
+  error: string = "";
+
+  fail(path: string, reason: string): bool {
+    if (this.error.length == 0) this.error = path + ": " + reason;
+    return false;
+  }
+
+  ok(): bool {
+    return this.error.length == 0;
+  }
+
+  /** Refuses any member of `obj` not in `allowed`. */
+  known(obj: JsonValue, path: string, allowed: string[]): bool {
+    for (let i = 0; i < obj.keys.length; i++) {
+      if (!allowed.includes(obj.keys[i])) {
+        return this.fail(join(path, obj.keys[i]), E_UNKNOWN);
+      }
+    }
+    return true;
+  }
+
+  isObject(v: JsonValue, path: string): bool {
+    return v.kind == JsonKind.Object || this.fail(path, E_OBJECT + kindOf(v));
+  }
+
+  isArray(v: JsonValue, path: string): bool {
+    return v.kind == JsonKind.Array || this.fail(path, E_ARRAY + kindOf(v));
+  }
+
+  isString(v: JsonValue, path: string): bool {
+    if (v.kind != JsonKind.String) return this.fail(path, E_STRING + kindOf(v));
+    if (hasControl(v.str)) return this.fail(path, E_VALUE_CHARS);
+    return true;
+  }
+
+  isNonEmptyString(v: JsonValue, path: string): bool {
+    if (!this.isString(v, path)) return false;
+    return v.str.length > 0 || this.fail(path, E_NON_EMPTY);
+  }
+
+  /** A whole number in [min, max]. */
+  isInteger(v: JsonValue, path: string, min: f64, max: f64): bool {
+    if (v.kind != JsonKind.Number) return this.fail(path, E_NUMBER + kindOf(v));
+    if (Math.floor(v.num) != v.num) return this.fail(path, E_INTEGER + v.raw);
+    if (v.num < min || v.num > max) {
+      return this.fail(
+        path,
+        "must be between " +
+          i64(min).toString() +
+          " and " +
+          i64(max).toString() +
+          ", got " +
+          v.raw,
+      );
+    }
+    return true;
+  }
+
+  headerName(v: JsonValue, path: string): bool {
+    if (!this.isNonEmptyString(v, path)) return false;
+    if (!isHeaderName(v.str))
+      return this.fail(path, E_HEADER_NAME + v.describe());
+    return true;
+  }
+
+  /** A header the copy may add or remove: no pseudo-header, no hop-by-hop. */
+  editableHeader(v: JsonValue, path: string): bool {
+    if (v.kind == JsonKind.String && v.str.startsWith(":")) {
+      return this.fail(path, E_PSEUDO + v.describe());
+    }
+    if (!this.headerName(v, path)) return false;
+    if (HOP_BY_HOP.includes(v.str))
+      return this.fail(path, E_PSEUDO + v.describe());
+    return true;
+  }
+
+  pathPrefix(v: JsonValue, path: string): bool {
+    if (!this.isNonEmptyString(v, path)) return false;
+    return (
+      v.str.startsWith("/") || this.fail(path, E_PATH_PREFIX + v.describe())
+    );
+  }
+
+  methodList(v: JsonValue, path: string, out: string[]): bool {
+    if (!this.isArray(v, path)) return false;
+    for (let i = 0; i < v.items.length; i++) {
+      const p = path + "[" + i.toString() + "]";
+      const m = v.items[i];
+      if (!this.isNonEmptyString(m, p)) return false;
+      if (!isMethod(m.str)) return this.fail(p, E_METHOD + m.describe());
+      if (!out.includes(m.str)) out.push(m.str);
+    }
+    return true;
+  }
+}
+
+function join(path: string, key: string): string {
+  return path.length == 0 ? key : path + "." + key;
+}
+
+function kindOf(v: JsonValue): string {
+  switch (v.kind) {
+    case JsonKind.Null:
+      return "null";
+    case JsonKind.Bool:
+      return "a boolean";
+    case JsonKind.Number:
+      return "a number";
+    case JsonKind.String:
+      return "a string";
+    case JsonKind.Array:
+      return "an array";
+    default:
+      return "an object";
+  }
+}
+
+function hasControl(s: string): bool {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+/** RFC 9110 token characters, lower-case letters only (HTTP/2 field names). */
+function isHeaderName(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok =
+      (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c == 0x2d ||
+      c == 0x5f ||
+      c == 0x2e ||
+      c == 0x21 ||
+      c == 0x23 ||
+      c == 0x24 ||
+      c == 0x25 ||
+      c == 0x26 ||
+      c == 0x27 ||
+      c == 0x2a ||
+      c == 0x2b ||
+      c == 0x5e ||
+      c == 0x60 ||
+      c == 0x7c ||
+      c == 0x7e;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+function isMethod(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x41 && c <= 0x5a) || c == 0x2d || c == 0x5f)) return false;
+  }
+  return true;
+}
+
+function isAuthority(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (
+      c <= 0x20 ||
+      c >= 0x7f ||
+      c == 0x2f ||
+      c == 0x3f ||
+      c == 0x23 ||
+      c == 0x40
+    )
+      return false;
+  }
+  return true;
+}
+
+/** Makes a cluster name safe as one segment of a stat name. */
+export function statNameOf(cluster: string): string {
+  let out = "";
+  for (let i = 0; i < cluster.length; i++) {
+    const c = cluster.charCodeAt(i);
+    const ok =
+      (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x41 && c <= 0x5a) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c == 0x2d ||
+      c == 0x5f;
+    out += ok ? String.fromCharCode(c) : "_";
+  }
+  return out;
+}
+
+function utf8(s: string): ArrayBuffer {
+  return String.UTF8.encode(s);
+}
+
+const TOP_FIELDS = [
+  "targets",
+  "sampling",
+  "methods",
+  "unsafe_paths",
+  "marker",
+  "headers",
+  "max_body_bytes",
+  "max_inflight",
+];
+const SHORTHAND_FIELDS = [
+  "cluster",
+  "percentage",
+  "salt",
+  "timeout_ms",
+  "authority",
+  "host_suffix",
+  "match",
+];
+
+function parseTarget(
+  c: Checker,
+  v: JsonValue,
+  path: string,
+  defaultSalt: string,
+): Target | null {
+  const t = new Target();
+  const cluster = v.get("cluster");
+  if (cluster === null) {
+    c.fail(join(path, "cluster"), E_REQUIRED);
+    return null;
+  }
+  if (!c.isNonEmptyString(cluster, join(path, "cluster"))) return null;
+  t.cluster = cluster.str;
+  t.clusterBytes = utf8(cluster.str);
+  t.statName = statNameOf(cluster.str);
+
+  const pct = v.get("percentage");
+  const pctPath = join(path, "percentage");
+  if (pct === null) {
+    c.fail(pctPath, E_REQUIRED);
+    return null;
+  }
+  if (pct.kind != JsonKind.Number) {
+    c.fail(pctPath, E_NUMBER + kindOf(pct));
+    return null;
+  }
+  if (!(pct.num >= 0 && pct.num <= 100)) {
+    c.fail(pctPath, E_PERCENT_RANGE + pct.raw);
+    return null;
+  }
+  const scaled = pct.num * 10000;
+  if (Math.abs(scaled - Math.round(scaled)) > 1e-6) {
+    c.fail(pctPath, E_PERCENT_DECIMALS + pct.raw);
+    return null;
+  }
+  t.percentage = pct.num;
+  t.threshold = thresholdOf(pct.num);
+
+  t.salt = defaultSalt;
+  const salt = v.get("salt");
+  if (salt !== null) {
+    if (!c.isString(salt, join(path, "salt"))) return null;
+    t.salt = salt.str;
+  }
+  t.saltPrefix = utf8(t.salt + ":");
+
+  const timeout = v.get("timeout_ms");
+  if (timeout !== null) {
+    if (!c.isInteger(timeout, join(path, "timeout_ms"), 1, <f64>MAX_TIMEOUT_MS))
+      return null;
+    t.timeoutMs = <u32>timeout.num;
+  }
+
+  const authority = v.get("authority");
+  if (authority !== null) {
+    const p = join(path, "authority");
+    if (!c.isNonEmptyString(authority, p)) return null;
+    if (!isAuthority(authority.str)) {
+      c.fail(p, E_AUTHORITY + authority.describe());
+      return null;
+    }
+    t.authority = authority.str;
+  }
+
+  const suffix = v.get("host_suffix");
+  if (suffix !== null) {
+    const p = join(path, "host_suffix");
+    if (!c.isString(suffix, p)) return null;
+    if (suffix.str.length > 0 && !isAuthority(suffix.str)) {
+      c.fail(p, E_AUTHORITY + suffix.describe());
+      return null;
+    }
+    if (authority !== null && suffix.str.length > 0) {
+      c.fail(p, E_SUFFIX_AND_AUTHORITY);
+      return null;
+    }
+    t.hostSuffix = suffix.str;
+  }
+
+  const match = v.get("match");
+  if (match !== null) {
+    const mp = join(path, "match");
+    if (!c.isObject(match, mp)) return null;
+    if (!c.known(match, mp, ["path_prefix", "headers"])) return null;
+    const prefix = match.get("path_prefix");
+    if (prefix !== null) {
+      if (!c.pathPrefix(prefix, join(mp, "path_prefix"))) return null;
+      t.pathPrefix = prefix.str;
+      t.pathPrefixBytes = utf8(prefix.str);
+    }
+    const headers = match.get("headers");
+    if (headers !== null) {
+      const hp = join(mp, "headers");
+      if (!c.isObject(headers, hp)) return null;
+      for (let i = 0; i < headers.keys.length; i++) {
+        const name = headers.keys[i];
+        const np = join(hp, name);
+        if (!isHeaderName(name.toLowerCase())) {
+          c.fail(np, E_HEADER_NAME + '"' + name + '"');
+          return null;
+        }
+        if (!c.isString(headers.values[i], np)) return null;
+        const m = new HeaderMatch();
+        m.name = name.toLowerCase();
+        m.nameBytes = utf8(m.name);
+        m.value = utf8(headers.values[i].str);
+        t.matchHeaders.push(m);
+      }
+    }
+  }
+  return t;
+}
+
+function parseKey(c: Checker, v: JsonValue, path: string): SamplingKey | null {
+  if (!c.isNonEmptyString(v, path)) return null;
+  const s = v.str;
+  const k = new SamplingKey();
+  if (s == "path") {
+    k.source = KeySource.Path;
+    return k;
+  }
+  const colon = s.indexOf(":");
+  const kind = colon < 0 ? s : s.substring(0, colon);
+  const name = colon < 0 ? "" : s.substring(colon + 1);
+  if (kind == "header") {
+    k.source = KeySource.Header;
+    k.name = name.toLowerCase();
+    if (
+      !isHeaderName(k.name) &&
+      !(k.name.startsWith(":") && k.name.length > 1)
+    ) {
+      c.fail(path, E_KEY_FORM + v.describe());
+      return null;
+    }
+  } else if (kind == "cookie" || kind == "query") {
+    k.source = kind == "cookie" ? KeySource.Cookie : KeySource.Query;
+    k.name = name;
+    if (name.length == 0 || name.indexOf(";") >= 0 || name.indexOf("&") >= 0) {
+      c.fail(path, E_KEY_FORM + v.describe());
+      return null;
+    }
+  } else {
+    c.fail(path, E_KEY_FORM + v.describe());
+    return null;
+  }
+  k.nameBytes = utf8(k.name);
+  return k;
+}
+
+/** Parses and checks the plugin JSON. Never throws. */
+export function parseConfig(text: string): ConfigResult {
+  const res = new ConfigResult();
+  if (text.trim().length == 0) {
+    res.error = "configuration: " + E_EMPTY;
+    return res;
+  }
+  const parsed = parseJson(text);
+  const root = parsed.value;
+  if (root === null) {
+    res.error = "configuration: " + E_MALFORMED + parsed.error;
+    return res;
+  }
+  const c = new Checker();
+  const cfg = parseRoot(c, root);
+  if (cfg === null || !c.ok()) {
+    res.error = c.error;
+    return res;
+  }
+  res.config = cfg;
+  return res;
+}
+
+function parseRoot(c: Checker, root: JsonValue): Config | null {
+  const cfg = new Config();
+  if (root.kind != JsonKind.Object) {
+    c.fail("configuration", E_OBJECT + kindOf(root));
+    return null;
+  }
+  const shorthand = root.get("cluster") !== null;
+  const allowed = shorthand ? TOP_FIELDS.concat(SHORTHAND_FIELDS) : TOP_FIELDS;
+  if (!c.known(root, "", allowed)) return null;
+
+  // sampling first: targets inherit its salt.
+  let defaultSalt = "";
+  const sampling = root.get("sampling");
+  if (sampling !== null) {
+    if (!c.isObject(sampling, "sampling")) return null;
+    if (!c.known(sampling, "sampling", ["keys", "salt"])) return null;
+    const salt = sampling.get("salt");
+    if (salt !== null) {
+      if (!c.isString(salt, "sampling.salt")) return null;
+      defaultSalt = salt.str;
+    }
+    const keys = sampling.get("keys");
+    if (keys !== null) {
+      if (!c.isArray(keys, "sampling.keys")) return null;
+      if (keys.items.length == 0) {
+        c.fail("sampling.keys", E_NON_EMPTY);
+        return null;
+      }
+      for (let i = 0; i < keys.items.length; i++) {
+        const k = parseKey(
+          c,
+          keys.items[i],
+          "sampling.keys[" + i.toString() + "]",
+        );
+        if (k === null) return null;
+        cfg.keys.push(k);
+      }
+    }
+  }
+  if (cfg.keys.length == 0) {
+    const k = new SamplingKey();
+    k.source = KeySource.Header;
+    k.name = "x-request-id";
+    k.nameBytes = utf8(k.name);
+    cfg.keys.push(k);
+  }
+
+  const targets = root.get("targets");
+  if (shorthand) {
+    if (targets !== null) {
+      c.fail("targets", E_BOTH_FORMS);
+      return null;
+    }
+    const t = parseTarget(c, root, "", defaultSalt);
+    if (t === null) return null;
+    cfg.targets.push(t);
+  } else {
+    if (targets === null) {
+      c.fail("targets", E_REQUIRED);
+      return null;
+    }
+    if (!c.isArray(targets, "targets")) return null;
+    if (targets.items.length == 0) {
+      c.fail("targets", E_NON_EMPTY);
+      return null;
+    }
+    for (let i = 0; i < targets.items.length; i++) {
+      const p = "targets[" + i.toString() + "]";
+      const tv = targets.items[i];
+      if (!c.isObject(tv, p)) return null;
+      if (!c.known(tv, p, SHORTHAND_FIELDS)) return null;
+      const t = parseTarget(c, tv, p, defaultSalt);
+      if (t === null) return null;
+      cfg.targets.push(t);
+    }
+  }
+
+  const methods = root.get("methods");
+  if (methods !== null) {
+    cfg.methods = [];
+    if (!c.methodList(methods, "methods", cfg.methods)) return null;
+  }
+
+  const unsafe = root.get("unsafe_paths");
+  if (unsafe !== null) {
+    if (!c.isArray(unsafe, "unsafe_paths")) return null;
+    for (let i = 0; i < unsafe.items.length; i++) {
+      const p = "unsafe_paths[" + i.toString() + "]";
+      const u = unsafe.items[i];
+      if (!c.isObject(u, p)) return null;
+      if (!c.known(u, p, ["methods", "path_prefix"])) return null;
+      const rule = new UnsafePath();
+      const ms = u.get("methods");
+      if (ms === null) {
+        c.fail(p + ".methods", E_REQUIRED);
+        return null;
+      }
+      if (!c.methodList(ms, p + ".methods", rule.methods)) return null;
+      if (rule.methods.length == 0) {
+        c.fail(p + ".methods", E_NON_EMPTY);
+        return null;
+      }
+      const prefix = u.get("path_prefix");
+      if (prefix === null) {
+        c.fail(p + ".path_prefix", E_REQUIRED);
+        return null;
+      }
+      if (!c.pathPrefix(prefix, p + ".path_prefix")) return null;
+      rule.pathPrefix = prefix.str;
+      rule.pathPrefixBytes = utf8(prefix.str);
+      cfg.unsafePaths.push(rule);
+    }
+  }
+
+  const marker = root.get("marker");
+  if (marker !== null) {
+    if (!c.isObject(marker, "marker")) return null;
+    if (!c.known(marker, "marker", ["header", "value", "inbound"])) return null;
+    const h = marker.get("header");
+    if (h !== null) {
+      if (!c.editableHeader(h, "marker.header")) return null;
+      cfg.markerHeader = h.str;
+    }
+    const val = marker.get("value");
+    if (val !== null) {
+      if (!c.isNonEmptyString(val, "marker.value")) return null;
+      cfg.markerValue = val.str;
+    }
+    const inbound = marker.get("inbound");
+    if (inbound !== null) {
+      if (!c.isString(inbound, "marker.inbound")) return null;
+      if (inbound.str == "strip") cfg.markerStrip = true;
+      else if (inbound.str != "skip") {
+        c.fail("marker.inbound", E_INBOUND + inbound.describe());
+        return null;
+      }
+    }
+  }
+  cfg.markerHeaderBytes = utf8(cfg.markerHeader);
+
+  const headers = root.get("headers");
+  if (headers !== null) {
+    if (!c.isObject(headers, "headers")) return null;
+    if (!c.known(headers, "headers", ["add", "remove"])) return null;
+    const add = headers.get("add");
+    if (add !== null) {
+      if (!c.isObject(add, "headers.add")) return null;
+      for (let i = 0; i < add.keys.length; i++) {
+        const p = "headers.add." + add.keys[i];
+        const nameV = new JsonValue();
+        nameV.kind = JsonKind.String;
+        nameV.str = add.keys[i];
+        if (!c.editableHeader(nameV, p)) return null;
+        if (!c.isString(add.values[i], p)) return null;
+        const hv = new HeaderValue();
+        hv.name = add.keys[i];
+        hv.value = add.values[i].str;
+        cfg.addHeaders.push(hv);
+      }
+    }
+    const remove = headers.get("remove");
+    if (remove !== null) {
+      if (!c.isArray(remove, "headers.remove")) return null;
+      cfg.removeHeaders = [];
+      for (let i = 0; i < remove.items.length; i++) {
+        const p = "headers.remove[" + i.toString() + "]";
+        if (!c.editableHeader(remove.items[i], p)) return null;
+        cfg.removeHeaders.push(remove.items[i].str);
+      }
+    }
+  }
+
+  const maxBody = root.get("max_body_bytes");
+  if (maxBody !== null) {
+    if (!c.isInteger(maxBody, "max_body_bytes", 0, <f64>MAX_BODY_BYTES_LIMIT))
+      return null;
+    cfg.maxBodyBytes = <u32>maxBody.num;
+  }
+  const maxInflight = root.get("max_inflight");
+  if (maxInflight !== null) {
+    if (!c.isInteger(maxInflight, "max_inflight", 1, <f64>MAX_INFLIGHT_LIMIT))
+      return null;
+    cfg.maxInflight = <u32>maxInflight.num;
+  }
+  cfg.methodBytes = cfg.methods.map<ArrayBuffer>((m: string) => utf8(m));
+  for (let i = 0; i < cfg.unsafePaths.length; i++) {
+    const u = cfg.unsafePaths[i];
+    u.methodBytes = u.methods.map<ArrayBuffer>((m: string) => utf8(m));
+  }
+  return cfg;
+}

@@ -1,0 +1,322 @@
+// A strict JSON reader that never throws: malformed input yields `null` and a
+// message with the byte offset. Existing AssemblyScript JSON libraries abort on
+// bad input, and an abort inside on_configure is a trap that fails the VM.
+
+export enum JsonKind {
+  Null,
+  Bool,
+  Number,
+  String,
+  Array,
+  Object,
+}
+
+/** One parsed JSON value; `raw` keeps a number's source text for messages. */
+export class JsonValue {
+  kind: JsonKind = JsonKind.Null;
+  bool: bool = false;
+  num: f64 = 0;
+  str: string = "";
+  raw: string = "";
+  items: Array<JsonValue> = [];
+  keys: Array<string> = [];
+  values: Array<JsonValue> = [];
+
+  /** The member named `key` of an object, or null. */
+  get(key: string): JsonValue | null {
+    for (let i = 0; i < this.keys.length; i++) {
+      if (this.keys[i] == key) return this.values[i];
+    }
+    return null;
+  }
+
+  /** A short description of the value, for error messages. */
+  describe(): string {
+    switch (this.kind) {
+      case JsonKind.Null:
+        return "null";
+      case JsonKind.Bool:
+        return this.bool ? "true" : "false";
+      case JsonKind.Number:
+        return this.raw;
+      case JsonKind.String:
+        return this.str.length > 40
+          ? '"' + this.str.substring(0, 40) + '..."'
+          : '"' + this.str + '"';
+      case JsonKind.Array:
+        return "an array";
+      default:
+        return "an object";
+    }
+  }
+}
+
+/** Deepest nesting accepted; deeper input is refused before the stack can overflow. */
+const MAX_DEPTH = 32;
+
+class Reader {
+  s: string;
+  pos: i32 = 0;
+  error: string = "";
+
+  constructor(s: string) {
+    this.s = s;
+  }
+
+  fail(msg: string): JsonValue | null {
+    if (this.error.length == 0) {
+      this.error = msg + " at offset " + this.pos.toString();
+    }
+    return null;
+  }
+
+  ws(): void {
+    const s = this.s;
+    while (this.pos < s.length) {
+      const c = s.charCodeAt(this.pos);
+      if (c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d) this.pos++;
+      else break;
+    }
+  }
+
+  value(depth: i32): JsonValue | null {
+    if (depth > MAX_DEPTH) return this.fail("nesting deeper than 32");
+    this.ws();
+    if (this.pos >= this.s.length) return this.fail("unexpected end of input");
+    const c = this.s.charCodeAt(this.pos);
+    if (c == 0x7b) return this.object(depth);
+    if (c == 0x5b) return this.array(depth);
+    if (c == 0x22) {
+      const str = this.string();
+      if (str === null) return null;
+      const v = new JsonValue();
+      v.kind = JsonKind.String;
+      v.str = str;
+      return v;
+    }
+    if (c == 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+    if (this.literal("true")) {
+      const v = new JsonValue();
+      v.kind = JsonKind.Bool;
+      v.bool = true;
+      return v;
+    }
+    if (this.literal("false")) {
+      const v = new JsonValue();
+      v.kind = JsonKind.Bool;
+      return v;
+    }
+    if (this.literal("null")) return new JsonValue();
+    return this.fail("unexpected character");
+  }
+
+  literal(word: string): bool {
+    if (this.s.length - this.pos < word.length) return false;
+    if (this.s.substr(this.pos, word.length) != word) return false;
+    this.pos += word.length;
+    return true;
+  }
+
+  digits(): i32 {
+    const start = this.pos;
+    while (this.pos < this.s.length) {
+      const c = this.s.charCodeAt(this.pos);
+      if (c < 0x30 || c > 0x39) break;
+      this.pos++;
+    }
+    return this.pos - start;
+  }
+
+  number(): JsonValue | null {
+    const s = this.s;
+    const start = this.pos;
+    if (s.charCodeAt(this.pos) == 0x2d) this.pos++;
+    if (this.pos < s.length && s.charCodeAt(this.pos) == 0x30) {
+      this.pos++;
+    } else if (this.digits() == 0) {
+      return this.fail("invalid number");
+    }
+    if (this.pos < s.length && s.charCodeAt(this.pos) == 0x2e) {
+      this.pos++;
+      if (this.digits() == 0) return this.fail("invalid number");
+    }
+    if (this.pos < s.length) {
+      const e = s.charCodeAt(this.pos);
+      if (e == 0x65 || e == 0x45) {
+        this.pos++;
+        if (this.pos < s.length) {
+          const sign = s.charCodeAt(this.pos);
+          if (sign == 0x2b || sign == 0x2d) this.pos++;
+        }
+        if (this.digits() == 0) return this.fail("invalid number");
+      }
+    }
+    const v = new JsonValue();
+    v.kind = JsonKind.Number;
+    v.raw = s.substring(start, this.pos);
+    v.num = parseFloat(v.raw);
+    return v;
+  }
+
+  hex4(): i32 {
+    if (this.s.length - this.pos < 4) return -1;
+    let n = 0;
+    for (let i = 0; i < 4; i++) {
+      const c = this.s.charCodeAt(this.pos + i);
+      let d: i32;
+      if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+      else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
+      else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
+      else return -1;
+      n = (n << 4) | d;
+    }
+    this.pos += 4;
+    return n;
+  }
+
+  string(): string | null {
+    const s = this.s;
+    this.pos++; // opening quote
+    let out = "";
+    let runStart = this.pos;
+    while (true) {
+      if (this.pos >= s.length) {
+        this.fail("unterminated string");
+        return null;
+      }
+      const c = s.charCodeAt(this.pos);
+      if (c == 0x22) {
+        out += s.substring(runStart, this.pos);
+        this.pos++;
+        return out;
+      }
+      if (c < 0x20) {
+        this.fail("control character in string");
+        return null;
+      }
+      if (c != 0x5c) {
+        this.pos++;
+        continue;
+      }
+      out += s.substring(runStart, this.pos);
+      this.pos++;
+      if (this.pos >= s.length) {
+        this.fail("unterminated string");
+        return null;
+      }
+      const e = s.charCodeAt(this.pos);
+      this.pos++;
+      if (e == 0x22) out += '"';
+      else if (e == 0x5c) out += "\\";
+      else if (e == 0x2f) out += "/";
+      else if (e == 0x62) out += "\b";
+      else if (e == 0x66) out += "\f";
+      else if (e == 0x6e) out += "\n";
+      else if (e == 0x72) out += "\r";
+      else if (e == 0x74) out += "\t";
+      else if (e == 0x75) {
+        const u = this.hex4();
+        if (u < 0) {
+          this.fail("invalid \\u escape");
+          return null;
+        }
+        // Surrogate pairs stay two UTF-16 units, as AssemblyScript strings are.
+        out += String.fromCharCode(u);
+      } else {
+        this.pos--;
+        this.fail("invalid escape");
+        return null;
+      }
+      runStart = this.pos;
+    }
+  }
+
+  array(depth: i32): JsonValue | null {
+    this.pos++;
+    const v = new JsonValue();
+    v.kind = JsonKind.Array;
+    this.ws();
+    if (this.pos < this.s.length && this.s.charCodeAt(this.pos) == 0x5d) {
+      this.pos++;
+      return v;
+    }
+    while (true) {
+      const item = this.value(depth + 1);
+      if (item === null) return null;
+      v.items.push(item);
+      this.ws();
+      if (this.pos >= this.s.length) return this.fail("unterminated array");
+      const c = this.s.charCodeAt(this.pos);
+      this.pos++;
+      if (c == 0x5d) return v;
+      if (c != 0x2c) {
+        this.pos--;
+        return this.fail("expected ',' or ']'");
+      }
+    }
+  }
+
+  object(depth: i32): JsonValue | null {
+    this.pos++;
+    const v = new JsonValue();
+    v.kind = JsonKind.Object;
+    this.ws();
+    if (this.pos < this.s.length && this.s.charCodeAt(this.pos) == 0x7d) {
+      this.pos++;
+      return v;
+    }
+    while (true) {
+      this.ws();
+      if (this.pos >= this.s.length || this.s.charCodeAt(this.pos) != 0x22) {
+        return this.fail("expected a field name");
+      }
+      const key = this.string();
+      if (key === null) return null;
+      if (v.get(key) !== null)
+        return this.fail('duplicate field "' + key + '"');
+      this.ws();
+      if (this.pos >= this.s.length || this.s.charCodeAt(this.pos) != 0x3a) {
+        return this.fail("expected ':'");
+      }
+      this.pos++;
+      const item = this.value(depth + 1);
+      if (item === null) return null;
+      v.keys.push(key);
+      v.values.push(item);
+      this.ws();
+      if (this.pos >= this.s.length) return this.fail("unterminated object");
+      const c = this.s.charCodeAt(this.pos);
+      this.pos++;
+      if (c == 0x7d) return v;
+      if (c != 0x2c) {
+        this.pos--;
+        return this.fail("expected ',' or '}'");
+      }
+    }
+  }
+}
+
+/** Result of `parseJson`: a value, or null and a message. */
+export class JsonResult {
+  value: JsonValue | null = null;
+  error: string = "";
+}
+
+/** Parses one JSON document; trailing non-whitespace is an error. */
+export function parseJson(text: string): JsonResult {
+  const r = new Reader(text);
+  const res = new JsonResult();
+  const v = r.value(0);
+  if (v === null) {
+    res.error = r.error;
+    return res;
+  }
+  r.ws();
+  if (r.pos != text.length) {
+    r.fail("unexpected data after the document");
+    res.error = r.error;
+    return res;
+  }
+  res.value = v;
+  return res;
+}

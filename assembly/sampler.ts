@@ -1,0 +1,136 @@
+// XXH64 and the sampling formula, the product's contract (see README):
+//   bucket = XXH64(utf8(salt + ":" + key), seed 0) mod 1000000
+//   mirrored iff bucket < round(percentage × 10000)
+
+// @ts-ignore: decorator
+@inline const P1: u64 = 0x9e3779b185ebca87;
+// @ts-ignore: decorator
+@inline const P2: u64 = 0xc2b2ae3d27d4eb4f;
+// @ts-ignore: decorator
+@inline const P3: u64 = 0x165667b19e3779f9;
+// @ts-ignore: decorator
+@inline const P4: u64 = 0x85ebca77c2b2ae63;
+// @ts-ignore: decorator
+@inline const P5: u64 = 0x27d4eb2f165667c5;
+
+/** Buckets per key space: a percentage has four decimals (parts per million). */
+export const BUCKETS: u64 = 1000000;
+
+// @ts-ignore: decorator
+@inline
+function round(acc: u64, input: u64): u64 {
+  acc += input * P2;
+  acc = rotl<u64>(acc, 31);
+  return acc * P1;
+}
+
+// @ts-ignore: decorator
+@inline
+function mergeRound(acc: u64, val: u64): u64 {
+  acc ^= round(0, val);
+  return acc * P1 + P4;
+}
+
+/** XXH64 of `len` bytes at `ptr` (little-endian reads, as the reference). */
+export function xxh64(ptr: usize, len: usize, seed: u64): u64 {
+  const end = ptr + len;
+  let p = ptr;
+  let h: u64;
+  if (len >= 32) {
+    let v1 = seed + P1 + P2;
+    let v2 = seed + P2;
+    let v3 = seed;
+    let v4 = seed - P1;
+    const limit = end - 32;
+    do {
+      v1 = round(v1, load<u64>(p));
+      v2 = round(v2, load<u64>(p, 8));
+      v3 = round(v3, load<u64>(p, 16));
+      v4 = round(v4, load<u64>(p, 24));
+      p += 32;
+    } while (p <= limit);
+    h =
+      rotl<u64>(v1, 1) +
+      rotl<u64>(v2, 7) +
+      rotl<u64>(v3, 12) +
+      rotl<u64>(v4, 18);
+    h = mergeRound(h, v1);
+    h = mergeRound(h, v2);
+    h = mergeRound(h, v3);
+    h = mergeRound(h, v4);
+  } else {
+    h = seed + P5;
+  }
+  h += <u64>len;
+  while (p + 8 <= end) {
+    h ^= round(0, load<u64>(p));
+    h = rotl<u64>(h, 27) * P1 + P4;
+    p += 8;
+  }
+  if (p + 4 <= end) {
+    h ^= <u64>load<u32>(p) * P1;
+    h = rotl<u64>(h, 23) * P2 + P3;
+    p += 4;
+  }
+  while (p < end) {
+    h ^= <u64>load<u8>(p) * P5;
+    h = rotl<u64>(h, 11) * P1;
+    p++;
+  }
+  h ^= h >> 33;
+  h *= P2;
+  h ^= h >> 29;
+  h *= P3;
+  h ^= h >> 32;
+  return h;
+}
+
+/** XXH64 (seed 0) of a whole buffer. */
+export function xxh64Of(data: ArrayBuffer): u64 {
+  return xxh64(changetype<usize>(data), <usize>data.byteLength, 0);
+}
+
+// One reusable scratch area for prefix + key, grown on demand: no allocation
+// per request once it has reached the longest key seen.
+let scratch = new ArrayBuffer(256);
+
+/**
+ * The bucket of a key: `prefix` is utf8(salt + ":"), precomputed per target;
+ * `key` holds the key's bytes (`keyLen` of them from `keyPtr`).
+ */
+export function bucketOfBytes(
+  prefix: ArrayBuffer,
+  keyPtr: usize,
+  keyLen: i32,
+): u32 {
+  const total = prefix.byteLength + keyLen;
+  if (total > scratch.byteLength) {
+    let size = scratch.byteLength;
+    while (size < total) size <<= 1;
+    scratch = new ArrayBuffer(size);
+  }
+  const base = changetype<usize>(scratch);
+  memory.copy(base, changetype<usize>(prefix), prefix.byteLength);
+  memory.copy(base + prefix.byteLength, keyPtr, keyLen);
+  return <u32>(xxh64(base, total, 0) % BUCKETS);
+}
+
+/** The bucket of a key given as strings: XXH64(utf8(salt + ":" + key)) mod 1e6. */
+export function bucketOf(salt: string, key: string): u32 {
+  const prefix = String.UTF8.encode(salt + ":");
+  const k = String.UTF8.encode(key);
+  return bucketOfBytes(prefix, changetype<usize>(k), k.byteLength);
+}
+
+/** The threshold for a percentage: round(percentage × 10000), 0..1000000. */
+export function thresholdOf(percentage: f64): u32 {
+  const t = Math.round(percentage * 10000);
+  if (t <= 0) return 0;
+  if (t >= <f64>BUCKETS) return <u32>BUCKETS;
+  return <u32>t;
+}
+
+/** The contract: a key is mirrored iff its bucket is below the threshold. */
+export function isSampled(bucket: u32, threshold: u32): bool {
+  return bucket < threshold;
+}

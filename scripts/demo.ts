@@ -1,0 +1,446 @@
+// `npm start`: the dark-launch demo. Two kitchens on loopback — the live
+// kitchen, which prepares burger orders, and the next kitchen (dark), which
+// prepares the mirrored copies with its new recipe — and Envoy in front with the
+// mirror filter (envoy/envoy.yaml). Sends a burst of sample orders, then prints
+// what was mirrored, what was skipped and why, and how the next kitchen answered,
+// all read from Envoy's stats. Runs until Ctrl-C, or `--duration SECONDS`.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ensureEnvoy, EnvoySetupError, REPO_ROOT } from "./envoy.ts";
+
+const LISTENER = 10000;
+const LIVE_PORT = 8081;
+const DARK_PORT = 8082;
+const ADMIN = 9901;
+const DARK_CLUSTER = "kitchen-next";
+
+const say = (s = "") => process.stdout.write(s + "\n");
+
+class DemoError extends Error {
+  constructor(
+    message: string,
+    readonly code = 1,
+  ) {
+    super(message);
+  }
+}
+
+function options(): { duration?: number } {
+  const { values } = parseArgs({
+    options: { duration: { type: "string" }, help: { type: "boolean" } },
+  });
+  if (values.help) {
+    say("usage: npm start [-- --duration SECONDS]");
+    process.exit(0);
+  }
+  if (values.duration === undefined) return {};
+  const d = Number(values.duration);
+  if (!Number.isFinite(d) || d <= 0)
+    throw new DemoError(
+      `--duration: must be a positive number of seconds, got "${values.duration}"`,
+      2,
+    );
+  return { duration: d };
+}
+
+/** Fails clearly when a port the demo needs is taken. */
+async function checkPortFree(port: number, who: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        new DemoError(
+          err.code === "EADDRINUSE"
+            ? `port ${port} on 127.0.0.1 is taken (${who} needs it); stop whatever listens there and try again`
+            : `cannot listen on 127.0.0.1:${port} (${who}): ${err.message}`,
+        ),
+      ),
+    );
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve()));
+  });
+}
+
+interface Order {
+  id: number;
+  burger: string;
+  user: string;
+}
+
+/** A kitchen: GET /menu, GET /orders/:id, POST /orders. Counts what it received. */
+function kitchen(name: string, recipe: string, extraMs: number) {
+  const orders = new Map<number, Order>();
+  const received: {
+    method: string;
+    path: string;
+    shadow: boolean;
+    user: string;
+  }[] = [];
+  let next = 1;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      received.push({
+        method: req.method ?? "",
+        path: req.url ?? "",
+        shadow: req.headers["x-shadow"] === "true",
+        user: String(req.headers["x-user-id"] ?? ""),
+      });
+      const reply = (status: number, body: unknown) =>
+        setTimeout(() => {
+          const text = JSON.stringify(body) + "\n";
+          res.writeHead(status, {
+            "content-type": "application/json",
+            "x-kitchen": name,
+          });
+          res.end(text);
+        }, extraMs);
+      const url = req.url ?? "/";
+      if (req.method === "GET" && url.startsWith("/menu")) {
+        return reply(200, {
+          kitchen: name,
+          burgers: ["classic", "cheese", "veggie"],
+          recipe,
+        });
+      }
+      const m = /^\/orders\/(\d+)/.exec(url);
+      if (req.method === "GET" && m) {
+        const o = orders.get(Number(m[1]));
+        return reply(o ? 200 : 404, o ?? { error: "no such order" });
+      }
+      if (req.method === "POST" && url.startsWith("/orders")) {
+        let burger = "classic";
+        try {
+          burger =
+            JSON.parse(Buffer.concat(chunks).toString()).burger ?? burger;
+        } catch {
+          /* a plain classic, then */
+        }
+        const o = {
+          id: next++,
+          burger,
+          user: String(req.headers["x-user-id"] ?? ""),
+        };
+        orders.set(o.id, o);
+        return reply(201, { ...o, recipe, kitchen: name });
+      }
+      reply(404, { error: "not on the menu" });
+    });
+  });
+  return { name, server, received, orders };
+}
+
+function listen(server: http.Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+}
+
+function send(
+  method: string,
+  path: string,
+  user: string,
+  body?: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port: LISTENER,
+        method,
+        path,
+        headers: {
+          "x-user-id": user,
+          authorization: `Bearer token-of-${user}`,
+          ...(body ? { "content-type": "application/json" } : {}),
+        },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", () => resolve({ status: 0, body: "" }));
+    req.end(body);
+  });
+}
+
+async function adminGet(path: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${ADMIN}${path}`);
+  return res.text();
+}
+
+/** The filter's counters for the dark target, from /stats. */
+async function mirrorStats(): Promise<Map<string, number>> {
+  const text = await adminGet("/stats?filter=wasmcustom");
+  const prefix = `wasmcustom.mirror.${DARK_CLUSTER}.`;
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^(\S+): (\d+)$/.exec(line.trim());
+    if (m && m[1].startsWith(prefix))
+      out.set(m[1].slice(prefix.length), Number(m[2]));
+  }
+  return out;
+}
+
+async function waitFor(
+  cond: () => Promise<boolean>,
+  ms: number,
+): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if (await cond()) return true;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+function startEnvoy(
+  bin: string,
+  logDir: string,
+): { proc: ChildProcess; log: () => string } {
+  const logFile = join(logDir, "envoy.log");
+  const proc = spawn(
+    bin,
+    [
+      "-c",
+      "envoy/envoy.yaml",
+      "--concurrency",
+      "2",
+      "--disable-hot-restart",
+      "--log-level",
+      "warn",
+      "--component-log-level",
+      "wasm:info",
+      "--log-path",
+      logFile,
+    ],
+    { cwd: REPO_ROOT, stdio: "ignore" },
+  );
+  return {
+    proc,
+    log: () => {
+      try {
+        return readFileSync(logFile, "utf8");
+      } catch {
+        return "";
+      }
+    },
+  };
+}
+
+function summary(
+  stats: Map<string, number>,
+  sent: number,
+  liveOk: number,
+): void {
+  const g = (k: string) => stats.get(k) ?? 0;
+  say("");
+  say(`Live: ${liveOk} of ${sent} orders answered by the live kitchen (2xx).`);
+  say(`Mirrored to the next kitchen: ${g("mirrored")}`);
+  const reasons: [string, string][] = [
+    [
+      "skipped.method",
+      "method not mirrored (POST/PUT/PATCH/DELETE are unsafe by default)",
+    ],
+    [
+      "skipped.sampled_out",
+      "sampled out (the user's bucket is above the percentage)",
+    ],
+    ["skipped.no_key", "no sampling key on the request"],
+    ["skipped.loop", "already shadow traffic (x-shadow marker)"],
+    ["skipped.body_too_large", "body over max_body_bytes"],
+    ["skipped.overloaded", "max_inflight copies already pending"],
+    ["skipped.not_matched", "no target matched"],
+    ["skipped.live_reset", "live request reset before its end"],
+    ["dispatch_failed", "dispatch failed"],
+  ];
+  say("Not mirrored:");
+  for (const [k, why] of reasons) {
+    if (g(k) > 0) say(`  ${String(g(k)).padStart(4)}  ${why}`);
+  }
+  say(
+    `How the next kitchen answered: 2xx ${g("dark.rq_2xx")}, 3xx ${g("dark.rq_3xx")}, ` +
+      `4xx ${g("dark.rq_4xx")}, 5xx ${g("dark.rq_5xx")}, reset or timeout ${g("dark.rq_reset")}` +
+      ` (in flight: ${g("inflight")})`,
+  );
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  await checkPortFree(LIVE_PORT, "the live kitchen");
+  await checkPortFree(DARK_PORT, "the next kitchen");
+  await checkPortFree(LISTENER, "Envoy's listener");
+  await checkPortFree(ADMIN, "Envoy's admin");
+
+  const envoy = await ensureEnvoy();
+  say(`Envoy ${envoy.version} (${envoy.bin}), filter build/mirror.wasm`);
+
+  const live = kitchen("kitchen", "classic recipe", 0);
+  const next = kitchen(
+    "kitchen-next",
+    "new recipe: brioche bun, smoked sauce",
+    15,
+  );
+  await listen(live.server, LIVE_PORT);
+  await listen(next.server, DARK_PORT);
+
+  const logDir = mkdtempSync(join(tmpdir(), "mirror-demo-"));
+  const e = startEnvoy(envoy.bin, logDir);
+  let exited = false;
+  e.proc.on("exit", () => (exited = true));
+
+  const cleanup = async () => {
+    if (!exited) {
+      await fetch(`http://127.0.0.1:${ADMIN}/quitquitquit`, {
+        method: "POST",
+      }).catch(() => undefined);
+      const gone = await waitFor(async () => exited, 5000);
+      if (!gone) e.proc.kill("SIGKILL");
+    }
+    live.server.close();
+    next.server.close();
+    live.server.closeAllConnections();
+    next.server.closeAllConnections();
+    rmSync(logDir, { recursive: true, force: true });
+  };
+
+  const ready = await waitFor(
+    async () => !exited && (await adminGet("/ready")).trim() === "LIVE",
+    20000,
+  );
+  if (!ready) {
+    const log = e.log();
+    await cleanup();
+    throw new DemoError(`Envoy did not become ready. Its log:\n${log}`);
+  }
+
+  say("");
+  say(
+    `Envoy listens on http://127.0.0.1:${LISTENER} (admin http://127.0.0.1:${ADMIN}).`,
+  );
+  say("The live kitchen is on :8081; the next kitchen (dark) on :8082.");
+  say("Try:");
+  say(`  curl -H 'x-user-id: alice' http://127.0.0.1:${LISTENER}/menu`);
+  say(`  curl -s http://127.0.0.1:${ADMIN}/stats?filter=wasmcustom`);
+  say("");
+
+  // A short burst of sample orders: eight diners, each reading the menu, placing
+  // an order (POST: never mirrored by default) and checking on it.
+  const users = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+  ];
+  const burgers = ["classic", "cheese", "veggie"];
+  let sent = 0;
+  let liveOk = 0;
+  const track = (r: { status: number; body: string }) => {
+    sent++;
+    if (r.status >= 200 && r.status < 300) liveOk++;
+    return r;
+  };
+  say("Sending sample orders…");
+  await Promise.all(
+    users.map(async (user, i) => {
+      track(await send("GET", "/menu", user));
+      const placed = track(
+        await send(
+          "POST",
+          "/orders",
+          user,
+          JSON.stringify({ burger: burgers[i % 3] }),
+        ),
+      );
+      let id = 0;
+      try {
+        id = JSON.parse(placed.body).id;
+      } catch {
+        /* the order failed; its check will say so */
+      }
+      track(await send("GET", `/orders/${id}`, user));
+      track(await send("GET", "/menu", user));
+    }),
+  );
+  await waitFor(async () => {
+    const s = await mirrorStats();
+    return (s.get("inflight") ?? 0) === 0;
+  }, 6000);
+
+  for (const r of next.received)
+    if (!r.shadow)
+      say(
+        `  (unexpected: dark received ${r.method} ${r.path} without the marker)`,
+      );
+  const stats = await mirrorStats();
+  summary(stats, sent, liveOk);
+  const darkPosts = next.received.filter((r) => r.method === "POST").length;
+  say(
+    `The next kitchen received ${next.received.length} copies (${darkPosts} POST), ` +
+      `each marked x-shadow: true; its answers went to stats only.`,
+  );
+  const mirroredUsers = [...new Set(next.received.map((r) => r.user))].sort();
+  say(
+    `Diners mirrored (keyed on x-user-id, so all of their GETs or none): ` +
+      `${mirroredUsers.join(", ") || "none"}.`,
+  );
+  say(
+    "The next kitchen answered 404 to order checks: it never saw the orders, since POSTs " +
+      "are not mirrored — the dark side has no state from writes.",
+  );
+  say("");
+  if (opts.duration !== undefined) {
+    say(`Running for ${opts.duration} s (or Ctrl-C)…`);
+  } else {
+    say("Running until Ctrl-C…");
+  }
+  await new Promise<void>((resolve) => {
+    const timer =
+      opts.duration !== undefined
+        ? setTimeout(resolve, opts.duration * 1000)
+        : undefined;
+    process.once("SIGINT", () => {
+      if (timer) clearTimeout(timer);
+      resolve();
+    });
+    e.proc.once("exit", () => resolve());
+  });
+  if (exited) {
+    const log = e.log();
+    await cleanup();
+    throw new DemoError(`Envoy exited unexpectedly. Its log:\n${log}`);
+  }
+  const final = await mirrorStats();
+  say("");
+  say("Final counts:");
+  summary(final, sent, liveOk);
+  await cleanup();
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof DemoError || err instanceof EnvoySetupError) {
+    process.stderr.write(`npm start: ${err.message}\n`);
+    process.exit(err instanceof DemoError ? err.code : err.exitCode);
+  }
+  process.stderr.write(
+    `npm start: ${err instanceof Error ? err.stack : String(err)}\n`,
+  );
+  process.exit(1);
+});

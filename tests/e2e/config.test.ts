@@ -2,8 +2,8 @@
 // equals envoy/config.json, the shipped envoy.yaml serves and mirrors, and a bad plugin config
 // keeps Envoy from starting with the filter's field-naming message in its log.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import test from "node:test";
 import {
   DARK_CLUSTER,
@@ -17,6 +17,7 @@ import {
   skipReason,
   statName,
   validateConfig,
+  writeEnvoyConfig,
 } from "./harness.ts";
 
 test(
@@ -160,6 +161,16 @@ for (const [name, { plugin, message }] of Object.entries(refusals)) {
         `not logged at error level:\n${lines.join("\n")}`,
       );
       assert.equal(live.records.length + dark.records.length, 0);
+
+      const file = writeEnvoyConfig({ plugin, live, dark });
+      s.defer(() => rmSync(dirname(file), { recursive: true, force: true }));
+      const validated = await validateConfig(file);
+      assert.notEqual(
+        validated.code,
+        0,
+        "envoy --mode validate accepted an invalid plugin config",
+      );
+      assert.match(validated.output, message);
     },
   );
 }

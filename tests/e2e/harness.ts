@@ -135,6 +135,16 @@ export function statName(cluster: string, suffix: string): string {
   return `wasmcustom.mirror.${cluster.replace(/[^A-Za-z0-9_-]/g, "_")}.${suffix}`;
 }
 
+/**
+ * The same stat in `/stats/prometheus`: Envoy 1.40 strips `wasmcustom.` (and adds no `envoy_`
+ * prefix), then turns every char outside [a-zA-Z0-9_] into `_`: `mirror_kitchen_next_mirrored`.
+ */
+export function prometheusName(cluster: string, suffix: string): string {
+  return statName(cluster, suffix)
+    .slice("wasmcustom.".length)
+    .replace(/[^a-zA-Z0-9_]/g, "_");
+}
+
 /** Every per-target counter the filter defines (suffixes after `mirror.<target>.`). */
 export const COUNTER_SUFFIXES = [
   "mirrored",
@@ -174,7 +184,7 @@ export interface Recorded {
 
 /** How an upstream answers. `hang` never answers; `reset` destroys the connection after reading. */
 export interface Behaviour {
-  status?: number;
+  status?: number | ((r: Recorded) => number);
   headers?: Record<string, string | string[]>;
   body?: string | Buffer | ((r: Recorded) => string | Buffer);
   /** Echo the request body back (overrides `body`). */
@@ -234,11 +244,14 @@ export async function startUpstream(
           : typeof b.body === "function"
             ? b.body(rec)
             : (b.body ?? `${name} ${rec.method} ${rec.path}\n`);
-        res.writeHead(b.status ?? 200, {
-          "content-type": "text/plain",
-          "content-length": Buffer.byteLength(body),
-          ...b.headers,
-        });
+        res.writeHead(
+          typeof b.status === "function" ? b.status(rec) : (b.status ?? 200),
+          {
+            "content-type": "text/plain",
+            "content-length": Buffer.byteLength(body),
+            ...b.headers,
+          },
+        );
         res.end(body);
       };
       const timer = setTimeout(answer, b.delayMs ?? 0);
@@ -317,6 +330,8 @@ export interface EnvoyOptions {
   darkCluster?: string;
   /** Downstream codec [AUTO: HTTP/1.1, or HTTP/2 with prior knowledge]. */
   downstreamCodec?: "AUTO" | "HTTP1" | "HTTP2";
+  /** Forward a client's x-forwarded-client-cert (ALWAYS_FORWARD_ONLY) instead of Envoy's default sanitising. */
+  forwardClientCert?: boolean;
   /** Route timeout for live requests [15s]. */
   routeTimeout?: string;
   /** The case expects the filter to log error lines (config refusals). */
@@ -383,6 +398,8 @@ export function renderEnvoyConfig(o: EnvoyOptions): object {
     },
   });
   return {
+    // Histograms reach /stats/prometheus at each flush: keep it short.
+    stats_flush_interval: "0.5s",
     admin: { address: socketAddress(0) },
     static_resources: {
       listeners: [
@@ -402,6 +419,9 @@ export function renderEnvoyConfig(o: EnvoyOptions): object {
                     codec_type: o.downstreamCodec ?? "AUTO",
                     // Keep the client's x-request-id: it is the default sampling key under test.
                     preserve_external_request_id: true,
+                    ...(o.forwardClientCert
+                      ? { forward_client_cert_details: "ALWAYS_FORWARD_ONLY" }
+                      : {}),
                     route_config: {
                       name: "local",
                       virtual_hosts: [
@@ -454,6 +474,17 @@ export function shippedConfigText(ports: {
   out = swap(out, 9901, ports.admin);
   out = swap(out, 8081, ports.live);
   return swap(out, 8082, ports.dark);
+}
+
+/** Writes the rendered config of `o` to a temp file (for `validateConfig`); returns its path. */
+export function writeEnvoyConfig(o: EnvoyOptions): string {
+  const dir = mkdtempSync(join(tmpdir(), "mirror-e2e-"));
+  const path = join(dir, "envoy.json");
+  writeFileSync(
+    path,
+    o.configText ?? JSON.stringify(renderEnvoyConfig(o), null, 2),
+  );
+  return path;
 }
 
 /** The plugin JSON inlined in a YAML `value: |` block after google.protobuf.StringValue. */

@@ -148,15 +148,6 @@ for (const [name, c] of Object.entries(darkCases)) {
         `outcomes of ${name}`,
       );
       assert.equal(counters["skipped.loop"], N);
-      const outcomes = [
-        "dark.rq_2xx",
-        "dark.rq_3xx",
-        "dark.rq_4xx",
-        "dark.rq_5xx",
-        "dark.rq_reset",
-      ];
-      for (const o of outcomes)
-        if (o !== c.outcome) assert.equal(counters[o], 0, `${o} counted`);
       assert.equal(counters.dispatch_failed, 0);
       await envoy.waitForStat(stat("inflight"), 0);
       if (c.dark !== "refuse") assert.equal(dark.records.length, N);

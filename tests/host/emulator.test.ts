@@ -1013,6 +1013,44 @@ describe("emulator: HTTP calls", () => {
     );
   });
 
+  it("numbers tokens per root context, from 1, as Envoy does", async () => {
+    const p = await Probe.load();
+    p.hook = () => 1;
+    p.host.configure("{}");
+    p.hook = (cb) => {
+      if (cb === "proxy_on_request_headers") p.httpCall("dark", copy);
+      return 0;
+    };
+    p.host.stream().requestHeaders(REQUEST, true);
+    p.host.stream().requestHeaders(REQUEST, true);
+    p.hook = () => 1;
+    p.host.configure("{}");
+    p.hook = (cb) => {
+      if (cb === "proxy_on_request_headers") p.httpCall("dark", copy);
+      return 0;
+    };
+    p.host.stream().requestHeaders(REQUEST, true);
+    assert.deepEqual(
+      p.host.httpCalls.map((c) => [c.contextId, c.token]),
+      [
+        [1, 1],
+        [1, 2],
+        [4, 1],
+      ],
+    );
+    assert.throws(() => p.host.respond(1), /pass the HttpCall/);
+    p.host.respond(p.host.httpCalls[2], { status: 204 });
+    assert.deepEqual(p.calls.at(-1), [
+      "proxy_on_http_call_response",
+      [4, 1, 1, 0, 0],
+    ]);
+    p.host.respond(1);
+    assert.deepEqual(p.calls.at(-1), [
+      "proxy_on_http_call_response",
+      [1, 1, 1, 0, 0],
+    ]);
+  });
+
   it("refuses unknown clusters, unhealthy ones and copies without pseudo-headers", async () => {
     const p = await Probe.load({
       clusters: { dark: "healthy", sick: "no_healthy_host" },

@@ -643,7 +643,10 @@ export class Host {
   private malloc!: (size: number) => number;
   private readonly contexts = new Map<number, Ctx>();
   private nextContextId = 1;
-  private nextToken = 1;
+  /** Next HTTP call token per root context: Envoy counts them per context, from 1. */
+  private readonly nextTokens = new Map<number, number>();
+  /** Pending calls by root context and token. */
+  private readonly pending = new Map<string, HttpCall>();
   private readonly frames: Frame[] = [];
   private readonly logEntries: LogEntry[] = [];
   private readonly metricsById = new Map<number, Metric>();
@@ -806,16 +809,17 @@ export class Host {
 
   /**
    * Delivers a dark response to a pending call: proxy_on_http_call_response(ctx, token,
-   * numHeaders, bodySize, numTrailers) with `:status` first among the headers.
+   * numHeaders, bodySize, numTrailers) with `:status` first among the headers. `call` is the
+   * HttpCall or its token (tokens are per root context: a token two roots share is refused).
    */
-  respond(token: number, response: HttpResponse = {}): void {
-    const call = this.pendingCall(token);
+  respond(call: HttpCall | number, response: HttpResponse = {}): void {
+    const c = this.pendingCall(call);
     const headers = new HeaderMap([
       [":status", String(response.status ?? 200)],
     ]);
     for (const [k, v] of new HeaderMap(response.headers).entries)
       headers.entries.push([k, v]);
-    this.deliver(call, {
+    this.deliver(c, {
       headers,
       body: toBuffer(response.body ?? ""),
       trailers: new HeaderMap(response.trailers),
@@ -823,13 +827,13 @@ export class Host {
   }
 
   /** The call was reset or timed out: the callback comes with 0 headers, 0 body, 0 trailers. */
-  respondReset(token: number): void {
-    this.deliver(this.pendingCall(token), null);
+  respondReset(call: HttpCall | number): void {
+    this.deliver(this.pendingCall(call), null);
   }
 
-  /** Calls still waiting for a response. */
+  /** Calls still waiting for a response, in dispatch order. */
   pendingCalls(): HttpCall[] {
-    return this.httpCalls.filter((c) => c.state === "pending");
+    return [...this.pending.values()];
   }
 
   /** Makes a cluster healthy, unhealthy (InternalFailure) or missing (BadArgument). */
@@ -965,9 +969,11 @@ export class Host {
     this._invoke("proxy_on_delete", ctx, [ctx.id], 0);
     ctx.deleted = true;
     if (ctx.kind === "stream") ctx.stream.deleted = true;
-    for (const call of this.httpCalls) {
-      if (call.contextId === ctx.id && call.state === "pending")
+    for (const call of this.pending.values()) {
+      if (call.contextId === ctx.id) {
         call.state = "cancelled";
+        this.pending.delete(pendingKey(call.contextId, call.token));
+      }
     }
   }
 
@@ -1202,18 +1208,41 @@ export class Host {
 
   // ----- HTTP calls ------------------------------------------------------------------------------
 
-  private pendingCall(token: number): HttpCall {
-    const call = this.httpCalls.find((c) => c.token === token);
-    if (!call) throw new Error(`no HTTP call with token ${token}`);
+  private pendingCall(ref: HttpCall | number): HttpCall {
+    let call: HttpCall | undefined;
+    if (typeof ref === "number") {
+      const pending = [...this.pending.values()].filter((c) => c.token === ref);
+      if (pending.length > 1) {
+        throw new Error(
+          `token ${ref} is pending in root contexts ${pending.map((c) => c.contextId)}: ` +
+            `pass the HttpCall instead`,
+        );
+      }
+      call = pending[0] ?? this.httpCalls.findLast((c) => c.token === ref);
+    } else {
+      call = ref;
+    }
+    if (!call) throw new Error(`no HTTP call with token ${ref}`);
     if (call.state === "cancelled") {
       throw new Error(
-        `HTTP call ${token} was cancelled: its context ${call.contextId} was deleted ` +
+        `HTTP call ${call.token} was cancelled: its context ${call.contextId} was deleted ` +
           `(Envoy cancels a context's calls when it is destroyed)`,
       );
     }
-    if (call.state !== "pending")
-      throw new Error(`HTTP call ${token} already ${call.state}`);
+    if (call.state !== "pending") {
+      throw new Error(`HTTP call ${call.token} already ${call.state}`);
+    }
     return call;
+  }
+
+  /** Envoy's nextHttpCallToken: per context, from 1, skipping 0 and tokens still pending. */
+  private nextTokenOf(contextId: number): number {
+    let token = this.nextTokens.get(contextId) ?? 1;
+    while (token === 0 || this.pending.has(pendingKey(contextId, token))) {
+      token = (token + 1) >>> 0;
+    }
+    this.nextTokens.set(contextId, (token + 1) >>> 0);
+    return token;
   }
 
   private deliver(
@@ -1222,6 +1251,7 @@ export class Host {
   ): void {
     const ctx = this._context(call.contextId);
     call.state = response ? "completed" : "reset";
+    this.pending.delete(pendingKey(call.contextId, call.token));
     call.response = response ?? undefined;
     this.httpCallResponse = response;
     this.inHttpCallCallback = true;
@@ -1565,9 +1595,9 @@ export class Host {
           return reject(R.BadArgument);
         }
         if (state === "no_healthy_host") return reject(R.InternalFailure);
-        const token = this.nextToken++;
+        const token = this.nextTokenOf(contextId);
         if (!this.writeU32(tokenPtr, token, what)) return R.InvalidMemoryAccess;
-        this.httpCalls.push({
+        const call: HttpCall = {
           token,
           contextId,
           dispatchedIn: this.frame().callback,
@@ -1578,7 +1608,9 @@ export class Host {
           timeoutMs: timeout,
           dispatchedAtNs: this.nowNs,
           state: "pending",
-        });
+        };
+        this.httpCalls.push(call);
+        this.pending.set(pendingKey(contextId, token), call);
         return R.Ok;
       },
 
@@ -1800,6 +1832,10 @@ export class Host {
         return null;
     }
   }
+}
+
+function pendingKey(contextId: number, token: number): string {
+  return `${contextId}/${token}`;
 }
 
 function levelOf(level: number | LogLevelName): number {

@@ -30,6 +30,8 @@ const E_METHOD = "must be an upper-case HTTP method token, got ";
 const E_PATH_PREFIX = 'must start with "/", got ';
 const E_VALUE_CHARS = "must not contain control characters";
 const E_AUTHORITY = "must be a host[:port] without spaces, got ";
+const E_BOOL = "must be true or false, got ";
+const E_COMPARE_STATUS = 'must be "exact", "class" or "off", got ';
 
 export const DEFAULT_TIMEOUT_MS: u32 = 5000;
 export const MAX_TIMEOUT_MS: u32 = 600000;
@@ -105,6 +107,13 @@ export class UnsafePath {
   pathPrefixBytes: ArrayBuffer = new ArrayBuffer(0);
 }
 
+/** How live and dark statuses are compared. */
+export enum StatusCompare {
+  Exact,
+  Class,
+  Off,
+}
+
 /** The checked plugin configuration. */
 export class Config {
   targets: Target[] = [];
@@ -126,6 +135,11 @@ export class Config {
   ];
   maxBodyBytes: u32 = DEFAULT_MAX_BODY_BYTES;
   maxInflight: u32 = DEFAULT_MAX_INFLIGHT;
+  compareStatus: StatusCompare = StatusCompare.Exact;
+  /** compare XXH64 digests of the live and dark response bodies */
+  compareBody: bool = false;
+  /** a live status listed here is not judged (counted as compare.ignored) */
+  ignoreStatuses: i32[] = [];
 }
 
 /** parseConfig's answer: a config, or null and `error` ("<field>: <reason>"). */
@@ -343,6 +357,7 @@ const TOP_FIELDS = [
   "headers",
   "max_body_bytes",
   "max_inflight",
+  "compare",
 ];
 const SHORTHAND_FIELDS = [
   "cluster",
@@ -711,10 +726,43 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       return null;
     cfg.maxInflight = <u32>maxInflight.num;
   }
+  const compare = root.get("compare");
+  if (compare !== null && !parseCompare(c, compare, cfg)) return null;
   cfg.methodBytes = cfg.methods.map<ArrayBuffer>((m: string) => utf8(m));
   for (let i = 0; i < cfg.unsafePaths.length; i++) {
     const u = cfg.unsafePaths[i];
     u.methodBytes = u.methods.map<ArrayBuffer>((m: string) => utf8(m));
   }
   return cfg;
+}
+
+function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
+  if (!c.isObject(v, "compare")) return false;
+  if (!c.known(v, "compare", ["status", "body", "ignore_statuses"]))
+    return false;
+  const status = v.get("status");
+  if (status !== null) {
+    if (!c.isString(status, "compare.status")) return false;
+    if (status.str == "exact") cfg.compareStatus = StatusCompare.Exact;
+    else if (status.str == "class") cfg.compareStatus = StatusCompare.Class;
+    else if (status.str == "off") cfg.compareStatus = StatusCompare.Off;
+    else return c.fail("compare.status", E_COMPARE_STATUS + status.describe());
+  }
+  const body = v.get("body");
+  if (body !== null) {
+    if (body.kind != JsonKind.Bool) {
+      return c.fail("compare.body", E_BOOL + body.describe());
+    }
+    cfg.compareBody = body.bool;
+  }
+  const ignore = v.get("ignore_statuses");
+  if (ignore !== null) {
+    if (!c.isArray(ignore, "compare.ignore_statuses")) return false;
+    for (let i = 0; i < ignore.items.length; i++) {
+      const p = "compare.ignore_statuses[" + i.toString() + "]";
+      if (!c.isInteger(ignore.items[i], p, 100, 599)) return false;
+      cfg.ignoreStatuses.push(<i32>ignore.items[i].num);
+    }
+  }
+  return true;
 }

@@ -13,23 +13,28 @@ import {
   log,
 } from "@solo-io/proxy-runtime/assembly";
 import { free } from "@solo-io/proxy-runtime/assembly/malloc";
+import { Verdict, judge } from "./compare";
 import { Config, Target, parseConfig } from "./config";
 import {
-  MetricKind,
   STAT_KINDS,
   Stat,
   darkStatOf,
+  liveStatOf,
   metricName,
 } from "./metrics";
 import { Decision, RequestView, Skip, decideMirror } from "./policy";
+import { Xxh64Stream, xxh64 } from "./sampler";
 import { parseHeaderMap, serializeHeaderMap, shadowHeaders } from "./shadow";
 
 // proxy-wasm enum values used here.
 const OK: u32 = 0;
 const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_REQUEST_TRAILERS: u32 = 1;
+const MAP_RESPONSE_HEADERS: u32 = 2;
 const MAP_CALL_RESPONSE_HEADERS: u32 = 6;
 const BUFFER_REQUEST_BODY: u32 = 0;
+const BUFFER_RESPONSE_BODY: u32 = 1;
+const BUFFER_CALL_RESPONSE_BODY: u32 = 4;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 
 /** Grace past a call's timeout after which a call never answered is forgotten. */
@@ -119,6 +124,7 @@ const liveRequest = new HostRequest();
 const decision = new Decision();
 
 /** The metric ids of one target. */
+/** The metric ids of one target. */
 class TargetStats {
   target: Target;
   ids: StaticArray<u32> = new StaticArray<u32>(Stat.Count);
@@ -153,26 +159,117 @@ class TargetStats {
   }
 }
 
-/** A dispatched copy awaiting its dark response. */
-class PendingCall {
-  stats: TargetStats;
-  startNs: u64;
-  forgetAtNs: u64;
+function msBetween(from: u64, to: u64): u64 {
+  return to > from ? (to - from) / NS_PER_MS : 0;
+}
 
-  constructor(stats: TargetStats, startNs: u64, timeoutMs: u32) {
+/**
+ * One mirrored request, from its decision to its verdict. The stream fills in
+ * the live side, the call's response the dark side. While the copy is in
+ * flight it is in the pending table; after the dark answer and before the live
+ * one it counts in `awaitingLive`. Together they never exceed max_inflight.
+ */
+class Mirror {
+  stats: TargetStats;
+  cfg: Config;
+  startNs: u64;
+  darkStartNs: u64 = 0;
+  forgetAtNs: u64 = 0;
+  liveStatus: i32 = 0;
+  liveDone: bool = false;
+  liveGone: bool = false;
+  liveHash: Xxh64Stream | null = null;
+  darkDone: bool = false;
+  darkStatus: i32 = 0;
+  darkDigest: u64 = 0;
+  awaitingLive: bool = false;
+
+  constructor(stats: TargetStats, cfg: Config, startNs: u64) {
     this.stats = stats;
+    this.cfg = cfg;
     this.startNs = startNs;
-    this.forgetAtNs = startNs + <u64>timeoutMs * NS_PER_MS + FORGET_AFTER_NS;
+    if (cfg.compareBody) this.liveHash = new Xxh64Stream();
+  }
+
+  startDark(now: u64, timeoutMs: u32): void {
+    this.darkStartNs = now;
+    this.forgetAtNs = now + <u64>timeoutMs * NS_PER_MS + FORGET_AFTER_NS;
+  }
+
+  /** The dark side is known (answer, reset, timeout or forgotten). */
+  darkEnded(status: i32): void {
+    this.darkDone = true;
+    this.darkStatus = status;
+    if (this.liveDone) {
+      this.judge();
+    } else if (this.liveGone) {
+      this.stats.inc(Stat.CompareIncomplete);
+    } else {
+      // The live response is still on its way; its stream judges when it ends.
+      this.awaitingLive = true;
+      awaitingLive++;
+    }
+  }
+
+  /** The live side is known. */
+  liveEnded(now: u64): void {
+    this.liveDone = true;
+    this.stats.inc(liveStatOf(this.liveStatus));
+    this.stats.record(Stat.LiveLatency, msBetween(this.startNs, now));
+    if (this.darkDone) this.judge();
+    this.release();
+  }
+
+  /** The live stream went away before its response completed. */
+  liveVanished(): void {
+    if (this.liveDone || this.liveGone) return;
+    this.liveGone = true;
+    this.stats.inc(Stat.LiveReset);
+    if (this.darkDone) this.stats.inc(Stat.CompareIncomplete);
+    this.release();
+  }
+
+  release(): void {
+    if (this.awaitingLive) {
+      this.awaitingLive = false;
+      awaitingLive--;
+    }
+  }
+
+  /** Both sides known: count the verdict. */
+  judge(): void {
+    const h = this.liveHash;
+    const liveDigest = h !== null ? h.digest() : 0;
+    const v = judge(
+      this.cfg,
+      this.liveStatus,
+      this.darkStatus,
+      liveDigest,
+      this.darkDigest,
+    );
+    if (v == Verdict.Ignored) {
+      this.stats.inc(Stat.CompareIgnored);
+      return;
+    }
+    this.stats.inc(Stat.Compared);
+    if (v == Verdict.StatusMismatch) this.stats.inc(Stat.StatusMismatch);
+    else if (v == Verdict.BodyMismatch) this.stats.inc(Stat.BodyMismatch);
   }
 }
 
 // Per VM: tokens are unique per VM, and a response may reach a root context
 // other than the one that dispatched (config replaced meanwhile).
-const pending = new Map<u32, PendingCall>();
+const pending = new Map<u32, Mirror>();
+/** Mirrors whose dark side is known and whose live side is not yet. */
+let awaitingLive: u32 = 0;
 let lastFailureLogNs: u64 = 0;
 let failuresSinceLog: u32 = 0;
-
 let callbacksSinceCollect: u32 = 0;
+
+/** Copies in flight plus comparisons awaiting their live side. */
+function outstanding(): u32 {
+  return <u32>pending.size + awaitingLive;
+}
 
 /**
  * The minimal runtime (a third of the incremental one's size) collects only
@@ -191,13 +288,21 @@ function forgetOverdue(now: u64): void {
   if (pending.size == 0) return;
   const tokens = pending.keys();
   for (let i = 0; i < tokens.length; i++) {
-    const call = pending.get(tokens[i]);
-    if (now >= call.forgetAtNs) {
+    const m = pending.get(tokens[i]);
+    if (now >= m.forgetAtNs) {
       pending.delete(tokens[i]);
-      call.stats.add(Stat.Inflight, -1);
-      call.stats.inc(Stat.DarkReset);
+      m.stats.add(Stat.Inflight, -1);
+      m.stats.inc(Stat.DarkReset);
+      m.darkEnded(0);
     }
   }
+}
+
+/** No room for another copy, even after forgetting overdue ones. */
+function overloaded(cfg: Config, now: u64): bool {
+  if (outstanding() < cfg.maxInflight) return false;
+  forgetOverdue(now);
+  return outstanding() >= cfg.maxInflight;
 }
 
 function noteDispatchFailure(cluster: string, r: u32): void {
@@ -216,6 +321,18 @@ function noteDispatchFailure(cluster: string, r: u32): void {
       " failure(s) since the last report)",
   );
   failuresSinceLog = 0;
+}
+
+function parseStatus(s: ArrayBuffer): i32 {
+  const n = s.byteLength;
+  if (n == 0 || n > 3) return 0;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = load<u8>(changetype<usize>(s) + i);
+    if (c < 0x30 || c > 0x39) return 0;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
 }
 
 /** The root context `mirror`: configuration, dispatch and dark responses. */
@@ -249,19 +366,18 @@ export class MirrorRoot extends RootContext {
     return true;
   }
 
-  /** Sends the copy; counts the outcome. Never throws. */
+  /** Sends the copy; counts the outcome; true when it is in flight. Never throws. */
   dispatch(
-    st: TargetStats,
-    cfg: Config,
+    m: Mirror,
     headers: ArrayBuffer,
     body: ArrayBuffer | null,
     trailers: ArrayBuffer | null,
-  ): void {
+  ): bool {
+    const st = m.stats;
     const now = nowNs();
-    if (<u32>pending.size >= cfg.maxInflight) forgetOverdue(now);
-    if (<u32>pending.size >= cfg.maxInflight) {
+    if (overloaded(m.cfg, now)) {
       st.inc(Stat.SkipOverloaded);
-      return;
+      return false;
     }
     const t = st.target;
     const b = body !== null ? body : EMPTY;
@@ -282,11 +398,13 @@ export class MirrorRoot extends RootContext {
     if (r != OK) {
       st.inc(Stat.DispatchFailed);
       noteDispatchFailure(t.cluster, r);
-      return;
+      return false;
     }
-    pending.set(load<u32>(OUT_U32), new PendingCall(st, now, t.timeoutMs));
+    m.startDark(now, t.timeoutMs);
+    pending.set(load<u32>(OUT_U32), m);
     st.inc(Stat.Mirrored);
     st.add(Stat.Inflight, 1);
+    return true;
   }
 
   onHttpCallResponse(
@@ -296,40 +414,33 @@ export class MirrorRoot extends RootContext {
     trailers: u32,
   ): void {
     if (!pending.has(token)) return;
-    const call = pending.get(token);
+    const m = pending.get(token);
     pending.delete(token);
-    const st = call.stats;
+    const st = m.stats;
     st.add(Stat.Inflight, -1);
-    const now = nowNs();
     let status = 0;
     if (headers > 0) {
       const s = getHeader(MAP_CALL_RESPONSE_HEADERS, STATUS);
       if (s !== null) status = parseStatus(s);
     }
     st.inc(darkStatOf(status));
-    if (now > call.startNs)
-      st.record(Stat.DarkLatency, (now - call.startNs) / NS_PER_MS);
-    else st.record(Stat.DarkLatency, 0);
+    st.record(Stat.DarkLatency, msBetween(m.darkStartNs, nowNs()));
+    if (m.cfg.compareBody) {
+      let body: ArrayBuffer | null = EMPTY;
+      if (body_size > 0) body = getBuffer(BUFFER_CALL_RESPONSE_BODY, body_size);
+      if (body !== null) {
+        m.darkDigest = xxh64(changetype<usize>(body), body.byteLength, 0);
+      }
+    }
+    m.darkEnded(status);
     collectSometimes();
   }
 
   onDone(): bool {
-    // Envoy cancels this root's calls; a call it does answer is still counted
+    // Envoy cancels this root's calls; one it does answer is still counted
     // through the shared table, and the rest are forgotten when overdue.
     return true;
   }
-}
-
-function parseStatus(s: ArrayBuffer): i32 {
-  const n = s.byteLength;
-  if (n == 0 || n > 3) return 0;
-  let v = 0;
-  for (let i = 0; i < n; i++) {
-    const c = load<u8>(changetype<usize>(s) + i);
-    if (c < 0x30 || c > 0x39) return 0;
-    v = v * 10 + (c - 0x30);
-  }
-  return v;
 }
 
 const IDLE: u8 = 0;
@@ -340,8 +451,7 @@ const FINISHED: u8 = 2;
 export class MirrorStream extends Context {
   root: MirrorRoot;
   state: u8 = IDLE;
-  cfg: Config | null = null;
-  stats: TargetStats | null = null;
+  mirror: Mirror | null = null;
   headers: ArrayBuffer | null = null;
   chunks: ArrayBuffer[] | null = null;
   bodyBytes: u32 = 0;
@@ -383,18 +493,15 @@ export class MirrorStream extends Context {
         st.inc(Stat.SkipSampledOut);
         return FilterHeadersStatusValues.Continue;
     }
-    if (<u32>pending.size >= cfg.maxInflight) {
-      forgetOverdue(nowNs());
-      if (<u32>pending.size >= cfg.maxInflight) {
-        st.inc(Stat.SkipOverloaded);
-        return FilterHeadersStatusValues.Continue;
-      }
+    const now = nowNs();
+    if (overloaded(cfg, now)) {
+      st.inc(Stat.SkipOverloaded);
+      return FilterHeadersStatusValues.Continue;
     }
     // Mirrored: only now is the whole header map read.
     const live = parseHeaderMap(getHeaderPairs(MAP_REQUEST_HEADERS));
     this.headers = serializeHeaderMap(shadowHeaders(cfg, st.target, live));
-    this.cfg = cfg;
-    this.stats = st;
+    this.mirror = new Mirror(st, cfg, now);
     if (end_of_stream) {
       this.finish(null);
     } else {
@@ -408,18 +515,18 @@ export class MirrorStream extends Context {
     end_of_stream: bool,
   ): FilterDataStatusValues {
     if (this.state != COPYING) return FilterDataStatusValues.Continue;
-    const cfg = this.cfg!;
+    const m = this.mirror!;
     const len = <u32>body_buffer_length;
     if (len > 0) {
-      if (<u64>this.bodyBytes + <u64>len > <u64>cfg.maxBodyBytes) {
-        this.stats!.inc(Stat.SkipBodyTooLarge);
+      if (<u64>this.bodyBytes + <u64>len > <u64>m.cfg.maxBodyBytes) {
+        m.stats.inc(Stat.SkipBodyTooLarge);
         this.abandon();
         return FilterDataStatusValues.Continue;
       }
-      // Continue means Envoy hands each chunk once and keeps nothing for us.
+      // Continue: Envoy hands each chunk once and keeps nothing for us.
       const chunk = getBuffer(BUFFER_REQUEST_BODY, len);
       if (chunk === null) {
-        this.stats!.inc(Stat.DispatchFailed);
+        m.stats.inc(Stat.DispatchFailed);
         this.abandon();
         return FilterDataStatusValues.Continue;
       }
@@ -443,11 +550,49 @@ export class MirrorStream extends Context {
     return FilterTrailersStatusValues.Continue;
   }
 
+  onResponseHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const m = this.mirror;
+    if (m === null || m.liveDone) return FilterHeadersStatusValues.Continue;
+    const s = getHeader(MAP_RESPONSE_HEADERS, STATUS);
+    m.liveStatus = s !== null ? parseStatus(s) : 0;
+    const now = nowNs();
+    m.stats.record(Stat.LiveHeadersMs, msBetween(m.startNs, now));
+    if (end_of_stream) m.liveEnded(now);
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  onResponseBody(
+    body_buffer_length: usize,
+    end_of_stream: bool,
+  ): FilterDataStatusValues {
+    const m = this.mirror;
+    if (m === null || m.liveDone) return FilterDataStatusValues.Continue;
+    const h = m.liveHash;
+    if (h !== null && body_buffer_length > 0) {
+      // Hashed as it passes: the live response is never held.
+      const chunk = getBuffer(BUFFER_RESPONSE_BODY, <u32>body_buffer_length);
+      if (chunk !== null) h.update(changetype<usize>(chunk), chunk.byteLength);
+    }
+    if (end_of_stream) m.liveEnded(nowNs());
+    return FilterDataStatusValues.Continue;
+  }
+
+  onResponseTrailers(a: u32): FilterTrailersStatusValues {
+    const m = this.mirror;
+    if (m !== null && !m.liveDone) m.liveEnded(nowNs());
+    return FilterTrailersStatusValues.Continue;
+  }
+
   onDone(): bool {
     if (this.state == COPYING) {
       // The live request ended before its end of stream: reset, not mirrored.
-      this.stats!.inc(Stat.SkipLiveReset);
+      this.mirror!.stats.inc(Stat.SkipLiveReset);
       this.abandon();
+    }
+    const m = this.mirror;
+    if (m !== null) {
+      m.liveVanished();
+      this.mirror = null;
     }
     return true;
   }
@@ -457,11 +602,16 @@ export class MirrorStream extends Context {
     collectSometimes();
   }
 
-  /** The live request has ended: dispatch the copy and drop stream state. */
+  /** The live request has ended: dispatch the copy and drop its bytes. */
   finish(trailers: ArrayBuffer | null): void {
     const body = this.joinBody();
-    this.root.dispatch(this.stats!, this.cfg!, this.headers!, body, trailers);
-    this.abandon();
+    const m = this.mirror!;
+    const sent = this.root.dispatch(m, this.headers!, body, trailers);
+    this.state = FINISHED;
+    this.headers = null;
+    this.chunks = null;
+    this.bodyBytes = 0;
+    if (!sent) this.mirror = null;
   }
 
   joinBody(): ArrayBuffer | null {
@@ -478,8 +628,10 @@ export class MirrorStream extends Context {
     return out;
   }
 
+  /** Not mirrored after all: drop everything. */
   abandon(): void {
     this.state = FINISHED;
+    this.mirror = null;
     this.headers = null;
     this.chunks = null;
     this.bodyBytes = 0;

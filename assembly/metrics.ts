@@ -27,6 +27,18 @@ export enum Stat {
   DarkReset,
   Inflight,
   DarkLatency,
+  Live2xx,
+  Live3xx,
+  Live4xx,
+  Live5xx,
+  LiveReset,
+  LiveHeadersMs,
+  LiveLatency,
+  Compared,
+  StatusMismatch,
+  BodyMismatch,
+  CompareIgnored,
+  CompareIncomplete,
   Count,
 }
 
@@ -48,6 +60,18 @@ export const STAT_NAMES: string[] = [
   "dark.rq_reset",
   "inflight",
   "dark.latency_ms",
+  "live.rq_2xx",
+  "live.rq_3xx",
+  "live.rq_4xx",
+  "live.rq_5xx",
+  "live.rq_reset",
+  "live.headers_ms",
+  "live.latency_ms",
+  "compare.compared",
+  "compare.status_mismatch",
+  "compare.body_mismatch",
+  "compare.ignored",
+  "compare.incomplete",
 ];
 
 export const STAT_KINDS: MetricKind[] = [
@@ -68,6 +92,18 @@ export const STAT_KINDS: MetricKind[] = [
   MetricKind.Counter,
   MetricKind.Gauge,
   MetricKind.Histogram,
+  MetricKind.Counter,
+  MetricKind.Counter,
+  MetricKind.Counter,
+  MetricKind.Counter,
+  MetricKind.Counter,
+  MetricKind.Histogram,
+  MetricKind.Histogram,
+  MetricKind.Counter,
+  MetricKind.Counter,
+  MetricKind.Counter,
+  MetricKind.Counter,
+  MetricKind.Counter,
 ];
 
 /** The full metric name of `stat` for a target. */
@@ -75,11 +111,18 @@ export function metricName(targetStatName: string, stat: i32): string {
   return "mirror." + targetStatName + "." + STAT_NAMES[stat];
 }
 
-/** The counter for a dark response status (0: reset or timeout). */
+/** The counter for a dark response status (0 or out of range: reset or timeout). */
 export function darkStatOf(status: i32): Stat {
-  if (status >= 200 && status < 300) return Stat.Dark2xx;
-  if (status >= 300 && status < 400) return Stat.Dark3xx;
-  if (status >= 400 && status < 500) return Stat.Dark4xx;
-  if (status >= 500 && status < 600) return Stat.Dark5xx;
-  return Stat.DarkReset;
+  return <Stat>(Stat.Dark2xx + classIndex(status));
+}
+
+/** The counter for a live response status of a mirrored request. */
+export function liveStatOf(status: i32): Stat {
+  return <Stat>(Stat.Live2xx + classIndex(status));
+}
+
+/** 0..3 for 2xx..5xx, 4 for anything else (no status: reset or timeout). */
+export function classIndex(status: i32): i32 {
+  if (status >= 200 && status < 600) return status / 100 - 2;
+  return 4;
 }

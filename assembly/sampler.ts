@@ -62,6 +62,12 @@ export function xxh64(ptr: usize, len: usize, seed: u64): u64 {
     h = seed + P5;
   }
   h += <u64>len;
+  return finish(h, p, end - p);
+}
+
+/** The tail (< 32 bytes) and the avalanche, shared by both forms. */
+function finish(h: u64, p: usize, len: usize): u64 {
+  const end = p + len;
   while (p + 8 <= end) {
     h ^= round(0, load<u64>(p));
     h = rotl<u64>(h, 27) * P1 + P4;
@@ -133,4 +139,71 @@ export function thresholdOf(percentage: f64): u32 {
 /** The contract: a key is mirrored iff its bucket is below the threshold. */
 export function isSampled(bucket: u32, threshold: u32): bool {
   return bucket < threshold;
+}
+
+/**
+ * Streaming XXH64 (seed 0): `update` with each chunk as it passes, `digest` at
+ * the end; equal to `xxh64` over the concatenation. Holds 32 bytes, never the data.
+ */
+export class Xxh64Stream {
+  private v1: u64 = P1 + P2;
+  private v2: u64 = P2;
+  private v3: u64 = 0;
+  private v4: u64 = 0 - P1;
+  private total: u64 = 0;
+  private tail: StaticArray<u8> = new StaticArray<u8>(32);
+  private tailLen: usize = 0;
+
+  update(ptr: usize, len: usize): void {
+    this.total += <u64>len;
+    const tail = changetype<usize>(this.tail);
+    let p = ptr;
+    const end = ptr + len;
+    if (this.tailLen + len < 32) {
+      memory.copy(tail + this.tailLen, p, len);
+      this.tailLen += len;
+      return;
+    }
+    if (this.tailLen > 0) {
+      const fill: usize = 32 - this.tailLen;
+      memory.copy(tail + this.tailLen, p, fill);
+      this.stripe(tail);
+      p += fill;
+      this.tailLen = 0;
+    }
+    while (p + 32 <= end) {
+      this.stripe(p);
+      p += 32;
+    }
+    if (p < end) {
+      memory.copy(tail, p, end - p);
+      this.tailLen = end - p;
+    }
+  }
+
+  private stripe(p: usize): void {
+    this.v1 = round(this.v1, load<u64>(p));
+    this.v2 = round(this.v2, load<u64>(p, 8));
+    this.v3 = round(this.v3, load<u64>(p, 16));
+    this.v4 = round(this.v4, load<u64>(p, 24));
+  }
+
+  digest(): u64 {
+    let h: u64;
+    if (this.total >= 32) {
+      h =
+        rotl<u64>(this.v1, 1) +
+        rotl<u64>(this.v2, 7) +
+        rotl<u64>(this.v3, 12) +
+        rotl<u64>(this.v4, 18);
+      h = mergeRound(h, this.v1);
+      h = mergeRound(h, this.v2);
+      h = mergeRound(h, this.v3);
+      h = mergeRound(h, this.v4);
+    } else {
+      h = P5;
+    }
+    h += this.total;
+    return finish(h, changetype<usize>(this.tail), this.tailLen);
+  }
 }

@@ -257,9 +257,13 @@ class Mirror {
   }
 }
 
-// Per VM: tokens are unique per VM, and a response may reach a root context
-// other than the one that dispatched (config replaced meanwhile).
-const pending = new Map<u32, Mirror>();
+// Per VM, keyed by (root context id, token): Envoy numbers calls per root
+// context, and old and new root contexts coexist while a config is replaced.
+const pending = new Map<u64, Mirror>();
+
+function callKey(rootId: u32, token: u32): u64 {
+  return (<u64>rootId << 32) | <u64>token;
+}
 /** Mirrors whose dark side is known and whose live side is not yet. */
 let awaitingLive: u32 = 0;
 let lastFailureLogNs: u64 = 0;
@@ -286,11 +290,11 @@ function collectSometimes(): void {
 /** Forgets calls whose answer is long overdue (a host that never called back). */
 function forgetOverdue(now: u64): void {
   if (pending.size == 0) return;
-  const tokens = pending.keys();
-  for (let i = 0; i < tokens.length; i++) {
-    const m = pending.get(tokens[i]);
+  const keys = pending.keys();
+  for (let i = 0; i < keys.length; i++) {
+    const m = pending.get(keys[i]);
     if (now >= m.forgetAtNs) {
-      pending.delete(tokens[i]);
+      pending.delete(keys[i]);
       m.stats.add(Stat.Inflight, -1);
       m.stats.inc(Stat.DarkReset);
       m.darkEnded(0);
@@ -401,7 +405,7 @@ export class MirrorRoot extends RootContext {
       return false;
     }
     m.startDark(now, t.timeoutMs);
-    pending.set(load<u32>(OUT_U32), m);
+    pending.set(callKey(this.context_id, load<u32>(OUT_U32)), m);
     st.inc(Stat.Mirrored);
     st.add(Stat.Inflight, 1);
     return true;
@@ -413,9 +417,10 @@ export class MirrorRoot extends RootContext {
     body_size: u32,
     trailers: u32,
   ): void {
-    if (!pending.has(token)) return;
-    const m = pending.get(token);
-    pending.delete(token);
+    const key = callKey(this.context_id, token);
+    if (!pending.has(key)) return;
+    const m = pending.get(key);
+    pending.delete(key);
     const st = m.stats;
     st.add(Stat.Inflight, -1);
     let status = 0;

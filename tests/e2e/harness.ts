@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import test, { type TestContext } from "node:test";
 import xxhash from "xxhash-wasm";
+import { parse as parseYaml } from "yaml";
 import {
   ensureEnvoy,
   EnvoySetupError,
@@ -350,8 +351,8 @@ export interface EnvoyOptions {
   routeTimeout?: string;
   /** The case expects the filter to log error lines (config refusals). */
   expectFilterErrors?: boolean;
-  /** Raw config text used instead of rendering (e.g. the shipped envoy/envoy.yaml). */
-  configText?: string;
+  /** A whole bootstrap used instead of rendering one (e.g. `shippedConfig`). */
+  bootstrap?: object;
 }
 
 function socketAddress(port: number) {
@@ -470,62 +471,69 @@ export function renderEnvoyConfig(o: EnvoyOptions): object {
   };
 }
 
-/** The shipped envoy/envoy.yaml with its fixed ports swapped for the given ones (0 = any). */
-export function shippedConfigText(ports: {
-  listener: number;
-  admin: number;
-  live: number;
-  dark: number;
-}): string {
-  const text = readFileSync(join(REPO_ROOT, "envoy", "envoy.yaml"), "utf8");
-  const swap = (t: string, from: number, to: number) => {
-    const needle = `port_value: ${from} `;
-    if (!t.includes(needle))
-      throw new Error(`envoy/envoy.yaml no longer has "${needle}"`);
-    return t.replace(needle, `port_value: ${to} `);
-  };
-  let out = swap(text, 10000, ports.listener);
-  out = swap(out, 9901, ports.admin);
-  out = swap(out, 8081, ports.live);
-  return swap(out, 8082, ports.dark);
+/** A shipped Envoy config (YAML, path relative to the repo root) as a plain object. */
+export function readShippedConfig(
+  file = "envoy/envoy.yaml",
+): Record<string, any> {
+  return parseYaml(readFileSync(join(REPO_ROOT, file), "utf8")) as Record<
+    string,
+    any
+  >;
 }
 
-/** Writes the rendered config of `o` to a temp file (for `validateConfig`); returns its path. */
+/** The PluginConfig (`typed_config.config`) of every `envoy.filters.http.wasm` filter in a config. */
+export function wasmFilterConfigs(config: unknown): Array<Record<string, any>> {
+  const found: Array<Record<string, any>> = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === "object") {
+      const o = node as Record<string, any>;
+      if (o.name === "envoy.filters.http.wasm")
+        found.push(o.typed_config?.config ?? {});
+      else Object.values(o).forEach(walk);
+    }
+  };
+  walk(config);
+  return found;
+}
+
+/** The plugin JSON (the StringValue) of every `envoy.filters.http.wasm` filter in a config. */
+export function wasmPluginConfigs(config: unknown): string[] {
+  return wasmFilterConfigs(config).map((c) => c.configuration?.value);
+}
+
+/**
+ * The shipped envoy/envoy.yaml moved onto test ports: listener and admin on port 0, the live
+ * cluster `kitchen` and the dark `kitchen-next` on the given upstreams.
+ */
+export function shippedConfig(ports: { live: number; dark: number }): object {
+  const config = readShippedConfig();
+  config.admin.address.socket_address.port_value = 0;
+  for (const l of config.static_resources.listeners)
+    l.address.socket_address.port_value = 0;
+  const portOf: Record<string, number> = {
+    [LIVE_CLUSTER]: ports.live,
+    [DARK_CLUSTER]: ports.dark,
+  };
+  for (const c of config.static_resources.clusters) {
+    if (!(c.name in portOf))
+      throw new Error(`envoy/envoy.yaml: unexpected cluster ${c.name}`);
+    for (const e of c.load_assignment.endpoints)
+      for (const lb of e.lb_endpoints)
+        lb.endpoint.address.socket_address.port_value = portOf[c.name];
+  }
+  return config;
+}
+
+/** Writes the config of `o` to a temp file (for `validateConfig`); returns its path. */
 export function writeEnvoyConfig(o: EnvoyOptions): string {
   const dir = mkdtempSync(join(tmpdir(), "mirror-e2e-"));
   const path = join(dir, "envoy.json");
   writeFileSync(
     path,
-    o.configText ?? JSON.stringify(renderEnvoyConfig(o), null, 2),
+    JSON.stringify(o.bootstrap ?? renderEnvoyConfig(o), null, 2),
   );
   return path;
-}
-
-/** The plugin JSON inlined in a YAML `value: |` block after google.protobuf.StringValue. */
-export function inlinePluginJson(yamlText: string): string {
-  const lines = yamlText.split("\n");
-  const at = lines.findIndex(
-    (l, i) =>
-      /^\s*value: \|\s*$/.test(l) &&
-      /google\.protobuf\.StringValue/.test(lines[i - 1] ?? ""),
-  );
-  if (at < 0)
-    throw new Error(
-      "no `value: |` block after a google.protobuf.StringValue @type",
-    );
-  const indent = lines[at].search(/\S/);
-  const block: string[] = [];
-  for (const line of lines.slice(at + 1)) {
-    if (line.trim() !== "" && line.search(/\S/) <= indent) break;
-    block.push(line);
-  }
-  const pad = Math.min(
-    ...block.filter((l) => l.trim()).map((l) => l.search(/\S/)),
-  );
-  return block
-    .map((l) => l.slice(pad))
-    .join("\n")
-    .trim();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -755,10 +763,10 @@ export function spawnEnvoy(o: EnvoyOptions): Envoy {
   if (!existsSync(join(REPO_ROOT, WASM_PATH)))
     throw new Error(`${WASM_PATH} is missing: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), "mirror-e2e-"));
-  const configPath = join(dir, o.configText ? "envoy.yaml" : "envoy.json");
+  const configPath = join(dir, "envoy.json");
   writeFileSync(
     configPath,
-    o.configText ?? JSON.stringify(renderEnvoyConfig(o), null, 2),
+    JSON.stringify(o.bootstrap ?? renderEnvoyConfig(o), null, 2),
   );
   const args = [
     "-c",

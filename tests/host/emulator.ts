@@ -934,7 +934,7 @@ export class Host {
   /** @internal */
   _context(id: number): Ctx {
     const c = this.contexts.get(id);
-    if (!c) throw new Error(`no context ${id}`);
+    if (!c) throw new Error(`no context ${id} (never created, or deleted)`);
     if (c.deleted) throw new Error(`context ${id} was deleted`);
     return c;
   }
@@ -970,7 +970,13 @@ export class Host {
   _deleteContext(ctx: Ctx): void {
     this._invoke("proxy_on_delete", ctx, [ctx.id], 0);
     ctx.deleted = true;
-    if (ctx.kind === "stream") ctx.stream.deleted = true;
+    if (ctx.kind === "stream") {
+      // Forgotten, as in Envoy: a later set_effective_context to it is a BadArgument.
+      ctx.stream.deleted = true;
+      this.contexts.delete(ctx.id);
+      return;
+    }
+    // Calls belong to root contexts: Envoy cancels them when the root context goes away.
     for (const call of this.pending.values()) {
       if (call.contextId === ctx.id) {
         call.state = "cancelled";
@@ -1073,7 +1079,7 @@ export class Host {
   }
 
   private inBounds(ptr: number, len: number): boolean {
-    return ptr >= 0 && len >= 0 && ptr + len <= this.memory.buffer.byteLength;
+    return ptr >= 0 && len >= 0 && ptr + len <= this.views().u8.length;
   }
 
   /** A copy of guest bytes (for what is recorded), or null (and a violation) if out of bounds. */

@@ -61,9 +61,9 @@ interface DarkCase {
 
 const darkCases: Record<string, DarkCase> = {
   "dark refusing connections": { dark: "refuse", outcome: "dark.rq_reset" },
-  "dark never answering (timeout_ms 500)": {
+  "dark never answering (timeout_ms 1500)": {
     dark: { mode: "hang" },
-    timeoutMs: 500,
+    timeoutMs: 1500,
     outcome: "dark.rq_reset",
   },
   "dark answering in 2 s": { dark: { delayMs: 2000 }, outcome: "dark.rq_2xx" },
@@ -121,7 +121,8 @@ for (const [name, c] of Object.entries(darkCases)) {
         m90 <= Math.max(3 * b90, b90 + 25),
         `live p90 ${m90.toFixed(1)} ms vs baseline ${b90.toFixed(1)} ms`,
       );
-      assert.ok(mMax < 400, `a live request took ${mMax.toFixed(0)} ms`);
+      // Below the dark delay (2 s) and timeout (1.5 s): live never waited for dark.
+      assert.ok(mMax < 1000, `a live request took ${mMax.toFixed(0)} ms`);
       assert.equal(live.records.length, 2 * N);
 
       await envoy.waitForStat(stat("mirrored"), N);
@@ -172,7 +173,7 @@ scenario(
       },
     });
     const latencies = await liveLatencies(s, envoy, 12);
-    assert.ok(Math.max(...latencies) < 400);
+    assert.ok(Math.max(...latencies) < 1000);
     await dark.waitForCount(5);
     await envoy.waitForStat(stat("skipped.overloaded"), 7);
     const c = await envoy.targetCounters();

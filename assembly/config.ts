@@ -25,7 +25,9 @@ const E_KEY_FORM =
   'must be "header:NAME", "cookie:NAME", "query:NAME" or "path", got ';
 const E_INBOUND = 'must be "skip" or "strip", got ';
 const E_HEADER_NAME = "must be a valid lower-case HTTP header name, got ";
-const E_PSEUDO = "must not be a pseudo-header or a hop-by-hop header, got ";
+const E_PSEUDO =
+  "must not be a pseudo-header, a hop-by-hop header or content-length, got ";
+const E_MARKER_ADDED = "must not be the marker header (marker.value sets it)";
 const E_METHOD = "must be an upper-case HTTP method token, got ";
 const E_PATH_PREFIX = 'must start with "/", got ';
 const E_VALUE_CHARS = "must not contain control characters";
@@ -306,7 +308,12 @@ function isMethod(s: string): bool {
   if (s.length == 0) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (!((c >= 0x41 && c <= 0x5a) || c == 0x2d || c == 0x5f)) return false;
+    const ok =
+      (c >= 0x41 && c <= 0x5a) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c == 0x2d ||
+      c == 0x5f;
+    if (!ok) return false;
   }
   return true;
 }
@@ -341,6 +348,29 @@ export function asciiLower(s: string): string {
     }
   }
   return start == 0 ? s : out + s.substring(start);
+}
+
+/**
+ * Decimal places of a JSON number as written ("10.5" → 1, "1e-4" → 4,
+ * "0.25e2" → 0), so that no float rounding can let 10.00000000001 through.
+ */
+export function decimalPlaces(raw: string): i32 {
+  let e = raw.indexOf("e");
+  if (e < 0) e = raw.indexOf("E");
+  const mantissa = e < 0 ? raw : raw.substring(0, e);
+  const exponent = e < 0 ? 0 : I32.parseInt(raw.substring(e + 1));
+  const dot = mantissa.indexOf(".");
+  let places = dot < 0 ? 0 : mantissa.length - dot - 1;
+  // trailing zeros are not decimal places: "10.50" has one, "100e-4" two
+  let end = mantissa.length;
+  while (end > 0) {
+    const c = mantissa.charCodeAt(end - 1);
+    if (c == 0x30) places--;
+    else if (c != 0x2e) break;
+    end--;
+  }
+  places -= exponent;
+  return places > 0 ? places : 0;
 }
 
 /** Makes a cluster name safe as one segment of a stat name. */
@@ -415,8 +445,7 @@ function parseTarget(
     c.fail(pctPath, E_PERCENT_RANGE + pct.raw);
     return null;
   }
-  const scaled = pct.num * 10000;
-  if (Math.abs(scaled - Math.round(scaled)) > 1e-6) {
+  if (decimalPlaces(pct.raw) > 4) {
     c.fail(pctPath, E_PERCENT_DECIMALS + pct.raw);
     return null;
   }
@@ -522,7 +551,12 @@ function parseKey(c: Checker, v: JsonValue, path: string): SamplingKey | null {
   } else if (kind == "cookie" || kind == "query") {
     k.source = kind == "cookie" ? KeySource.Cookie : KeySource.Query;
     k.name = name;
-    if (name.length == 0 || name.indexOf(";") >= 0 || name.indexOf("&") >= 0) {
+    if (
+      name.length == 0 ||
+      name.indexOf(";") >= 0 ||
+      name.indexOf("&") >= 0 ||
+      name.indexOf("=") >= 0
+    ) {
       c.fail(path, E_KEY_FORM + v.describe());
       return null;
     }
@@ -678,6 +712,10 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
     const h = marker.get("header");
     if (h !== null) {
       if (!c.editableHeader(h, "marker.header")) return null;
+      if (h.str == "content-length") {
+        c.fail("marker.header", E_PSEUDO + h.describe());
+        return null;
+      }
       cfg.markerHeader = h.str;
     }
     const val = marker.get("value");
@@ -710,6 +748,14 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
         nameV.kind = JsonKind.String;
         nameV.str = add.keys[i];
         if (!c.editableHeader(nameV, p)) return null;
+        if (nameV.str == "content-length") {
+          c.fail(p, E_PSEUDO + nameV.describe());
+          return null;
+        }
+        if (nameV.str == cfg.markerHeader) {
+          c.fail(p, E_MARKER_ADDED);
+          return null;
+        }
         if (!c.isString(add.values[i], p)) return null;
         const hv = new HeaderValue();
         hv.name = add.keys[i];

@@ -262,7 +262,7 @@ class Mirror {
 const pending = new Map<u64, Mirror>();
 
 function callKey(rootId: u32, token: u32): u64 {
-  return (<u64>rootId << 32) | <u64>token;
+  return ((<u64>rootId) << 32) | (<u64>token);
 }
 /** Mirrors whose dark side is known and whose live side is not yet. */
 let awaitingLive: u32 = 0;

@@ -149,13 +149,22 @@ export function findCookie(
         let ve = i;
         while (vs < ve && isSpace(byteAt(header, vs))) vs++;
         while (ve > vs && isSpace(byteAt(header, ve - 1))) ve--;
+        // RFC 6265 allows a quoted value; the key is what is inside (as Envoy parses it).
+        if (
+          ve - vs >= 2 &&
+          byteAt(header, vs) == 0x22 &&
+          byteAt(header, ve - 1) == 0x22
+        ) {
+          vs++;
+          ve--;
+        }
         if (ve > vs) {
           out.buf = header;
           out.off = vs;
           out.len = ve - vs;
           return true;
         }
-        return false;
+        // empty: a later cookie of the same name may still carry the key
       }
     }
   }
@@ -170,7 +179,10 @@ export function findQuery(
 ): bool {
   const n = path.byteLength;
   let i = 0;
-  while (i < n && byteAt(path, i) != 0x3f) i++;
+  while (i < n && byteAt(path, i) != 0x3f) {
+    if (byteAt(path, i) == 0x23) return false; // a fragment before any query
+    i++;
+  }
   i++;
   while (i < n) {
     const start = i;

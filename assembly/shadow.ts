@@ -79,7 +79,8 @@ export function suffixHost(authority: string, suffix: string): string {
   const colon = authority.lastIndexOf(":");
   const bracket = authority.lastIndexOf("]");
   if (colon > bracket) {
-    let digits = colon + 1 < authority.length;
+    // "host:80" and "host:" (empty port) both have their port after the colon
+    let digits = true;
     for (let i = colon + 1; i < authority.length; i++) {
       const c = authority.charCodeAt(i);
       if (c < 0x30 || c > 0x39) digits = false;
@@ -126,7 +127,10 @@ export function shadowHeaders(
     if (n == ":authority") {
       if (sawAuthority) continue;
       sawAuthority = true;
-      out.push(new Header(n, String.UTF8.encode(copyAuthority(t, h.value))));
+      // An unchanged authority keeps its exact bytes.
+      if (t.authority === null && t.hostSuffix.length == 0) out.push(h);
+      else
+        out.push(new Header(n, String.UTF8.encode(copyAuthority(t, h.value))));
       continue;
     }
     if (

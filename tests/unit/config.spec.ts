@@ -6,6 +6,7 @@ import {
   ConfigResult,
   KeySource,
   Target,
+  decimalPlaces,
   parseConfig,
   statNameOf,
 } from "../../assembly/config";
@@ -601,6 +602,21 @@ describe("targets", () => {
         "8 decimals",
         target('"cluster":"dark","percentage":10.00000001'),
         "targets[0].percentage: must have at most 4 decimal places, got 10.00000001",
+      ),
+      new Case(
+        "11 decimals (float noise must not let it through)",
+        target('"cluster":"dark","percentage":10.00000000001'),
+        "targets[0].percentage: must have at most 4 decimal places, got 10.00000000001",
+      ),
+      new Case(
+        "0.1 + 0.2 as a float prints",
+        target('"cluster":"dark","percentage":0.30000000000000004'),
+        "targets[0].percentage: must have at most 4 decimal places, got 0.30000000000000004",
+      ),
+      new Case(
+        "100e-6 has 4 significant decimals, 100e-7 has 5",
+        target('"cluster":"dark","percentage":100e-7'),
+        "targets[0].percentage: must have at most 4 decimal places, got 100e-7",
       ),
       new Case(
         "second target",
@@ -1337,42 +1353,42 @@ describe("marker", () => {
       new Case(
         "header pseudo",
         top('"marker":{"header":":authority"}'),
-        'marker.header: must not be a pseudo-header or a hop-by-hop header, got ":authority"',
+        'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got ":authority"',
       ),
       new Case(
         "header connection",
         top('"marker":{"header":"connection"}'),
-        'marker.header: must not be a pseudo-header or a hop-by-hop header, got "connection"',
+        'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got "connection"',
       ),
       new Case(
         "header keep-alive",
         top('"marker":{"header":"keep-alive"}'),
-        'marker.header: must not be a pseudo-header or a hop-by-hop header, got "keep-alive"',
+        'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got "keep-alive"',
       ),
       new Case(
         "header proxy-connection",
         top('"marker":{"header":"proxy-connection"}'),
-        'marker.header: must not be a pseudo-header or a hop-by-hop header, got "proxy-connection"',
+        'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got "proxy-connection"',
       ),
       new Case(
         "header transfer-encoding",
         top('"marker":{"header":"transfer-encoding"}'),
-        'marker.header: must not be a pseudo-header or a hop-by-hop header, got "transfer-encoding"',
+        'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got "transfer-encoding"',
       ),
       new Case(
         "header upgrade",
         top('"marker":{"header":"upgrade"}'),
-        'marker.header: must not be a pseudo-header or a hop-by-hop header, got "upgrade"',
+        'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got "upgrade"',
       ),
       new Case(
         "header te",
         top('"marker":{"header":"te"}'),
-        'marker.header: must not be a pseudo-header or a hop-by-hop header, got "te"',
+        'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got "te"',
       ),
       new Case(
         "header trailer",
         top('"marker":{"header":"trailer"}'),
-        'marker.header: must not be a pseudo-header or a hop-by-hop header, got "trailer"',
+        'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got "trailer"',
       ),
       new Case(
         "value empty",
@@ -1467,22 +1483,22 @@ describe("headers", () => {
       new Case(
         "add pseudo",
         top('"headers":{"add":{":authority":"a"}}'),
-        'headers.add.:authority: must not be a pseudo-header or a hop-by-hop header, got ":authority"',
+        'headers.add.:authority: must not be a pseudo-header, a hop-by-hop header or content-length, got ":authority"',
       ),
       new Case(
         "add :path",
         top('"headers":{"add":{":path":"/"}}'),
-        'headers.add.:path: must not be a pseudo-header or a hop-by-hop header, got ":path"',
+        'headers.add.:path: must not be a pseudo-header, a hop-by-hop header or content-length, got ":path"',
       ),
       new Case(
         "add connection",
         top('"headers":{"add":{"connection":"close"}}'),
-        'headers.add.connection: must not be a pseudo-header or a hop-by-hop header, got "connection"',
+        'headers.add.connection: must not be a pseudo-header, a hop-by-hop header or content-length, got "connection"',
       ),
       new Case(
         "add transfer-encoding",
         top('"headers":{"add":{"transfer-encoding":"chunked"}}'),
-        'headers.add.transfer-encoding: must not be a pseudo-header or a hop-by-hop header, got "transfer-encoding"',
+        'headers.add.transfer-encoding: must not be a pseudo-header, a hop-by-hop header or content-length, got "transfer-encoding"',
       ),
       new Case(
         "add value number",
@@ -1522,12 +1538,12 @@ describe("headers", () => {
       new Case(
         "remove pseudo",
         top('"headers":{"remove":[":path"]}'),
-        'headers.remove[0]: must not be a pseudo-header or a hop-by-hop header, got ":path"',
+        'headers.remove[0]: must not be a pseudo-header, a hop-by-hop header or content-length, got ":path"',
       ),
       new Case(
         "remove hop-by-hop",
         top('"headers":{"remove":["upgrade"]}'),
-        'headers.remove[0]: must not be a pseudo-header or a hop-by-hop header, got "upgrade"',
+        'headers.remove[0]: must not be a pseudo-header, a hop-by-hop header or content-length, got "upgrade"',
       ),
     ]);
   });
@@ -1599,5 +1615,64 @@ describe("limits", () => {
         "max_inflight: must be a number, got an array",
       ),
     ]);
+  });
+});
+
+describe("decimalPlaces", () => {
+  it("counts decimals as written, ignoring trailing zeros", () => {
+    expect<i32>(decimalPlaces("10")).toBe(0);
+    expect<i32>(decimalPlaces("10.50")).toBe(1);
+    expect<i32>(decimalPlaces("10.0000")).toBe(0);
+    expect<i32>(decimalPlaces("0.0001")).toBe(4);
+    expect<i32>(decimalPlaces("1e-4")).toBe(4);
+    expect<i32>(decimalPlaces("100e-6")).toBe(4);
+    expect<i32>(decimalPlaces("0.25e2")).toBe(0);
+    expect<i32>(decimalPlaces("33.3333")).toBe(4);
+    expect<i32>(decimalPlaces("10.00000000001")).toBe(11);
+  });
+
+  it("accepts trailing zeros beyond four places", () => {
+    const r = parseConfig('{"cluster":"dark","percentage":12.500000}');
+    expect<string>(r.error).toBe("");
+    expect<u32>(r.config!.targets[0].threshold).toBe(125000);
+  });
+});
+
+describe("headers that would corrupt the copy", () => {
+  it("refuses content-length and the marker in headers.add, content-length as marker", () => {
+    expect<string>(
+      parseConfig(
+        '{"cluster":"d","percentage":1,"headers":{"add":{"content-length":"5"}}}',
+      ).error,
+    ).toBe(
+      'headers.add.content-length: must not be a pseudo-header, a hop-by-hop header or content-length, got "content-length"',
+    );
+    expect<string>(
+      parseConfig(
+        '{"cluster":"d","percentage":1,"headers":{"add":{"x-shadow":"1"}}}',
+      ).error,
+    ).toBe(
+      "headers.add.x-shadow: must not be the marker header (marker.value sets it)",
+    );
+    expect<string>(
+      parseConfig(
+        '{"cluster":"d","percentage":1,"marker":{"header":"content-length"}}',
+      ).error,
+    ).toBe(
+      'marker.header: must not be a pseudo-header, a hop-by-hop header or content-length, got "content-length"',
+    );
+  });
+
+  it("refuses '=' in cookie and query key names; accepts digits in methods", () => {
+    expect<string>(
+      parseConfig(
+        '{"cluster":"d","percentage":1,"sampling":{"keys":["query:a=b"]}}',
+      ).error,
+    ).toBe(
+      'sampling.keys[0]: must be "header:NAME", "cookie:NAME", "query:NAME" or "path", got "query:a=b"',
+    );
+    expect<string>(
+      parseConfig('{"cluster":"d","percentage":1,"methods":["GET2"]}').error,
+    ).toBe("");
   });
 });

@@ -577,9 +577,15 @@ describe("cookie parsing", () => {
     expect<string>(cookie("Session=a", "Session")).toBe("a");
   });
 
-  it("keeps quotes and '=' inside the value as raw bytes", () => {
-    expect<string>(cookie('session="abc"', "session")).toBe('"abc"');
+  it("unquotes a quoted value (RFC 6265, as Envoy) and keeps '=' inside the value", () => {
+    expect<string>(cookie('session="abc"', "session")).toBe("abc");
+    expect<string>(cookie('session="', "session")).toBe('"');
+    expect<string>(cookie('session=""; session=b', "session")).toBe("b");
     expect<string>(cookie("session=a=b==", "session")).toBe("a=b==");
+  });
+
+  it("takes a later non-empty cookie of the same name, as query parameters do", () => {
+    expect<string>(cookie("session=; session=b", "session")).toBe("b");
   });
 
   it("treats an empty value, or a segment without '=', as absent", () => {
@@ -730,5 +736,12 @@ describe("sampling decision", () => {
         was = now;
       }
     }
+  });
+});
+
+describe("fragments", () => {
+  it("finds no query parameter after a fragment", () => {
+    expect<string>(query("/p#x?uid=5", "uid")).toBe("<absent>");
+    expect<string>(query("/p?uid=5#x", "uid")).toBe("5");
   });
 });

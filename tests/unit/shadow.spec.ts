@@ -542,3 +542,21 @@ describe("shadowHeaders: bytes", () => {
     expect<string>(dump(live)).toBe(before);
   });
 });
+
+describe("authority edge cases", () => {
+  it("puts the suffix before an empty port", () => {
+    expect<string>(suffixHost("host:", "-s")).toBe("host-s:");
+  });
+});
+
+describe("shadowHeaders: unchanged authority", () => {
+  it("keeps the live :authority bytes exactly when neither authority nor host_suffix is set", () => {
+    const odd = bytes([0x68, 0xff]);
+    const cfg = cfgWith("", "");
+    const out = shadowHeaders(cfg, cfg.targets[0], [
+      new Header(":authority", odd),
+    ]);
+    expect<string>(out[0].name).toBe(":authority");
+    expect<bool>(sameBytes(out[0].value, odd)).toBe(true);
+  });
+});

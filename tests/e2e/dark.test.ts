@@ -23,21 +23,30 @@ function quantile(xs: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-/** Sends `n` GETs (4 at a time); returns each live latency. All must answer 200 from live. */
+/**
+ * Sends `n` GETs (4 at a time) and returns each live latency; all must answer 200 from live.
+ * With `interleave`, every other request carries those headers and the latencies come back in two
+ * groups: [without, with]. Interleaving keeps machine-load swings out of the comparison.
+ */
 async function liveLatencies(
   s: Scope,
   envoy: Envoy,
   n: number,
-  headers: Record<string, string> = {},
-): Promise<number[]> {
+  interleave?: Record<string, string>,
+): Promise<[number[], number[]]> {
   const agent = s.agent(4);
-  return mapConcurrent(
+  const groups: [number[], number[]] = [[], []];
+  await mapConcurrent(
     Array.from({ length: n }, (_, i) => i),
     4,
     async (i) => {
+      const marked = interleave !== undefined && i % 2 === 1;
       const reply = await request(envoy.listenerPort, {
         path: `/orders/${i}`,
-        headers: { "x-request-id": randomUUID(), ...headers },
+        headers: {
+          "x-request-id": randomUUID(),
+          ...(marked ? interleave : {}),
+        },
         agent,
       });
       assert.equal(
@@ -46,9 +55,10 @@ async function liveLatencies(
         `live request ${i}: ${reply.status} ${reply.body.toString()}`,
       );
       assert.match(reply.body.toString(), /^kitchen GET/);
-      return reply.ms;
+      groups[marked ? 1 : 0].push(reply.ms);
     },
   );
+  return groups;
 }
 
 interface DarkCase {
@@ -102,8 +112,9 @@ for (const [name, c] of Object.entries(darkCases)) {
         },
       });
       // Baseline: the same path through the same Envoy, not mirrored (the marker makes the filter skip).
-      const baseline = await liveLatencies(s, envoy, N, { "x-shadow": "true" });
-      const mirrored = await liveLatencies(s, envoy, N);
+      const [mirrored, baseline] = await liveLatencies(s, envoy, 2 * N, {
+        "x-shadow": "true",
+      });
       const [b50, b90] = [quantile(baseline, 0.5), quantile(baseline, 0.9)];
       const [m50, m90, mMax] = [
         quantile(mirrored, 0.5),
@@ -172,7 +183,7 @@ scenario(
         max_inflight: 5,
       },
     });
-    const latencies = await liveLatencies(s, envoy, 12);
+    const [latencies] = await liveLatencies(s, envoy, 12);
     assert.ok(Math.max(...latencies) < 1000);
     await dark.waitForCount(5);
     await envoy.waitForStat(stat("skipped.overloaded"), 7);

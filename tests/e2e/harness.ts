@@ -353,6 +353,8 @@ export interface EnvoyOptions {
   expectFilterErrors?: boolean;
   /** A whole bootstrap used instead of rendering one (e.g. `shippedConfig`). */
   bootstrap?: object;
+  /** A whole bootstrap as YAML or JSON text, used instead of rendering one. */
+  configText?: string;
 }
 
 function socketAddress(port: number) {
@@ -525,14 +527,18 @@ export function shippedConfig(ports: { live: number; dark: number }): object {
   return config;
 }
 
+/** The bootstrap text for `o`: its `configText`, its `bootstrap`, or a rendered one (YAML ⊃ JSON). */
+function configTextOf(o: EnvoyOptions): string {
+  return (
+    o.configText ?? JSON.stringify(o.bootstrap ?? renderEnvoyConfig(o), null, 2)
+  );
+}
+
 /** Writes the config of `o` to a temp file (for `validateConfig`); returns its path. */
 export function writeEnvoyConfig(o: EnvoyOptions): string {
   const dir = mkdtempSync(join(tmpdir(), "mirror-e2e-"));
-  const path = join(dir, "envoy.json");
-  writeFileSync(
-    path,
-    JSON.stringify(o.bootstrap ?? renderEnvoyConfig(o), null, 2),
-  );
+  const path = join(dir, "envoy.yaml");
+  writeFileSync(path, configTextOf(o));
   return path;
 }
 
@@ -763,11 +769,8 @@ export function spawnEnvoy(o: EnvoyOptions): Envoy {
   if (!existsSync(join(REPO_ROOT, WASM_PATH)))
     throw new Error(`${WASM_PATH} is missing: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), "mirror-e2e-"));
-  const configPath = join(dir, "envoy.json");
-  writeFileSync(
-    configPath,
-    JSON.stringify(o.bootstrap ?? renderEnvoyConfig(o), null, 2),
-  );
+  const configPath = join(dir, "envoy.yaml");
+  writeFileSync(configPath, configTextOf(o));
   const args = [
     "-c",
     configPath,

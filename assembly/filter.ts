@@ -52,6 +52,7 @@ const OUT_U32: usize = memory.data(4);
 
 const EMPTY = new ArrayBuffer(0);
 const STATUS = String.UTF8.encode(":status");
+const UPSTREAM_TIME = String.UTF8.encode("x-envoy-upstream-service-time");
 
 /** Takes ownership of the buffer the host malloc'ed for the last call. */
 function takeOut(): ArrayBuffer {
@@ -327,6 +328,26 @@ function noteDispatchFailure(cluster: string, r: u32): void {
   failuresSinceLog = 0;
 }
 
+/**
+ * The dark response's status, 0 for a reset or timeout. Envoy answers a call
+ * whose upstream refused, reset or timed out with a reply of its own (503
+ * "upstream connect error…", 504 "upstream request timeout") rather than with
+ * no headers; a real upstream response carries x-envoy-upstream-service-time,
+ * added by the router on the way back, and Envoy's own reply does not.
+ */
+function darkStatus(): i32 {
+  const s = getHeader(MAP_CALL_RESPONSE_HEADERS, STATUS);
+  if (s === null) return 0;
+  const status = parseStatus(s);
+  if (
+    (status == 503 || status == 504) &&
+    getHeader(MAP_CALL_RESPONSE_HEADERS, UPSTREAM_TIME) === null
+  ) {
+    return 0;
+  }
+  return status;
+}
+
 function parseStatus(s: ArrayBuffer): i32 {
   const n = s.byteLength;
   if (n == 0 || n > 3) return 0;
@@ -423,11 +444,7 @@ export class MirrorRoot extends RootContext {
     pending.delete(key);
     const st = m.stats;
     st.add(Stat.Inflight, -1);
-    let status = 0;
-    if (headers > 0) {
-      const s = getHeader(MAP_CALL_RESPONSE_HEADERS, STATUS);
-      if (s !== null) status = parseStatus(s);
-    }
+    const status = headers > 0 ? darkStatus() : 0;
     st.inc(darkStatOf(status));
     st.record(Stat.DarkLatency, msBetween(m.darkStartNs, nowNs()));
     if (m.cfg.compareBody) {

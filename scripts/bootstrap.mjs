@@ -13,7 +13,8 @@ const needed = ["assemblyscript", "tsx", "@solo-io/proxy-runtime"];
 
 function upToDate() {
   if (!existsSync(installed)) return false;
-  if (!needed.every((p) => existsSync(join(root, "node_modules", p)))) return false;
+  if (!needed.every((p) => existsSync(join(root, "node_modules", p))))
+    return false;
   return statSync(installed).mtimeMs >= statSync(lock).mtimeMs;
 }
 

@@ -906,6 +906,12 @@ describe("emulator: HTTP calls", () => {
         seen.push(p.header(HeaderMapType.HttpCallResponseHeaders, ":status"));
         seen.push(p.header(HeaderMapType.HttpCallResponseHeaders, "x-dark"));
         seen.push(
+          p.header(
+            HeaderMapType.HttpCallResponseHeaders,
+            "x-envoy-upstream-service-time",
+          ),
+        );
+        seen.push(
           p.bufferBytes(BufferType.HttpCallResponseBody, 0, 100).map(String),
         );
         const [sp] = p.out();
@@ -918,20 +924,59 @@ describe("emulator: HTTP calls", () => {
       }
       return 0;
     };
+    p.host.advance(42);
     p.host.respond(call.token, {
       status: 503,
       headers: { "x-dark": "1" },
       body: "nope",
     });
+    // Envoy's router adds x-envoy-upstream-service-time to an upstream's response.
     assert.deepEqual(seen, [
-      [1, call.token, 2, 4, 0],
+      [1, call.token, 3, 4, 0],
       [WasmResult.Ok, "503"],
       [WasmResult.Ok, "1"],
+      [WasmResult.Ok, "42"],
       ["0", "nope"],
       WasmResult.BadArgument,
     ]);
     assert.equal(call.state, "completed");
+    assert.deepEqual(call.response?.headers.pairs(), [
+      [":status", "503"],
+      ["x-dark", "1"],
+      ["x-envoy-upstream-service-time", "42"],
+    ]);
     assert.throws(() => p.host.respond(call.token), /already completed/);
+  });
+
+  it("answers like Envoy's own local replies, without upstream headers", async () => {
+    const p = await Probe.load();
+    p.hook = () => 1;
+    p.host.configure("{}");
+    p.hook = (cb) => {
+      if (cb === "proxy_on_request_headers") {
+        p.httpCall("dark", copy);
+        p.httpCall("dark", copy);
+        p.httpCall("dark", copy);
+      }
+      return 0;
+    };
+    p.host.stream().requestHeaders(REQUEST, true);
+    const [a, b, c] = p.host.httpCalls;
+    p.host.respondTimeout(a);
+    p.host.respondLocal(b, 503, "no healthy upstream");
+    p.host.respond(c, { status: 204, envoyHeaders: false });
+    assert.deepEqual(a.response?.headers.pairs(), [
+      [":status", "504"],
+      ["content-length", "24"],
+      ["content-type", "text/plain"],
+    ]);
+    assert.equal(a.response?.body.toString(), "upstream request timeout");
+    assert.equal(b.response?.headers.get(":status"), "503");
+    assert.equal(
+      b.response?.headers.has("x-envoy-upstream-service-time"),
+      false,
+    );
+    assert.deepEqual(c.response?.headers.pairs(), [[":status", "204"]]);
   });
 
   it("resets with zero headers and no response maps", async () => {
@@ -1042,12 +1087,12 @@ describe("emulator: HTTP calls", () => {
     p.host.respond(p.host.httpCalls[2], { status: 204 });
     assert.deepEqual(p.calls.at(-1), [
       "proxy_on_http_call_response",
-      [4, 1, 1, 0, 0],
+      [4, 1, 2, 0, 0],
     ]);
     p.host.respond(1);
     assert.deepEqual(p.calls.at(-1), [
       "proxy_on_http_call_response",
-      [1, 1, 1, 0, 0],
+      [1, 1, 2, 0, 0],
     ]);
   });
 

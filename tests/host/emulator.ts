@@ -261,6 +261,11 @@ export interface HttpResponse {
   headers?: HeaderInput;
   body?: string | Uint8Array;
   trailers?: HeaderInput;
+  /**
+   * Add what Envoy's router adds to an upstream's response (`x-envoy-upstream-service-time`,
+   * ms since dispatch). Default true; Envoy's own local replies carry none.
+   */
+  envoyHeaders?: boolean;
 }
 
 /** A call the module dispatched with `proxy_http_call` and the host accepted. */
@@ -810,9 +815,11 @@ export class Host {
   }
 
   /**
-   * Delivers a dark response to a pending call: proxy_on_http_call_response(ctx, token,
-   * numHeaders, bodySize, numTrailers) with `:status` first among the headers. `call` is the
-   * HttpCall or its token (tokens are per root context: a token two roots share is refused).
+   * Delivers the dark upstream's response to a pending call, as Envoy's router hands it back:
+   * proxy_on_http_call_response(ctx, token, numHeaders, bodySize, numTrailers), `:status`
+   * first, then the given headers, then `x-envoy-upstream-service-time` (unless
+   * `envoyHeaders: false`). `call` is the HttpCall or its token (tokens are per root context:
+   * a token two roots share is refused).
    */
   respond(call: HttpCall | number, response: HttpResponse = {}): void {
     const c = this.pendingCall(call);
@@ -821,6 +828,13 @@ export class Host {
     ]);
     for (const [k, v] of new HeaderMap(response.headers).entries)
       headers.entries.push([k, v]);
+    if (
+      response.envoyHeaders !== false &&
+      !headers.has("x-envoy-upstream-service-time")
+    ) {
+      const ms = (this.nowNs - c.dispatchedAtNs) / 1_000_000n;
+      headers.add("x-envoy-upstream-service-time", String(ms < 0n ? 0n : ms));
+    }
     this.deliver(c, {
       headers,
       body: toBuffer(response.body ?? ""),
@@ -828,7 +842,29 @@ export class Host {
     });
   }
 
-  /** The call was reset or timed out: the callback comes with 0 headers, 0 body, 0 trailers. */
+  /**
+   * Envoy answers the call itself (its router's local reply): `status`, content-type
+   * text/plain, `body`, no upstream headers. Envoy does this for an upstream it cannot reach
+   * (503 "upstream connect error or disconnect/reset before headers…", "no healthy upstream").
+   */
+  respondLocal(call: HttpCall | number, status: number, body: string): void {
+    this.respond(call, {
+      status,
+      headers: [
+        ["content-length", String(Buffer.byteLength(body))],
+        ["content-type", "text/plain"],
+      ],
+      body,
+      envoyHeaders: false,
+    });
+  }
+
+  /** The call's timeout fired: Envoy's local reply 504 "upstream request timeout". */
+  respondTimeout(call: HttpCall | number): void {
+    this.respondLocal(call, 504, "upstream request timeout");
+  }
+
+  /** The callback with 0 headers, 0 body, 0 trailers (a reset, or an oversized response). */
   respondReset(call: HttpCall | number): void {
     this.deliver(this.pendingCall(call), null);
   }

@@ -43,7 +43,10 @@ const darkDeployment = kind("Deployment", "kitchen-next");
 const darkService = kind("Service", "kitchen-next");
 const liveDeployment = kind("Deployment", "kitchen");
 const liveService = kind("Service", "kitchen");
-const expectedPluginConfig = toIstioPluginConfig(readEnvoyPluginConfig());
+const expectedPluginConfig: Obj = toIstioPluginConfig(readEnvoyPluginConfig());
+/** The EnvoyFilter's wasm patch, its HTTP filter and the plugin JSON inside. */
+const wasmPatch = (): { patch: Obj; filter: Obj; pluginJson: string } =>
+  envoyFilterWasm(envoyFilter);
 
 /** `labels` ⊇ every pair of `selector`. */
 const selects = (selector: Record<string, string>, labels: Obj) =>
@@ -180,14 +183,11 @@ test("the WasmPlugin's pluginConfig is envoy/config.json with the dark cluster n
 });
 
 test("the EnvoyFilter's embedded plugin JSON is the same config", () => {
-  assert.deepEqual(
-    JSON.parse(envoyFilterWasm(envoyFilter).pluginJson),
-    expectedPluginConfig,
-  );
+  assert.deepEqual(JSON.parse(wasmPatch().pluginJson), expectedPluginConfig);
 });
 
 test("the EnvoyFilter inserts envoy.filters.http.wasm before the router on SIDECAR_INBOUND, fail open", () => {
-  const { patch, filter } = envoyFilterWasm(envoyFilter);
+  const { patch, filter } = wasmPatch();
   assert.equal(patch.match.context, "SIDECAR_INBOUND");
   assert.equal(
     patch.match.listener.filterChain.filter.name,
@@ -254,7 +254,7 @@ test("the live example keeps wasmcustom stats and mounts the EnvoyFilter's modul
   const mounts = JSON.parse(annotations["sidecar.istio.io/userVolumeMount"]);
   const volumes = JSON.parse(annotations["sidecar.istio.io/userVolume"]);
   const filename = at(
-    envoyFilterWasm(envoyFilter).filter,
+    wasmPatch().filter,
     "typed_config",
     "config",
     "vm_config",
@@ -281,7 +281,7 @@ const ISTIO_STAT_PREFIX =
 
 /** The HTTP filter the EnvoyFilter patch inserts, reading the module from the local build. */
 function extractedFilter(): Obj {
-  const filter = structuredClone(envoyFilterWasm(envoyFilter).filter) as Obj;
+  const filter = structuredClone(wasmPatch().filter) as Obj;
   filter.typed_config.config.vm_config.code.local.filename = WASM_PATH;
   return filter;
 }
@@ -325,7 +325,7 @@ function istioBootstrap(
   const hcm =
     config.static_resources.listeners[0].filter_chains[0].filters[0]
       .typed_config;
-  const { patch } = envoyFilterWasm(envoyFilter);
+  const { patch } = wasmPatch();
   const anchor = patch.match.listener.filterChain.filter.subFilter.name;
   const i = hcm.http_filters.findIndex((f: Obj) => f.name === anchor);
   assert.ok(i >= 0, `no ${anchor} in the rendered chain`);

@@ -5,19 +5,23 @@
 // the WasmPlugin as Istio renders it) is validated and run by the real Envoy against a dark
 // cluster named `outbound|8080||kitchen-next.default.svc.cluster.local`.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
 import {
   at,
+  ENVOYFILTER_FILE,
   envoyFilterWasm,
   findManifest,
   ISTIO_DARK_CLUSTER,
   loadManifests,
   readEnvoyPluginConfig,
+  renderEnvoyFilter,
+  renderWasmPlugin,
   toIstioPluginConfig,
   validateManifests,
+  WASMPLUGIN_FILE,
 } from "../../scripts/istio-config.ts";
 import {
   mirroredByFormula,
@@ -184,6 +188,14 @@ test("the WasmPlugin's pluginConfig is envoy/config.json with the dark cluster n
 
 test("the EnvoyFilter's embedded plugin JSON is the same config", () => {
   assert.deepEqual(JSON.parse(wasmPatch().pluginJson), expectedPluginConfig);
+});
+
+test("regenerating the manifests from envoy/config.json (--write) leaves them as committed", async () => {
+  assert.equal(await renderWasmPlugin(), readFileSync(WASMPLUGIN_FILE, "utf8"));
+  assert.equal(
+    await renderEnvoyFilter(),
+    readFileSync(ENVOYFILTER_FILE, "utf8"),
+  );
 });
 
 test("the EnvoyFilter inserts envoy.filters.http.wasm before the router on SIDECAR_INBOUND, fail open", () => {

@@ -1,0 +1,807 @@
+/**
+ * The pure parts of `npm run report` (scripts/report.ts): quantiles and means from Envoy's detailed
+ * histogram buckets (checked against what Envoy 1.40 itself printed for the same buckets), parsing
+ * `/stats?format=json`, objectives, verdicts and exit codes; then `runReport` and the CLI against a
+ * fake admin API on loopback (unreachable, no stats, unknown target, bad arguments, --watch).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import {
+  type Bucket,
+  compareModes,
+  DEFAULT_OBJECTIVES,
+  exitCodeOf,
+  HISTOGRAM_EDGES,
+  adminUrl,
+  judgeTarget,
+  latencyOf,
+  main,
+  meanOf,
+  type Objectives,
+  parseObjectives,
+  parseStats,
+  quantileOf,
+  rebin,
+  ReportError,
+  runReport,
+  STATS_PATH,
+  type TargetStats,
+} from "../../scripts/report.ts";
+
+const PERCENTILES = [0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 1];
+const b = (lower: number, width: number, count: number): Bucket => ({
+  lower,
+  width,
+  count,
+});
+
+// Captured from Envoy 1.40.0 (`/stats?format=json&histogram_buckets=detailed`) after 30 mirrored
+// requests to a dark upstream delayed 30 ms: each histogram's `totals` and the `cumulative`
+// value of its `percentiles` (P0, P25, P50, P75, P90, P95, P99, P99.5, P99.9, P100).
+const ENVOY_CAPTURES: Record<
+  string,
+  { totals: Bucket[]; percentiles: number[] }
+> = {
+  "dark.latency_ms": {
+    totals: [
+      b(29, 1, 1),
+      b(30, 1, 15),
+      b(31, 1, 8),
+      b(32, 1, 3),
+      b(33, 1, 2),
+      b(36, 1, 1),
+    ],
+    percentiles: [
+      29.5, 30.4375, 30.875, 31.77777777777778, 32.75, 33.666666666666664, 36.5,
+      36.5, 36.5, 36.5,
+    ],
+  },
+  "live.headers_ms": {
+    totals: [
+      b(0, 0, 1),
+      b(1, 0.1, 10),
+      b(2, 0.1, 14),
+      b(4, 0.1, 2),
+      b(5, 0.1, 2),
+      b(14, 1, 1),
+    ],
+    percentiles: [
+      0, 1.0636363636363637, 2.026666666666667, 2.08, 4.066666666666666,
+      5.066666666666666, 14.5, 14.5, 14.5, 14.5,
+    ],
+  },
+};
+
+describe("quantiles and means from detailed buckets", () => {
+  for (const [name, capture] of Object.entries(ENVOY_CAPTURES))
+    it(`equal Envoy 1.40's own percentiles of ${name}`, () => {
+      const ours = PERCENTILES.map((q) => quantileOf(capture.totals, q));
+      for (let i = 0; i < PERCENTILES.length; i++)
+        assert.ok(
+          Math.abs(ours[i] - capture.percentiles[i]) < 1e-9,
+          `P${PERCENTILES[i] * 100}: ours ${ours[i]}, Envoy ${capture.percentiles[i]}`,
+        );
+    });
+
+  it("mean takes each bin's samples at its midpoint", () => {
+    assert.equal(meanOf([b(10, 1, 1), b(20, 1, 3)]), (10.5 + 3 * 20.5) / 4);
+    assert.equal(meanOf([b(0, 0, 5)]), 0);
+    assert.ok(Number.isNaN(meanOf([])));
+  });
+
+  it("edge cases: empty, one sample, a zero-width bin, q beyond the data", () => {
+    assert.ok(Number.isNaN(quantileOf([], 0.5)));
+    assert.equal(quantileOf([b(150, 10, 1)], 0.5), 155);
+    assert.equal(quantileOf([b(0, 0, 3), b(7, 1, 1)], 0.5), 0);
+    assert.equal(quantileOf([b(0, 0, 3), b(7, 1, 1)], 1), 7.5);
+    // bins with no sample are skipped
+    assert.equal(quantileOf([b(1, 1, 0), b(9, 1, 1)], 0), 9.5);
+  });
+
+  it("latencyOf sorts the bins and gives count, mean, p50/p95/p99", () => {
+    const l = latencyOf([b(200, 10, 1), b(10, 1, 19)]);
+    assert.equal(l.count, 20);
+    assert.deepEqual(
+      l.buckets.map((x) => x.lower),
+      [10, 200],
+    );
+    assert.equal(l.p50, quantileOf(l.buckets, 0.5));
+    assert.equal(l.p95, 10 + 19 / 20);
+    assert.equal(l.p99, 205);
+    assert.equal(l.mean, (19 * 10.5 + 205) / 20);
+  });
+
+  it("rebin puts each Envoy bin whole into one text-histogram bin", () => {
+    const counts = rebin([
+      b(0, 0, 2),
+      b(0.5, 0.01, 1),
+      b(1, 0.1, 3),
+      b(4.9, 0.1, 4),
+      b(5, 0.1, 5),
+      b(99, 1, 6),
+      b(100, 10, 7),
+      b(110.00000000000001, 10, 1),
+      b(199.99999999999997, 10, 9),
+      b(40000, 1000, 8),
+    ]);
+    const at = (edge: number) => counts[HISTOGRAM_EDGES.indexOf(edge)];
+    assert.equal(at(0), 3);
+    assert.equal(at(1), 3);
+    assert.equal(at(2), 4);
+    assert.equal(at(5), 5);
+    assert.equal(at(50), 6);
+    assert.equal(at(100), 8);
+    assert.equal(at(200), 9);
+    assert.equal(at(30000), 8);
+    assert.equal(
+      counts.reduce((n, c) => n + c, 0),
+      2 + 1 + 3 + 4 + 5 + 6 + 7 + 1 + 9 + 8,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Stats JSON as Envoy 1.40 writes it.
+
+interface Fake {
+  counters?: Record<string, number>;
+  histograms?: Record<string, Bucket[]>;
+}
+
+/** `/stats?format=json&histogram_buckets=detailed` for targets → {counters, histograms}. */
+function statsJson(
+  targets: Record<string, Fake>,
+  extra: Array<{ name: string; value: number }> = [],
+) {
+  const stats: unknown[] = [...extra];
+  const details: unknown[] = [];
+  for (const [t, f] of Object.entries(targets)) {
+    for (const [k, v] of Object.entries(f.counters ?? {}))
+      stats.push({ name: `wasmcustom.mirror.${t}.${k}`, value: v });
+    for (const [k, v] of Object.entries(f.histograms ?? {}))
+      details.push({
+        name: `wasmcustom.mirror.${t}.${k}`,
+        totals: v.map((x) => ({
+          lower_bound: x.lower,
+          width: x.width,
+          count: x.count,
+        })),
+        intervals: [],
+        percentiles: [],
+      });
+  }
+  stats.push({
+    histograms: {
+      supported_percentiles: PERCENTILES.map((q) => q * 100),
+      details,
+    },
+  });
+  return { stats };
+}
+
+/** A target with `n` answers on each side, `darkMs` / `liveMs` each, and the given extras. */
+function healthy(
+  n: number,
+  darkMs = 10,
+  liveMs = 5,
+  counters: Record<string, number> = {},
+): Fake {
+  return {
+    counters: {
+      mirrored: n,
+      inflight: 0,
+      "skipped.sampled_out": 3,
+      "skipped.method": 2,
+      dispatch_failed: 0,
+      "live.rq_2xx": n,
+      "dark.rq_2xx": n,
+      "compare.compared": n,
+      "compare.status_mismatch": 0,
+      "compare.body_mismatch": 0,
+      "compare.ignored": 0,
+      "compare.incomplete": 0,
+      ...counters,
+    },
+    histograms: {
+      "dark.latency_ms": [b(darkMs, 1, n)],
+      "live.latency_ms": [b(liveMs, 0.1, n)],
+      "live.headers_ms": [b(liveMs, 0.1, n)],
+    },
+  };
+}
+
+describe("parseStats", () => {
+  it("reads every target's counters and latency, ignoring other stats", () => {
+    const json = statsJson(
+      {
+        "kitchen-next": healthy(40, 30, 2, {
+          "dark.rq_2xx": 36,
+          "dark.rq_5xx": 3,
+          "dark.rq_reset": 1,
+          "compare.status_mismatch": 4,
+          "compare.body_mismatch": 1,
+        }),
+        outbound_8080__menu_dark_svc: healthy(5),
+      },
+      [{ name: "cluster.kitchen.upstream_rq_total", value: 99 }],
+    );
+    const [a, menu] = parseStats(json);
+    assert.equal(a.target, "kitchen-next");
+    assert.equal(menu.target, "outbound_8080__menu_dark_svc");
+    assert.equal(a.mirrored, 40);
+    assert.equal(a.skipped, 5);
+    assert.equal(a.dark.total, 40);
+    assert.equal(a.dark.errorPct, 10);
+    assert.equal(a.live.errorPct, 0);
+    assert.equal(a.statusMismatch, 4);
+    assert.equal(a.bodyMismatch, 1);
+    assert.equal(a.dark.latency.count, 40);
+    assert.equal(a.dark.latency.mean, 30.5);
+    assert.equal(menu.live.total, 5);
+  });
+
+  it("a target with no answers yet has NaN rates and empty latencies", () => {
+    const [t] = parseStats(
+      statsJson({ k: { counters: { mirrored: 0 }, histograms: {} } }),
+    );
+    assert.equal(t.dark.total, 0);
+    assert.ok(Number.isNaN(t.dark.errorPct));
+    assert.equal(t.dark.latency.count, 0);
+    assert.ok(Number.isNaN(t.dark.latency.p95));
+  });
+
+  it("refuses histograms without detailed buckets (an Envoy ignoring histogram_buckets)", () => {
+    const json = {
+      stats: [
+        { name: "wasmcustom.mirror.k.mirrored", value: 1 },
+        {
+          histograms: {
+            supported_quantiles: [50],
+            computed_quantiles: [
+              { name: "wasmcustom.mirror.k.dark.latency_ms", values: [] },
+            ],
+          },
+        },
+      ],
+    };
+    assert.throws(
+      () => parseStats(json),
+      (e: unknown) =>
+        e instanceof ReportError &&
+        e.code === 3 &&
+        /histogram_buckets=detailed/.test(e.message),
+    );
+  });
+
+  it("compareModes reads the mirror's plugin JSON anywhere in a config dump", () => {
+    const filter = (plugin: unknown) => ({
+      name: "envoy.filters.http.wasm",
+      typed_config: {
+        config: {
+          root_id: "mirror",
+          configuration: {
+            "@type": "type.googleapis.com/google.protobuf.StringValue",
+            value: JSON.stringify(plugin),
+          },
+        },
+      },
+    });
+    const dump = {
+      configs: [
+        {
+          static_listeners: [
+            {
+              listener: {
+                http_filters: [
+                  filter({ cluster: "kitchen-next", percentage: 10 }),
+                  filter({
+                    targets: [
+                      { cluster: "outbound|80||menu.dark", percentage: 5 },
+                    ],
+                    compare: { status: "off", body: true },
+                  }),
+                  { root_id: "other", configuration: { value: "{}" } },
+                ],
+              },
+            },
+          ],
+        },
+      ],
+    };
+    const modes = compareModes(dump);
+    assert.deepEqual(modes.get("kitchen-next"), {
+      status: "exact",
+      body: false,
+    });
+    assert.deepEqual(modes.get("outbound_80__menu_dark"), {
+      status: "off",
+      body: true,
+    });
+    assert.equal(modes.size, 2);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Objectives, verdicts, exit codes.
+
+describe("objectives", () => {
+  it("defaults are the seed tutorial's, and a file overrides any of them", () => {
+    assert.deepEqual(parseObjectives({}), DEFAULT_OBJECTIVES);
+    assert.deepEqual(DEFAULT_OBJECTIVES, {
+      max_dark_mean_ms: 50,
+      max_dark_p95_ms: 100,
+      max_dark_p99_ms: null,
+      max_dark_error_pct: 1,
+      max_mismatch_pct: 1,
+      min_samples: 20,
+    });
+    const o = parseObjectives({
+      max_dark_p95_ms: 250,
+      max_mismatch_pct: null,
+      min_samples: 5,
+    });
+    assert.equal(o.max_dark_p95_ms, 250);
+    assert.equal(o.max_mismatch_pct, null);
+    assert.equal(o.min_samples, 5);
+    assert.equal(o.max_dark_mean_ms, 50);
+  });
+
+  const refused: Record<string, [unknown, RegExp]> = {
+    "not an object": [[1], /must be a JSON object/],
+    "unknown field": [{ max_p95: 1 }, /unknown field "max_p95"/],
+    "negative limit": [{ max_dark_mean_ms: -1 }, /max_dark_mean_ms must be/],
+    "string limit": [{ max_dark_error_pct: "1%" }, /max_dark_error_pct/],
+    "zero min_samples": [{ min_samples: 0 }, /min_samples must be/],
+    "fractional min_samples": [{ min_samples: 2.5 }, /min_samples must be/],
+  };
+  for (const [name, [given, message]] of Object.entries(refused))
+    it(`refuses ${name}`, () =>
+      assert.throws(
+        () => parseObjectives(given),
+        (e: unknown) =>
+          e instanceof ReportError && e.code === 4 && message.test(e.message),
+      ));
+});
+
+describe("judgeTarget and exitCodeOf", () => {
+  const target = (f: Fake) => parseStats(statsJson({ t: f }))[0];
+  const cases: Record<
+    string,
+    {
+      stats: TargetStats;
+      objectives?: Partial<Objectives>;
+      outcome: string;
+      failed?: string[];
+      lacking?: string[];
+    }
+  > = {
+    "a healthy dark side passes": {
+      stats: target(healthy(40, 20)),
+      outcome: "pass",
+    },
+    "a slow dark side fails mean and p95": {
+      stats: target(healthy(40, 150)),
+      outcome: "fail",
+      failed: ["dark mean latency", "dark p95 latency"],
+    },
+    "limits are strict: a mean of exactly 50 ms fails": {
+      stats: target({
+        ...healthy(40),
+        histograms: { "dark.latency_ms": [b(50, 0, 40)] },
+      }),
+      outcome: "fail",
+      failed: ["dark mean latency"],
+    },
+    "a tail over p95 but not the mean fails p95 only": {
+      stats: target({
+        ...healthy(40),
+        histograms: { "dark.latency_ms": [b(5, 1, 37), b(300, 10, 3)] },
+      }),
+      outcome: "fail",
+      failed: ["dark p95 latency"],
+    },
+    "dark 5xx and resets count as errors": {
+      stats: target(
+        healthy(100, 10, 5, {
+          "dark.rq_2xx": 99,
+          "dark.rq_reset": 1,
+        }),
+      ),
+      outcome: "fail",
+      failed: ["dark error rate"],
+    },
+    "4xx are not errors": {
+      stats: target(
+        healthy(100, 10, 5, { "dark.rq_2xx": 50, "dark.rq_4xx": 50 }),
+      ),
+      outcome: "pass",
+    },
+    "status and body mismatches add up against the mismatch limit": {
+      stats: target(
+        healthy(200, 10, 5, {
+          "compare.status_mismatch": 1,
+          "compare.body_mismatch": 1,
+        }),
+      ),
+      outcome: "fail",
+      failed: ["mismatch rate"],
+    },
+    "below min_samples nothing is judged": {
+      stats: target(
+        healthy(19, 500, 5, { "dark.rq_2xx": 0, "dark.rq_5xx": 19 }),
+      ),
+      outcome: "not enough data",
+      lacking: [
+        "dark mean latency",
+        "dark p95 latency",
+        "dark error rate",
+        "mismatch rate",
+      ],
+    },
+    "a failure wins over not enough data": {
+      stats: target(healthy(30, 500, 5, { "compare.compared": 3 })),
+      outcome: "fail",
+      failed: ["dark mean latency", "dark p95 latency"],
+      lacking: ["mismatch rate"],
+    },
+    "latency samples lagging behind the counters are not enough data": {
+      stats: target({
+        ...healthy(30),
+        histograms: { "dark.latency_ms": [b(10, 1, 4)] },
+      }),
+      outcome: "not enough data",
+      lacking: ["dark mean latency", "dark p95 latency"],
+    },
+    "a null limit is not judged, min_samples can be lowered": {
+      stats: target(healthy(5, 150)),
+      objectives: {
+        max_dark_mean_ms: null,
+        max_dark_p95_ms: null,
+        min_samples: 5,
+      },
+      outcome: "pass",
+    },
+    "p99 is judged when set": {
+      stats: target({
+        ...healthy(100),
+        histograms: { "dark.latency_ms": [b(5, 1, 98), b(90, 1, 2)] },
+      }),
+      objectives: { max_dark_p99_ms: 50 },
+      outcome: "fail",
+      failed: ["dark p99 latency"],
+    },
+  };
+  for (const [name, c] of Object.entries(cases))
+    it(name, () => {
+      const v = judgeTarget(c.stats, parseObjectives(c.objectives ?? {}));
+      const by = (o: string) =>
+        v.checks.filter((x) => x.outcome === o).map((x) => x.name);
+      assert.equal(v.outcome, c.outcome, JSON.stringify(v.checks));
+      assert.deepEqual(by("fail"), c.failed ?? []);
+      assert.deepEqual(by("not enough data"), c.lacking ?? []);
+    });
+
+  it("exit code: 1 if any target fails, else 2 if any lacks data, else 0", () => {
+    const v = (outcome: "pass" | "fail" | "not enough data") => ({
+      target: "t",
+      outcome,
+      checks: [],
+    });
+    assert.equal(exitCodeOf([v("pass"), v("pass")]), 0);
+    assert.equal(exitCodeOf([v("pass"), v("not enough data")]), 2);
+    assert.equal(exitCodeOf([v("not enough data"), v("fail")]), 1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// runReport and the CLI against a fake admin.
+
+/** An admin API on 127.0.0.1 answering `routes` (path → [status, body]); 404 elsewhere. */
+async function fakeAdmin(
+  routes: Record<string, [number, string]>,
+): Promise<{ url: string; hits: string[]; close: () => Promise<void> }> {
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    hits.push(req.url ?? "");
+    const [status, body] = routes[req.url ?? ""] ?? [404, "no such path"];
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hits,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** A Writable collecting what is written. */
+function sink(): Writable & { text: () => string } {
+  const chunks: string[] = [];
+  const w = new Writable({
+    write(chunk, _enc, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  }) as Writable & { text: () => string };
+  w.text = () => chunks.join("");
+  return w;
+}
+
+describe("runReport", () => {
+  it("prints both sides, the histogram and the verdict; 0 when every objective passes", async (t) => {
+    const admin = await fakeAdmin({
+      [STATS_PATH]: [
+        200,
+        JSON.stringify(
+          statsJson({ "kitchen-next": healthy(40, 30, 2), other: healthy(40) }),
+        ),
+      ],
+      "/config_dump": [200, "{}"],
+    });
+    t.after(admin.close);
+    const r = await runReport({ admin: admin.url, settleMs: 0 });
+    assert.equal(r.code, 0, r.text);
+    assert.deepEqual(
+      r.targets.map((x) => x.target),
+      ["kitchen-next", "other"],
+    );
+    assert.match(r.text, /Target kitchen-next: 40 mirrored, 0 in flight/);
+    assert.match(r.text, /mean latency\s+2\.\d ms\s+30\.5 ms/);
+    assert.match(r.text, /latency ms\s+live\s+dark/);
+    assert.match(r.text, /\n {2}2–5\s+█+\s+100%\n/);
+    assert.match(r.text, /\n {2}20–50 {38}█+ 100%\n/);
+    assert.match(r.text, /pass {2}dark p95 latency\s+30\.\d ms < 100 ms/);
+    assert.match(r.text, /Result: PASS \(exit 0\)\n$/);
+  });
+
+  it("names each failed objective in the result line", async (t) => {
+    const admin = await fakeAdmin({
+      [STATS_PATH]: [
+        200,
+        JSON.stringify(
+          statsJson({
+            "kitchen-next": healthy(40, 150, 2, {
+              "dark.rq_5xx": 40,
+              "dark.rq_2xx": 0,
+            }),
+          }),
+        ),
+      ],
+    });
+    t.after(admin.close);
+    const r = await runReport({ admin: admin.url, settleMs: 0 });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.text,
+      /Result: FAIL \(exit 1\): kitchen-next dark mean latency 150\.5 ms >= 50 ms; kitchen-next dark p95 latency 150\.\d+ ms >= 100 ms; kitchen-next dark error rate 100\.00% >= 1%/,
+    );
+  });
+
+  it("--target picks one (by cluster name too); an unknown one is exit 3 naming the known ones", async (t) => {
+    const admin = await fakeAdmin({
+      [STATS_PATH]: [
+        200,
+        JSON.stringify(
+          statsJson({
+            "kitchen-next": healthy(40),
+            outbound_80__menu_dark: healthy(3),
+          }),
+        ),
+      ],
+    });
+    t.after(admin.close);
+    const one = await runReport({
+      admin: admin.url,
+      target: "outbound|80||menu.dark",
+      settleMs: 0,
+    });
+    assert.equal(one.code, 2);
+    assert.deepEqual(
+      one.targets.map((x) => x.target),
+      ["outbound_80__menu_dark"],
+    );
+    assert.match(
+      one.text,
+      /Result: NOT ENOUGH DATA \(exit 2\): outbound_80__menu_dark has 3 of 20 dark latency samples, 3 of 20 dark answers, 3 of 20 compared requests\n$/,
+    );
+    const none = await runReport({
+      admin: admin.url,
+      target: "nope",
+      settleMs: 0,
+    });
+    assert.equal(none.code, 3);
+    assert.match(
+      none.text,
+      /no stats for target "nope".*targets: kitchen-next, outbound_80__menu_dark/,
+    );
+  });
+
+  it("waits (up to settleMs) for the histograms to catch up with the counters", async (t) => {
+    let reads = 0;
+    const server = http.createServer((req, res) => {
+      if (req.url !== STATS_PATH) return res.writeHead(404).end();
+      reads++;
+      // the first two reads are before a stats flush: counters ahead of the histogram
+      const f = healthy(40);
+      if (reads <= 2) f.histograms!["dark.latency_ms"] = [b(10, 1, 30)];
+      res.end(JSON.stringify(statsJson({ k: f })));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const r = await runReport({ admin: url, settleMs: 3000 });
+    assert.equal(reads, 3);
+    assert.equal(r.targets[0].dark.latency.count, 40);
+    assert.equal(r.code, 0, r.text);
+    reads = 0;
+    const early = await runReport({ admin: url, settleMs: 0 });
+    assert.equal(early.targets[0].dark.latency.count, 30);
+    assert.match(
+      early.text,
+      /latency histograms hold 30 of 40 dark answers: Envoy merges them at each stats flush/,
+    );
+  });
+
+  const noReport: Record<
+    string,
+    { routes?: Record<string, [number, string]>; message: RegExp }
+  > = {
+    "an unreachable admin": {
+      message:
+        /cannot reach Envoy's admin at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+    },
+    "an Envoy without the mirror's stats": {
+      routes: { [STATS_PATH]: [200, JSON.stringify(statsJson({}))] },
+      message: /shows no mirror stats \(wasmcustom\.mirror\.\*\)/,
+    },
+    "an admin answering an error": {
+      routes: { [STATS_PATH]: [503, "busy"] },
+      message: /answered \/stats\?.* with 503: busy/,
+    },
+    "something that is not Envoy's admin": {
+      routes: { [STATS_PATH]: [200, "<html>"] },
+      message: /did not answer JSON/,
+    },
+  };
+  for (const [name, c] of Object.entries(noReport))
+    it(`${name} is exit 3 with a message`, async (t) => {
+      let url = `http://127.0.0.1:${await closedPort()}`;
+      if (c.routes) {
+        const admin = await fakeAdmin(c.routes);
+        t.after(admin.close);
+        url = admin.url;
+      }
+      const r = await runReport({ admin: url, settleMs: 0 });
+      assert.equal(r.code, 3);
+      assert.match(r.text, c.message);
+    });
+
+  it("adminUrl takes a URL, host:port or a port", () => {
+    assert.equal(adminUrl("http://127.0.0.1:9901/"), "http://127.0.0.1:9901");
+    assert.equal(adminUrl("localhost:9901"), "http://localhost:9901");
+    assert.equal(adminUrl("9901"), "http://127.0.0.1:9901");
+    assert.equal(
+      adminUrl("https://envoy.example/admin/"),
+      "https://envoy.example/admin",
+    );
+    assert.throws(() => adminUrl("ftp://x"), /must be http/);
+  });
+});
+
+describe("the CLI", () => {
+  const admin40 = async () =>
+    fakeAdmin({
+      [STATS_PATH]: [
+        200,
+        JSON.stringify(statsJson({ "kitchen-next": healthy(40, 150) })),
+      ],
+    });
+
+  it("--help prints the exit codes and objectives, exit 0", async () => {
+    const out = sink();
+    assert.equal(await main(["--help"], out, sink()), 0);
+    for (const s of [
+      "--admin URL",
+      "--objectives FILE",
+      "--watch",
+      "0  every objective passes",
+      "1  an objective fails",
+      "2  not enough data",
+      "3  no report",
+      "4  usage",
+      '"max_dark_mean_ms": 50',
+      '"min_samples": 20',
+    ])
+      assert.ok(out.text().includes(s), s);
+  });
+
+  it("an objectives file overrides the defaults; bad ones are exit 4", async (t) => {
+    const admin = await admin40();
+    const dir = mkdtempSync(join(tmpdir(), "report-test-"));
+    t.after(async () => {
+      await admin.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const file = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const run = async (...args: string[]) => {
+      const out = sink();
+      const err = sink();
+      const code = await main(
+        ["--admin", admin.url, "--settle", "0", ...args],
+        out,
+        err,
+      );
+      return { code, out: out.text(), err: err.text() };
+    };
+    const slow = await run();
+    assert.equal(slow.code, 1, slow.out);
+    const lenient = await run(
+      "--objectives",
+      file("ok.json", '{"max_dark_mean_ms": 200, "max_dark_p95_ms": 200}'),
+    );
+    assert.equal(lenient.code, 0, lenient.out);
+    assert.match(lenient.out, /dark mean < 200 ms, dark p95 < 200 ms/);
+    for (const [text, message] of [
+      ["{", /is not JSON/],
+      ['{"max_p95": 1}', /unknown field "max_p95"/],
+    ] as const) {
+      const bad = await run("--objectives", file("bad.json", text));
+      assert.equal(bad.code, 4);
+      assert.match(bad.err, message);
+      assert.equal(bad.out, "");
+    }
+    const missing = await run("--objectives", join(dir, "missing.json"));
+    assert.equal(missing.code, 4);
+    assert.match(missing.err, /cannot read/);
+  });
+
+  it("bad arguments are exit 4 with the usage", async () => {
+    for (const args of [
+      ["--nope"],
+      ["--settle", "soon"],
+      ["--watch", "--interval", "0"],
+      ["--admin", "ftp://x"],
+    ]) {
+      const err = sink();
+      assert.equal(await main(args, sink(), err), 4, args.join(" "));
+      assert.match(err.text(), /usage: npm run report/);
+    }
+  });
+
+  it("--watch prints again every --interval until stopped, exiting with the last code", async (t) => {
+    const admin = await admin40();
+    t.after(admin.close);
+    const out = sink();
+    const stop = new AbortController();
+    const running = main(
+      ["--admin", admin.url, "--watch", "--interval", "0.05", "--settle", "0"],
+      out,
+      sink(),
+      stop.signal,
+    );
+    while ((out.text().match(/Mirror report/g) ?? []).length < 3)
+      await new Promise((r) => setTimeout(r, 10));
+    stop.abort();
+    assert.equal(await running, 1);
+    assert.match(out.text(), /every 0\.05 s; Ctrl-C stops/);
+  });
+});

@@ -1,0 +1,450 @@
+// Renders bench/RESULTS.md and bench/latency.svg from one run's results (and the last soak).
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../scripts/envoy.ts";
+import type { ConfigSummary, MainResults, SoakResults } from "./run.ts";
+import { latencyChart } from "./svg.ts";
+
+const BENCH = join(REPO_ROOT, "bench");
+const MiB = 2 ** 20;
+
+const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : "–");
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "–");
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "–");
+const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "–");
+const signed = (x: number, digits = 0) =>
+  Number.isFinite(x) ? (x >= 0 ? "+" : "") + x.toFixed(digits) : "–";
+
+function table(rows: string[][]): string {
+  const [head, ...body] = rows;
+  return [
+    `| ${head.join(" | ")} |`,
+    `| ${head.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
+    ...body.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
+}
+
+function byId(r: MainResults, id: string): ConfigSummary {
+  return r.configs.find((c) => c.id === id)!;
+}
+
+/** Ratio of x to y for each repetition (they ran side by side in time). */
+function pairedRatios(x: number[], y: number[]): number[] {
+  return x.map((v, i) => v / y[i]).filter(Number.isFinite);
+}
+
+function range(xs: number[], fmt: (x: number) => string): string {
+  if (xs.length < 2) return "";
+  return ` (repetitions: ${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+}
+
+export interface Target {
+  name: string;
+  goal: string;
+  measured: string;
+  met: boolean | null;
+  margin: string;
+}
+
+export function targets(r: MainResults, soak?: SoakResults): Target[] {
+  const a = byId(r, "a");
+  const b = byId(r, "b");
+  const c = byId(r, "c");
+  const d = byId(r, "d");
+  const out: Target[] = [];
+  const tc = c.median.rps / a.median.rps;
+  const tcr = pairedRatios(
+    c.throughput.map((x) => x.rps),
+    a.throughput.map((x) => x.rps),
+  );
+  out.push({
+    name: "(c) throughput",
+    goal: "≥ 0.97 × (a)",
+    measured: `${f3(tc)} × (a)${range(tcr, f3)}`,
+    met: tc >= 0.97,
+    margin: `${signed((tc - 0.97) * 100, 1)} points`,
+  });
+  const pc = c.median.p99 - a.median.p99;
+  out.push({
+    name: "(c) p99 at fixed rate",
+    goal: "≤ (a) + 50 µs",
+    measured: `${f0(c.median.p99)} µs vs ${f0(a.median.p99)} µs: ${signed(pc)} µs`,
+    met: pc <= 50,
+    margin: `${signed(50 - pc)} µs of headroom`,
+  });
+  const td = d.median.rps / b.median.rps;
+  const tdr = pairedRatios(
+    d.throughput.map((x) => x.rps),
+    b.throughput.map((x) => x.rps),
+  );
+  out.push({
+    name: "(d) throughput",
+    goal: "≥ 0.90 × (b)",
+    measured: `${f3(td)} × (b)${range(tdr, f3)}`,
+    met: td >= 0.9,
+    margin: `${signed((td - 0.9) * 100, 1)} points`,
+  });
+  const pd = d.median.p99 / b.median.p99;
+  out.push({
+    name: "(d) p99 at fixed rate",
+    goal: "≤ 1.2 × (b)",
+    measured: `${f0(d.median.p99)} µs vs ${f0(b.median.p99)} µs: ${f2(pd)} × (b)`,
+    met: pd <= 1.2,
+    margin: `${signed((1.2 - pd) * 100, 0)} points of headroom`,
+  });
+  if (soak) {
+    const g = (soak.rssAtEnd - soak.rssAtWarmup) / MiB;
+    out.push({
+      name: "RSS growth, 1M mirrored requests after warm-up",
+      goal: "≤ 10 MiB",
+      measured: `${f2(g)} MiB (soak of ${soak.date.slice(0, 10)})`,
+      met: g <= 10,
+      margin: `${signed(10 - g, 2)} MiB of headroom`,
+    });
+  } else {
+    out.push({
+      name: "RSS growth, 1M mirrored requests after warm-up",
+      goal: "≤ 10 MiB",
+      measured: "not measured yet: `npm run bench -- --soak`",
+      met: null,
+      margin: "",
+    });
+  }
+  const kib = r.releaseWasmBytes / 1024;
+  out.push({
+    name: "release wasm size",
+    goal: "≤ 64 KiB",
+    measured: `${f1(kib)} KiB (${r.releaseWasmBytes} bytes)`,
+    met: kib <= 64,
+    margin: `${signed(64 - kib, 1)} KiB of headroom`,
+  });
+  return out;
+}
+
+function mainTable(r: MainResults): string {
+  const a = byId(r, "a");
+  const b = byId(r, "b");
+  const rows: string[][] = [
+    [
+      "configuration",
+      "throughput req/s",
+      "× (a)",
+      "× (b)",
+      "p50 µs",
+      "p90 µs",
+      "p99 µs",
+      "p99 − (a) µs",
+      "p99 × (b)",
+      `CPU s/10k @${r.rate}/s`,
+      "× (a)",
+      "× (b)",
+      "CPU s/10k saturated",
+      "RSS MiB",
+      "Wasm MiB",
+      "dark/live",
+    ],
+  ];
+  for (const c of r.configs) {
+    const m = c.median;
+    rows.push([
+      `(${c.id}) ${c.label}`,
+      f0(m.rps),
+      f3(m.rps / a.median.rps),
+      f3(m.rps / b.median.rps),
+      f0(m.p50),
+      f0(m.p90),
+      f0(m.p99),
+      signed(m.p99 - a.median.p99),
+      f2(m.p99 / b.median.p99),
+      f3(m.cpuPer10k),
+      f2(m.cpuPer10k / a.median.cpuPer10k),
+      f2(m.cpuPer10k / b.median.cpuPer10k),
+      f3(m.cpuPer10kSaturated),
+      f1(m.rssMiB),
+      m.wasmMiB === null ? "–" : f2(m.wasmMiB),
+      f3(m.darkPerLive),
+    ]);
+  }
+  return table(rows);
+}
+
+function perfSection(r: MainResults): string {
+  const withPerf = r.configs.filter((c) => c.perf);
+  if (withPerf.length === 0)
+    return "perf was not available: no profile of Envoy in this run.\n";
+  const groups = new Set<string>();
+  for (const c of withPerf)
+    for (const [k, v] of Object.entries(c.perf!)) if (v >= 0.01) groups.add(k);
+  const names = [...groups].sort();
+  const rows: string[][] = [
+    ["configuration", "CPU µs/request", ...names, "other"],
+  ];
+  for (const c of withPerf) {
+    const us = c.perfCpuUsPerRequest ?? NaN;
+    const shown = names.map((n) => (c.perf![n] ?? 0) * us);
+    const other = us - shown.reduce((s, x) => s + x, 0);
+    rows.push([`(${c.id}) ${c.label}`, f1(us), ...shown.map(f1), f1(other)]);
+  }
+  const b = byId(r, "b");
+  const d = byId(r, "d");
+  let text =
+    "Envoy's CPU per request under `wrk` (saturated), split by where perf's samples fell (`perf record -e cpu-clock`, " +
+    "shared objects; the Envoy binary is stripped, so no function names inside it). " +
+    "V8 generated code is the filter's compiled Wasm and V8's stubs.\n\n" +
+    table(rows) +
+    "\n";
+  if (b.perf && d.perf && b.perfCpuUsPerRequest && d.perfCpuUsPerRequest) {
+    const diff = (n: string) =>
+      (d.perf![n] ?? 0) * d.perfCpuUsPerRequest! -
+      (b.perf![n] ?? 0) * b.perfCpuUsPerRequest!;
+    const parts = names.map((n) => `${n} ${signed(diff(n), 1)} µs`).join(", ");
+    text += `\n(d) − (b): ${signed(d.perfCpuUsPerRequest - b.perfCpuUsPerRequest, 1)} µs of Envoy CPU per request: ${parts}.\n`;
+  }
+  return text;
+}
+
+function hostCallSection(r: MainResults): string {
+  const h = r.hostCalls;
+  if (!h) return "";
+  return (
+    "\n### What a host call costs in this Envoy\n\n" +
+    `The empty filter (z), and the same filter making host calls in \`on_request_headers\` and ignoring the answers; ` +
+    `Envoy CPU per request under \`wrk\`, median of ${h.reps} interleaved ${h.seconds}-s runs. Every call that returns a value ` +
+    "also calls back into the module's `malloc` (a host → Wasm call), as with any proxy-wasm SDK.\n\n" +
+    table([
+      ["empty filter variant", "CPU µs/request", "req/s"],
+      ...h.rows.map((x) => [x.label, f1(x.usPerRq), f0(x.rps)]),
+    ]) +
+    `\n\nOne \`proxy_get_header_map_value\` ≈ **${f2(h.perHeaderRead)} µs**; one \`proxy_get_header_map_pairs\` of the ` +
+    `7-header request ≈ **${f2(h.perPairsRead)} µs**.\n`
+  );
+}
+
+function microSection(r: MainResults): string {
+  const m = r.micro;
+  if (!m) return "Not run (`--no-micro`).\n";
+  const rows = [
+    ["path", "ns/request (emulator + filter)", "emulator alone", "difference"],
+    [
+      "decision (0%: sampled out)",
+      f0(m.decisionNs),
+      f0(m.floorDecisionNs),
+      f0(m.decisionNs - m.floorDecisionNs),
+    ],
+    [
+      "full mirrored request (100%)",
+      f0(m.mirroredNs),
+      f0(m.floorMirroredNs),
+      f0(m.mirroredNs - m.floorMirroredNs),
+    ],
+  ];
+  const calls = (x: Record<string, number>) =>
+    Object.entries(x)
+      .map(([k, v]) => `${k} ×${+v.toFixed(2)}`)
+      .join(", ");
+  let text =
+    `${m.batches} batches of ${m.perBatch} requests each (median), Node ${m.node}, release build (${m.releaseBytes} bytes). ` +
+    "Each request is a stream: request headers (the 7 Envoy hands over for a `wrk` GET, a fresh x-request-id), " +
+    "response headers, teardown; the mirrored one also gets its dark response. The emulator implements host calls in " +
+    "JavaScript (header maps as JS objects, a copy per read), so the difference includes emulated host calls, not only " +
+    "the filter; the profile below separates the module's own time.\n\n" +
+    table(rows) +
+    "\n\nHost calls per request: decision: " +
+    calls(m.hostCalls.decision) +
+    "; mirrored: " +
+    calls(m.hostCalls.mirrored) +
+    ".\n";
+  const p = r.microProfile;
+  if (p) {
+    for (const [k, prof, ns] of [
+      ["decision", p.decision, m.decisionNs],
+      ["mirrored", p.mirrored, m.mirroredNs],
+    ] as const) {
+      text +=
+        `\nProfile of the ${k} loop (V8 sampling profiler, names from an \`asc --debug\` copy of the release build): ` +
+        `${f1(prof.wasmShare * 100)}% of the time is in the module's own functions (≈ ${f0(prof.wasmShare * ns)} ns/request). ` +
+        "By part: " +
+        Object.entries(prof.groups)
+          .sort((x, y) => y[1] - x[1])
+          .map(([g, v]) => `${g} ${f1(v * 100)}%`)
+          .join(", ") +
+        ". Its top functions by self time:\n\n" +
+        table([
+          ["function (Wasm)", "share of the loop"],
+          ...prof.topWasm
+            .slice(0, 10)
+            .map((x) => [`\`${x.fn}\``, `${f1(x.share * 100)}%`]),
+        ]) +
+        "\n";
+    }
+  }
+  return text;
+}
+
+function soakSection(s?: SoakResults): string {
+  if (!s)
+    return "No soak yet: `npm run bench -- --soak` (about 5–15 minutes) fills this section.\n";
+  const pts = s.samples.filter(
+    (_, i) =>
+      i % Math.max(1, Math.floor(s.samples.length / 12)) === 0 ||
+      i === s.samples.length - 1,
+  );
+  return (
+    `${s.date} · \`${s.command}\` · Envoy ${s.envoy} · load average before: ${s.loadBefore.join(" ")}\n\n` +
+    `${s.requests.toLocaleString("en")} requests mirrored by the filter at 100% in ${f0(s.seconds)} s (wrk, ${"closed loop"}); ` +
+    `warm-up: the first ${s.warmup.toLocaleString("en")}.\n\n` +
+    table([
+      ["", "after warm-up", "at the end", "growth"],
+      [
+        "Envoy RSS",
+        `${f1(s.rssAtWarmup / MiB)} MiB`,
+        `${f1(s.rssAtEnd / MiB)} MiB`,
+        `${signed((s.rssAtEnd - s.rssAtWarmup) / MiB, 2)} MiB`,
+      ],
+      [
+        "Wasm linear memory, resident (all VMs)",
+        s.wasmAtWarmup === null ? "–" : `${f0(s.wasmAtWarmup / 1024)} KiB`,
+        s.wasmAtEnd === null ? "–" : `${f0(s.wasmAtEnd / 1024)} KiB`,
+        s.wasmAtWarmup === null || s.wasmAtEnd === null
+          ? "–"
+          : `${signed((s.wasmAtEnd - s.wasmAtWarmup) / 1024)} KiB`,
+      ],
+      [
+        "Envoy heap (tcmalloc allocated, /memory)",
+        s.heapAtWarmup === null ? "–" : `${f1(s.heapAtWarmup / MiB)} MiB`,
+        s.heapAtEnd === null ? "–" : `${f1(s.heapAtEnd / MiB)} MiB`,
+        s.heapAtWarmup === null || s.heapAtEnd === null
+          ? "–"
+          : `${signed((s.heapAtEnd - s.heapAtWarmup) / MiB, 2)} MiB`,
+      ],
+    ]) +
+    `\n\nRSS trend after warm-up (least squares): ${signed(s.rssSlopePer100k / 1024, 1)} KiB per 100k mirrored requests; ` +
+    `peak ${f1(s.rssMax / MiB)} MiB. Non-zero skip/failure counters: ${Object.keys(s.skipped).length ? JSON.stringify(s.skipped) : "none"}.\n\n` +
+    table([
+      ["s", "mirrored", "RSS MiB", "Wasm KiB", "heap MiB", "in flight"],
+      ...pts.map((x) => [
+        f0(x.t),
+        String(x.mirrored),
+        f1(x.rss / MiB),
+        x.wasm === null ? "–" : f0(x.wasm / 1024),
+        x.heap === null ? "–" : f1(x.heap / MiB),
+        String(x.inflight),
+      ]),
+    ]) +
+    "\n"
+  );
+}
+
+/** Writes RESULTS.md and latency.svg; returns the main table (also printed by the run). */
+export function renderResults(
+  r: MainResults,
+  soak?: SoakResults,
+): { table: string } {
+  const svg = latencyChart(
+    r.configs.map((c) => ({ label: `(${c.id}) ${c.label}`, points: c.curve })),
+    `Latency by percentile at ${r.rate} req/s (open loop, ${r.reps} × ${r.seconds} s pooled)`,
+  );
+  writeFileSync(join(BENCH, "latency.svg"), svg);
+  const t = targets(r, soak);
+  const quiet = r.loadBefore[0] < 0.7;
+  const mt = mainTable(r);
+  const noisy = Math.max(
+    ...r.configs.flatMap((c) => c.latency.map((l) => l.otherOnEnvoyCore)),
+  );
+  const md = `# Benchmark: what mirroring costs the live path
+
+Written by \`${r.command}\` on ${r.date} (bench/run.ts; do not edit by hand). Reproduce with:
+
+\`\`\`sh
+npm run bench              # this table, the chart, the micro benchmark and the profile (~10 min)
+npm run bench -- --soak    # the memory soak below (one million mirrored requests)
+\`\`\`
+
+- Machine: ${r.machine.nproc} × ${r.machine.cpu}, Linux ${r.machine.kernel}, Node ${r.machine.node}.
+- Envoy ${r.envoy}; ${r.wrk}; release \`build/mirror.wasm\` of ${r.releaseWasmBytes} bytes.
+- Load average before / after: ${r.loadBefore.join(" ")} / ${r.loadAfter.join(" ")}.${
+    quiet
+      ? ""
+      : " **The machine was not quiet (load average ≥ 0.7 at the start): other work shared the cores, so absolute numbers are noisy; the interleaving keeps the comparisons fair but widens their spread.**"
+  } Largest share of the measured core used by other processes during a latency phase: ${f0(noisy * 100)}%.
+- Setup: each configuration is its own Envoy (\`--concurrency 1\`${
+    r.machine.pinning.envoy !== undefined
+      ? `, pinned to CPU ${r.machine.pinning.envoy}`
+      : ""
+  }), all five running at once and measured one at a time; the upstreams are one more Envoy${
+    r.machine.pinning.load !== undefined
+      ? ` on CPU ${r.machine.pinning.load} (with the load generators and this script)`
+      : ""
+  } whose two listeners (\`live\`, \`dark\`) answer 200 with 64 bytes by \`direct_response\`. ${r.reps} repetitions, interleaved and rotated; each repetition runs, per configuration, ${r.seconds} s of \`wrk -t1 -c${r.connections}\` (closed loop) and then ${r.seconds} s (+1 s not recorded) at ${r.rate} req/s with \`bench/oload.c\` (open loop: requests are due at fixed intervals whatever the responses, on ${r.openConnections} keep-alive connections; latency counts from when a request was due, so a stall is charged to every request it delayed). The rate is a quarter of the slowest configuration's throughput in the warm-up. Values are medians over repetitions.
+- The filter runs with \`{"targets":[{"cluster":"dark","percentage":P}]}\`: keyed on \`x-request-id\`, which Envoy generates per request, so P% of requests are mirrored. (b) is \`request_mirror_policies\` with \`runtime_fraction\` 100%. "dark/live" counts what the upstreams received, a check that each configuration mirrored what it should.
+
+## Results
+
+${mt}
+
+CPU s/10k: the measured Envoy's utime+stime (\`/proc/PID/stat\`) per 10,000 requests, at the fixed rate and under \`wrk\`. RSS: \`VmRSS\` after the latency phase. Wasm MiB: resident pages of the Wasm VMs' linear memories (from \`/proc/PID/smaps\`: the ≥ 4 GiB anonymous reservations V8 makes for each Wasm memory), three VMs at \`--concurrency 1\`.
+
+## Targets (issue 6)
+
+${table([
+  ["target", "goal", "measured", "met", "by how much"],
+  ...t.map((x) => [
+    x.name,
+    x.goal,
+    x.measured,
+    x.met === null ? "–" : x.met ? "met" : "**missed**",
+    x.margin,
+  ]),
+])}
+
+## Latency distributions
+
+![Latency by percentile per configuration](latency.svg)
+
+${table([
+  [
+    "configuration",
+    "p50 µs",
+    "p90 µs",
+    "p99 µs",
+    "p99.9 µs",
+    "late (>1 ms behind schedule)",
+  ],
+  ...r.configs.map((c) => {
+    const med = (k: "p50" | "p90" | "p99" | "p999") => {
+      const xs = c.latency.map((l) => l[k]).sort((x, y) => x - y);
+      return xs[xs.length >> 1];
+    };
+    return [
+      `(${c.id}) ${c.label}`,
+      f0(med("p50")),
+      f0(med("p90")),
+      f0(med("p99")),
+      f0(med("p999")),
+      String(c.latency.reduce((s, l) => s + l.late, 0)),
+    ];
+  }),
+])}
+
+## Where the CPU goes (perf)
+
+${perfSection(r)}${hostCallSection(r)}
+## Micro benchmark (host emulator)
+
+${microSection(r)}
+## Memory soak
+
+${soakSection(soak)}`;
+  writeFileSync(join(BENCH, "RESULTS.md"), md);
+  return {
+    table:
+      mt +
+      "\n\n" +
+      t
+        .map(
+          (x) =>
+            `${x.met === null ? "–" : x.met ? "met   " : "MISSED"} ${x.name} (${x.goal}): ${x.measured}`,
+        )
+        .join("\n"),
+  };
+}

@@ -1,0 +1,778 @@
+// `npm run bench`: what mirroring costs the live path, against Envoy's native mirroring.
+//
+// One run, one Envoy binary, one set of loopback upstreams; five configurations interleaved and
+// repeated: (a) plain Envoy, (b) native request_mirror_policies at 100%, (c) the filter at 0%,
+// (d) at 100%, (e) at 10%. Each is measured for closed-loop throughput (wrk), latency at a fixed
+// rate below the knee (oload, open loop), Envoy CPU seconds per 10k requests and RSS; medians
+// over repetitions, ratios to (a) and (b). Then the micro benchmark (host emulator) and, when
+// perf exists, where the measured Envoy's CPU goes. Rewrites bench/RESULTS.md, bench/latency.svg
+// and bench/results.json.
+//
+//   npm run bench                       full run (about 10 minutes on 2 cores)
+//   npm run bench -- --quick            one short repetition, to check the setup
+//   npm run bench -- --soak             one million mirrored requests: RSS and Wasm memory
+//   options: --reps N --seconds S (per phase) --rate R (req/s of the latency phase)
+//            --connections C (wrk) --no-micro --no-profile
+import { spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { cpus, release, tmpdir } from "node:os";
+import { join } from "node:path";
+import * as prettier from "prettier";
+import { ensureEnvoy, REPO_ROOT } from "../scripts/envoy.ts";
+import {
+  bootstrapFor,
+  bootstrapWithWasm,
+  CONFIGS,
+  type ConfigId,
+  cpuSeconds,
+  EnvoyProcess,
+  rssBytes,
+  upstreamBootstrap,
+  WASM,
+  wasmResidentBytes,
+} from "./envoy.ts";
+import {
+  type MicroProfile,
+  type MicroResult,
+  profileMicro,
+  runMicro,
+} from "./micro.ts";
+import { type NullWork, nullFilterWasm } from "./nullwasm.ts";
+import { renderResults } from "./report.ts";
+import { curvePercentiles } from "./svg.ts";
+import {
+  busyShare,
+  buildOload,
+  commandVersion,
+  cpuModel,
+  cpuTimes,
+  ensureCommand,
+  loadAverage,
+  median,
+  parseWrk,
+  percentile,
+  perfByDso,
+  pinned,
+  pinning,
+  type Pinning,
+  readLatencies,
+  run,
+} from "./tools.ts";
+
+const BENCH = join(REPO_ROOT, "bench");
+export const RESULTS_JSON = join(BENCH, "results.json");
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+
+const QUICK = flag("quick");
+const REPS = Number(arg("reps") ?? (QUICK ? 1 : 5));
+const SECONDS = Number(arg("seconds") ?? (QUICK ? 3 : 8));
+const CONNECTIONS = Number(arg("connections") ?? 16);
+/** Connections of the open-loop generator (enough that none waits at the fixed rate). */
+const OPEN_CONNECTIONS = 16;
+const SOAK_REQUESTS = Number(arg("soak-requests") ?? 1_000_000);
+const SOAK_WARMUP = Math.round(SOAK_REQUESTS / 10);
+
+const log = (s: string) => process.stderr.write(s + "\n");
+
+/** One throughput phase (wrk, closed loop). */
+export interface ThroughputPhase {
+  rps: number;
+  errors: number;
+  cpuPer10k: number;
+  darkPerLive: number;
+  /** busy share of the load core and of the measured core not used by the measured Envoy */
+  loadCoreBusy: number;
+  otherOnEnvoyCore: number;
+}
+
+/** One fixed-rate phase (oload, open loop). */
+export interface LatencyPhase {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  recorded: number;
+  errors: number;
+  /** requests sent more than 1 ms after their scheduled time (the generator or Envoy fell behind) */
+  late: number;
+  cpuPer10k: number;
+  darkPerLive: number;
+  rssBytes: number;
+  wasmBytes: number | null;
+  otherOnEnvoyCore: number;
+}
+
+export interface ConfigSummary {
+  id: ConfigId;
+  label: string;
+  throughput: ThroughputPhase[];
+  latency: LatencyPhase[];
+  median: {
+    rps: number;
+    p50: number;
+    p90: number;
+    p99: number;
+    cpuPer10k: number;
+    cpuPer10kSaturated: number;
+    rssMiB: number;
+    wasmMiB: number | null;
+    darkPerLive: number;
+  };
+  /** latency by percentile, all repetitions pooled */
+  curve: Array<[number, number]>;
+  /** perf: share of the measured Envoy's CPU per shared object, under wrk */
+  perf?: Record<string, number> | null;
+  perfCpuUsPerRequest?: number;
+}
+
+export interface MainResults {
+  date: string;
+  command: string;
+  machine: {
+    nproc: number;
+    cpu: string;
+    kernel: string;
+    node: string;
+    pinning: Pinning;
+  };
+  envoy: string;
+  wrk: string;
+  reps: number;
+  seconds: number;
+  connections: number;
+  openConnections: number;
+  rate: number;
+  loadBefore: number[];
+  loadAfter: number[];
+  releaseWasmBytes: number;
+  configs: ConfigSummary[];
+  /** Envoy CPU per request of the empty filter making host calls (see hostCallCosts) */
+  hostCalls?: HostCallCosts;
+  micro?: MicroResult;
+  microProfile?: { decision: MicroProfile; mirrored: MicroProfile };
+}
+
+export interface SoakSample {
+  t: number;
+  mirrored: number;
+  live: number;
+  rss: number;
+  wasm: number | null;
+  heap: number | null;
+  inflight: number;
+}
+
+export interface SoakResults {
+  date: string;
+  command: string;
+  envoy: string;
+  requests: number;
+  warmup: number;
+  seconds: number;
+  samples: SoakSample[];
+  rssAtWarmup: number;
+  rssAtEnd: number;
+  rssMax: number;
+  wasmAtWarmup: number | null;
+  wasmAtEnd: number | null;
+  heapAtWarmup: number | null;
+  heapAtEnd: number | null;
+  /** least-squares slope of RSS after warm-up, bytes per 100k mirrored requests */
+  rssSlopePer100k: number;
+  skipped: Record<string, number>;
+  loadBefore: number[];
+}
+
+/** What host calls cost in this Envoy: the empty filter, then with 4 single reads, then 1 map read. */
+export interface HostCallCosts {
+  reps: number;
+  seconds: number;
+  rows: Array<{ label: string; usPerRq: number; rps: number }>;
+  /** µs of Envoy CPU per proxy_get_header_map_value (each with its malloc call into the module) */
+  perHeaderRead: number;
+  /** µs per proxy_get_header_map_pairs of the 7-header request */
+  perPairsRead: number;
+}
+
+/** Empty filter variants: with no host call, 4 single-header reads, one whole-map read. */
+async function hostCallCosts(
+  rig: Rig,
+  reps: number,
+  seconds: number,
+): Promise<HostCallCosts> {
+  const variants: Array<[string, NullWork]> = [
+    ["empty filter", {}],
+    [
+      "+ 4 × proxy_get_header_map_value",
+      { headerReads: ["x-shadow", ":path", ":method", "x-request-id"] },
+    ],
+    ["+ 1 × proxy_get_header_map_pairs", { pairs: true }],
+  ];
+  const dir = mkdtempSync(join(tmpdir(), "mirror-bench-calls-"));
+  const envoys: EnvoyProcess[] = [];
+  const ports: number[] = [];
+  for (const [i, [, work]] of variants.entries()) {
+    const file = join(dir, `v${i}.wasm`);
+    writeFileSync(file, nullFilterWasm(work));
+    const e = await new EnvoyProcess(
+      `calls${i}`,
+      rig.bin,
+      bootstrapWithWasm(file, rig.live, rig.dark),
+      rig.pin.envoy,
+    ).start();
+    envoys.push(e);
+    ports.push(await e.listenerPort("ingress"));
+  }
+  const us: number[][] = variants.map(() => []);
+  const rps: number[][] = variants.map(() => []);
+  try {
+    for (const port of ports)
+      await run(...pinned(rig.pin.load, "wrk", wrkArgs(port, 2)));
+    for (let r = 0; r < reps; r++) {
+      for (let k = 0; k < envoys.length; k++) {
+        const i = (k + r) % envoys.length;
+        const e = envoys[i];
+        const a = { cpu: cpuSeconds(e.pid), rq: await ingressCount(e) };
+        const w = parseWrk(
+          await run(...pinned(rig.pin.load, "wrk", wrkArgs(ports[i], seconds))),
+        );
+        const b = { cpu: cpuSeconds(e.pid), rq: await ingressCount(e) };
+        us[i].push(((b.cpu - a.cpu) / Math.max(1, b.rq - a.rq)) * 1e6);
+        rps[i].push(w.rps);
+      }
+    }
+  } finally {
+    for (const e of envoys) await e.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const m = us.map(median);
+  return {
+    reps,
+    seconds,
+    rows: variants.map(([label], i) => ({
+      label,
+      usPerRq: m[i],
+      rps: median(rps[i]),
+    })),
+    perHeaderRead: (m[1] - m[0]) / 4,
+    perPairsRead: m[2] - m[0],
+  };
+}
+
+interface Rig {
+  bin: string;
+  live: number;
+  dark: number;
+  up: EnvoyProcess;
+  envoys: Map<ConfigId, EnvoyProcess>;
+  ports: Map<ConfigId, number>;
+  oload: string;
+  pin: Pinning;
+}
+
+async function upstreamCounts(
+  up: EnvoyProcess,
+): Promise<{ live: number; dark: number }> {
+  const s = await up.stats("downstream_rq_total");
+  return {
+    live: s.get("http.live.downstream_rq_total") ?? 0,
+    dark: s.get("http.dark.downstream_rq_total") ?? 0,
+  };
+}
+
+async function ingressCount(e: EnvoyProcess): Promise<number> {
+  return (
+    (await e.stats("ingress.downstream_rq_total")).get(
+      "http.ingress.downstream_rq_total",
+    ) ?? 0
+  );
+}
+
+/** Counters around a phase: the measured Envoy's CPU and requests, the upstreams' requests. */
+async function snapshot(rig: Rig, e: EnvoyProcess) {
+  return {
+    cpu: cpuSeconds(e.pid),
+    rq: await ingressCount(e),
+    up: await upstreamCounts(rig.up),
+    cores: cpuTimes(),
+    at: performance.now(),
+  };
+}
+type Snap = Awaited<ReturnType<typeof snapshot>>;
+
+function deltas(rig: Rig, a: Snap, b: Snap) {
+  const rq = b.rq - a.rq;
+  const cpu = b.cpu - a.cpu;
+  const live = b.up.live - a.up.live;
+  const dark = b.up.dark - a.up.dark;
+  const busy = busyShare(a.cores, b.cores);
+  const secs = (b.at - a.at) / 1000;
+  const envoyCore = rig.pin.envoy;
+  return {
+    cpuPer10k: rq > 0 ? (cpu / rq) * 10_000 : NaN,
+    darkPerLive: live > 0 ? dark / live : NaN,
+    loadCoreBusy: rig.pin.load !== undefined ? busy[rig.pin.load] : NaN,
+    otherOnEnvoyCore:
+      envoyCore !== undefined ? Math.max(0, busy[envoyCore] - cpu / secs) : NaN,
+  };
+}
+
+function wrkArgs(
+  port: number,
+  seconds: number,
+  connections = CONNECTIONS,
+): string[] {
+  return [
+    "-t1",
+    `-c${connections}`,
+    `-d${seconds}s`,
+    `http://127.0.0.1:${port}/`,
+  ];
+}
+
+async function throughputPhase(
+  rig: Rig,
+  id: ConfigId,
+): Promise<ThroughputPhase> {
+  const e = rig.envoys.get(id)!;
+  const a = await snapshot(rig, e);
+  const out = await run(
+    ...pinned(rig.pin.load, "wrk", wrkArgs(rig.ports.get(id)!, SECONDS)),
+  );
+  const b = await snapshot(rig, e);
+  const w = parseWrk(out);
+  const d = deltas(rig, a, b);
+  return { rps: w.rps, errors: w.errors, ...d };
+}
+
+async function latencyPhase(
+  rig: Rig,
+  id: ConfigId,
+  rate: number,
+  keep: Float64Array[],
+): Promise<LatencyPhase> {
+  const e = rig.envoys.get(id)!;
+  const dir = mkdtempSync(join(tmpdir(), "mirror-bench-lat-"));
+  const file = join(dir, "lat.txt");
+  const a = await snapshot(rig, e);
+  const out = await run(
+    ...pinned(rig.pin.load, rig.oload, [
+      "-p",
+      String(rig.ports.get(id)!),
+      "-r",
+      String(rate),
+      "-d",
+      String(SECONDS),
+      "-w",
+      "1",
+      "-c",
+      String(OPEN_CONNECTIONS),
+      "-o",
+      file,
+    ]),
+  );
+  const b = await snapshot(rig, e);
+  const o = JSON.parse(out.trim().split("\n").pop()!) as {
+    errors: number;
+    late: number;
+  };
+  const lat = readLatencies(file);
+  rmSync(dir, { recursive: true, force: true });
+  keep.push(lat);
+  const d = deltas(rig, a, b);
+  const wasm = wasmResidentBytes(e.pid);
+  return {
+    p50: percentile(lat, 0.5),
+    p90: percentile(lat, 0.9),
+    p99: percentile(lat, 0.99),
+    p999: percentile(lat, 0.999),
+    recorded: lat.length,
+    errors: o.errors,
+    late: o.late,
+    cpuPer10k: d.cpuPer10k,
+    darkPerLive: d.darkPerLive,
+    rssBytes: rssBytes(e.pid),
+    wasmBytes: wasm ?? null,
+    otherOnEnvoyCore: d.otherOnEnvoyCore,
+  };
+}
+
+async function startRig(bin: string, ids: readonly ConfigId[]): Promise<Rig> {
+  const pin = pinning();
+  const up = await new EnvoyProcess(
+    "upstreams",
+    bin,
+    upstreamBootstrap(),
+    pin.load,
+  ).start();
+  const live = await up.listenerPort("live");
+  const dark = await up.listenerPort("dark");
+  const nullWasm = join(
+    mkdtempSync(join(tmpdir(), "mirror-bench-null-")),
+    "null.wasm",
+  );
+  writeFileSync(nullWasm, nullFilterWasm());
+  const envoys = new Map<ConfigId, EnvoyProcess>();
+  const ports = new Map<ConfigId, number>();
+  for (const id of ids) {
+    const e = await new EnvoyProcess(
+      id,
+      bin,
+      bootstrapFor(id, live, dark, nullWasm),
+      pin.envoy,
+    ).start();
+    envoys.set(id, e);
+    ports.set(id, await e.listenerPort("ingress"));
+  }
+  return { bin, live, dark, up, envoys, ports, oload: "", pin };
+}
+
+async function stopRig(rig: Rig): Promise<void> {
+  for (const e of rig.envoys.values()) await e.stop();
+  await rig.up.stop();
+}
+
+function releaseWasmBytes(): number {
+  if (!existsSync(WASM))
+    throw new Error(`${WASM} is missing: run npm run build first`);
+  return readFileSync(WASM).length;
+}
+
+async function main(): Promise<void> {
+  const releaseBytes = releaseWasmBytes();
+  ensureCommand("wrk", "wrk");
+  const oload = buildOload();
+  const { bin, version } = await ensureEnvoy();
+  const envoyLine =
+    commandVersion(bin, ["--version"]).replace(/^.*version:\s*/, "") || version;
+  const loadBefore = loadAverage();
+  log(
+    `bench: Envoy ${envoyLine}; load average ${loadBefore.join(" ")}; ${REPS} repetition(s) of ${SECONDS} s phases`,
+  );
+  if (loadBefore[0] > 0.7)
+    log(
+      `bench: warning: load average ${loadBefore[0]} > 0.7: other work on this machine will add noise`,
+    );
+
+  const ids = CONFIGS.map((c) => c.id);
+  const rig = await startRig(bin, ids);
+  rig.oload = oload;
+  try {
+    // Warm-up (JIT tier-up, connection pools) doubling as calibration of the fixed rate.
+    const warm = new Map<ConfigId, number>();
+    for (const id of ids) {
+      const w = parseWrk(
+        await run(
+          ...pinned(
+            rig.pin.load,
+            "wrk",
+            wrkArgs(rig.ports.get(id)!, QUICK ? 2 : 3),
+          ),
+        ),
+      );
+      warm.set(id, w.rps);
+      log(`  warm-up ${id}: ${w.rps.toFixed(0)} req/s`);
+    }
+    // Below the knee: a quarter of the slowest configuration's closed-loop throughput.
+    const rate = Number(
+      arg("rate") ??
+        Math.max(
+          100,
+          Math.round((0.25 * Math.min(...warm.values())) / 100) * 100,
+        ),
+    );
+    log(
+      `bench: fixed rate for latency: ${rate} req/s (open loop, ${OPEN_CONNECTIONS} connections)`,
+    );
+
+    const tp = new Map<ConfigId, ThroughputPhase[]>(ids.map((id) => [id, []]));
+    const lp = new Map<ConfigId, LatencyPhase[]>(ids.map((id) => [id, []]));
+    const lats = new Map<ConfigId, Float64Array[]>(ids.map((id) => [id, []]));
+    for (let r = 0; r < REPS; r++) {
+      // Interleaved, and rotated so no configuration always runs first or after the same one.
+      const order = ids.map((_, i) => ids[(i + r) % ids.length]);
+      for (const id of order) {
+        const t = await throughputPhase(rig, id);
+        const l = await latencyPhase(rig, id, rate, lats.get(id)!);
+        tp.get(id)!.push(t);
+        lp.get(id)!.push(l);
+        log(
+          `  rep ${r + 1}/${REPS} ${id}: ${t.rps.toFixed(0)} req/s, p50/p90/p99 ${l.p50.toFixed(0)}/${l.p90.toFixed(0)}/${l.p99.toFixed(0)} µs, ` +
+            `${l.cpuPer10k.toFixed(2)} CPU s/10k, dark/live ${t.darkPerLive.toFixed(3)}, RSS ${(l.rssBytes / 2 ** 20).toFixed(1)} MiB` +
+            (t.errors + l.errors ? `, ERRORS ${t.errors}+${l.errors}` : ""),
+        );
+      }
+    }
+
+    // Profile of the measured Envoy under wrk, where perf is available.
+    const perf = new Map<
+      ConfigId,
+      { dso: Record<string, number> | null; usPerRq: number }
+    >();
+    if (!flag("no-profile") && ensureCommand("perf", "linux-perf", true)) {
+      for (const id of ["a", "b", "z", "c", "d"] as ConfigId[]) {
+        const e = rig.envoys.get(id)!;
+        const a = await snapshot(rig, e);
+        const load = run(
+          ...pinned(rig.pin.load, "wrk", wrkArgs(rig.ports.get(id)!, 6)),
+        );
+        await new Promise((r) => setTimeout(r, 500));
+        const dso = await perfByDso(e.pid, 4);
+        await load;
+        const b = await snapshot(rig, e);
+        perf.set(id, {
+          dso,
+          usPerRq: ((b.cpu - a.cpu) / Math.max(1, b.rq - a.rq)) * 1e6,
+        });
+      }
+    }
+
+    let hostCalls: HostCallCosts | undefined;
+    if (!flag("no-calls")) {
+      log("bench: host-call costs (empty filter variants) ...");
+      hostCalls = await hostCallCosts(rig, QUICK ? 1 : 3, QUICK ? 2 : 5);
+      for (const row of hostCalls.rows)
+        log(
+          `  ${row.label}: ${row.usPerRq.toFixed(1)} µs CPU/request, ${row.rps.toFixed(0)} req/s`,
+        );
+    }
+
+    const configs: ConfigSummary[] = CONFIGS.map(({ id, label }) => {
+      const t = tp.get(id)!;
+      const l = lp.get(id)!;
+      const pooled = Float64Array.from(
+        lats.get(id)!.flatMap((x) => [...x]),
+      ).sort();
+      const wasm = l
+        .map((x) => x.wasmBytes)
+        .filter((x): x is number => x !== null);
+      return {
+        id,
+        label,
+        throughput: t,
+        latency: l,
+        median: {
+          rps: median(t.map((x) => x.rps)),
+          p50: median(l.map((x) => x.p50)),
+          p90: median(l.map((x) => x.p90)),
+          p99: median(l.map((x) => x.p99)),
+          cpuPer10k: median(l.map((x) => x.cpuPer10k)),
+          cpuPer10kSaturated: median(t.map((x) => x.cpuPer10k)),
+          rssMiB: median(l.map((x) => x.rssBytes)) / 2 ** 20,
+          wasmMiB: wasm.length ? median(wasm) / 2 ** 20 : null,
+          darkPerLive: median(t.map((x) => x.darkPerLive)),
+        },
+        curve: curvePercentiles().map(
+          (p) => [p, percentile(pooled, p)] as [number, number],
+        ),
+        perf: perf.get(id)?.dso,
+        perfCpuUsPerRequest: perf.get(id)?.usPerRq,
+      };
+    });
+    await stopRig(rig);
+
+    let micro: MicroResult | undefined;
+    let microProfile: MainResults["microProfile"];
+    if (!flag("no-micro")) {
+      log("bench: micro benchmark (host emulator, release build) ...");
+      micro = await runMicro(QUICK ? 3 : 7, QUICK ? 10_000 : 20_000);
+      if (!flag("no-profile"))
+        microProfile = {
+          decision: profileMicro("decision"),
+          mirrored: profileMicro("mirrored"),
+        };
+    }
+
+    const results: MainResults = {
+      date: new Date().toISOString(),
+      command:
+        "npm run bench" +
+        (process.argv.length > 2
+          ? " -- " + process.argv.slice(2).join(" ")
+          : ""),
+      machine: {
+        nproc: cpus().length,
+        cpu: cpuModel(),
+        kernel: release(),
+        node: process.version,
+        pinning: rig.pin,
+      },
+      envoy: envoyLine,
+      wrk: commandVersion("wrk", ["-v"]),
+      reps: REPS,
+      seconds: SECONDS,
+      connections: CONNECTIONS,
+      openConnections: OPEN_CONNECTIONS,
+      rate,
+      loadBefore,
+      loadAfter: loadAverage(),
+      releaseWasmBytes: releaseBytes,
+      configs,
+      hostCalls,
+      micro,
+      microProfile,
+    };
+    const previous = readPrevious();
+    await writeResultsJson({ main: results, soak: previous.soak });
+    const text = renderResults(results, previous.soak);
+    process.stdout.write("\n" + text.table + "\n");
+    log(`bench: wrote bench/RESULTS.md, bench/latency.svg, bench/results.json`);
+  } finally {
+    await stopRig(rig).catch(() => undefined);
+  }
+}
+
+/** Writes results.json as prettier would (npm test checks the formatting of the repository). */
+async function writeResultsJson(x: {
+  main?: MainResults;
+  soak?: SoakResults;
+}): Promise<void> {
+  const text = await prettier.format(JSON.stringify(x), { parser: "json" });
+  writeFileSync(RESULTS_JSON, text);
+}
+
+function readPrevious(): { main?: MainResults; soak?: SoakResults } {
+  try {
+    return JSON.parse(readFileSync(RESULTS_JSON, "utf8"));
+  } catch {
+    return {};
+  }
+}
+
+async function envoyHeapBytes(e: EnvoyProcess): Promise<number | null> {
+  try {
+    const m = JSON.parse(await e.admin("/memory")) as { allocated?: string };
+    return m.allocated !== undefined ? Number(m.allocated) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One million mirrored requests through the filter at 100%, sampling memory as they go. */
+async function soak(): Promise<void> {
+  releaseWasmBytes();
+  ensureCommand("wrk", "wrk");
+  const { bin, version } = await ensureEnvoy();
+  const envoyLine =
+    commandVersion(bin, ["--version"]).replace(/^.*version:\s*/, "") || version;
+  const loadBefore = loadAverage();
+  const rig = await startRig(bin, ["d"]);
+  const e = rig.envoys.get("d")!;
+  const samples: SoakSample[] = [];
+  const t0 = performance.now();
+  const sample = async (): Promise<SoakSample> => {
+    const s = await e.stats("mirror.dark");
+    const x: SoakSample = {
+      t: (performance.now() - t0) / 1000,
+      mirrored: s.get("wasmcustom.mirror.dark.mirrored") ?? 0,
+      live: await ingressCount(e),
+      rss: rssBytes(e.pid),
+      wasm: wasmResidentBytes(e.pid) ?? null,
+      heap: await envoyHeapBytes(e),
+      inflight: s.get("wasmcustom.mirror.dark.inflight") ?? 0,
+    };
+    samples.push(x);
+    return x;
+  };
+  log(
+    `bench: soak: ${SOAK_REQUESTS} mirrored requests (warm-up ${SOAK_WARMUP}), filter at 100%`,
+  );
+  try {
+    await sample();
+    // wrk runs for up to 30 minutes; it is stopped when enough requests were mirrored.
+    const [cmd, argv] = pinned(
+      rig.pin.load,
+      "wrk",
+      wrkArgs(rig.ports.get("d")!, 1800),
+    );
+    const wrk = spawn(cmd, argv, { stdio: "ignore" });
+    const ended = new Promise((r) => wrk.on("exit", r));
+    let last = 0;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 2000));
+      const x = await sample();
+      if (x.mirrored - last >= 100_000 || x.mirrored >= SOAK_REQUESTS) {
+        last = x.mirrored - (x.mirrored % 100_000);
+        log(
+          `  ${x.mirrored} mirrored, RSS ${(x.rss / 2 ** 20).toFixed(1)} MiB, Wasm ${x.wasm === null ? "?" : (x.wasm / 2 ** 20).toFixed(2)} MiB, ${x.t.toFixed(0)} s`,
+        );
+      }
+      if (x.mirrored >= SOAK_REQUESTS || wrk.exitCode !== null) break;
+    }
+    wrk.kill("SIGINT");
+    await ended;
+    await new Promise((r) => setTimeout(r, 2000)); // dark answers still in flight
+    await sample();
+    const skipped: Record<string, number> = {};
+    for (const [k, v] of await e.stats("mirror.dark"))
+      if (/skipped|dispatch_failed|rq_reset/.test(k) && v > 0)
+        skipped[k.replace("wasmcustom.mirror.dark.", "")] = v;
+    const warmIdx = samples.findIndex((s) => s.mirrored >= SOAK_WARMUP);
+    const after = samples.slice(warmIdx);
+    const end = samples[samples.length - 1];
+    const w = samples[warmIdx];
+    // least squares of RSS on mirrored count after warm-up
+    const n = after.length;
+    const mx = after.reduce((s, x) => s + x.mirrored, 0) / n;
+    const my = after.reduce((s, x) => s + x.rss, 0) / n;
+    const sxy = after.reduce((s, x) => s + (x.mirrored - mx) * (x.rss - my), 0);
+    const sxx = after.reduce((s, x) => s + (x.mirrored - mx) ** 2, 0);
+    const results: SoakResults = {
+      date: new Date().toISOString(),
+      command: "npm run bench -- --soak",
+      envoy: envoyLine,
+      requests: end.mirrored,
+      warmup: SOAK_WARMUP,
+      seconds: end.t,
+      samples,
+      rssAtWarmup: w.rss,
+      rssAtEnd: end.rss,
+      rssMax: Math.max(...after.map((s) => s.rss)),
+      wasmAtWarmup: w.wasm,
+      wasmAtEnd: end.wasm,
+      heapAtWarmup: w.heap,
+      heapAtEnd: end.heap,
+      rssSlopePer100k: sxx > 0 ? (sxy / sxx) * 100_000 : 0,
+      skipped,
+      loadBefore,
+    };
+    const previous = readPrevious();
+    await writeResultsJson({ main: previous.main, soak: results });
+    if (previous.main) renderResults(previous.main, results);
+    else
+      log(
+        "bench: no main results yet (run npm run bench): RESULTS.md not rewritten",
+      );
+    log(
+      `bench: soak: RSS ${(w.rss / 2 ** 20).toFixed(1)} → ${(end.rss / 2 ** 20).toFixed(1)} MiB after warm-up ` +
+        `(${((end.rss - w.rss) / 2 ** 20).toFixed(2)} MiB), Wasm memory ${w.wasm} → ${end.wasm} bytes`,
+    );
+  } finally {
+    await stopRig(rig);
+  }
+}
+
+async function microOnly(): Promise<void> {
+  const r = await runMicro();
+  console.log(JSON.stringify(r, null, 2));
+}
+
+const mode = flag("soak") ? soak : flag("micro") ? microOnly : main;
+mode().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,244 @@
+// The load tools and the machine: wrk (closed loop) from Debian, oload (bench/oload.c, open
+// loop) built with cc, perf when present; CPU pinning, /proc/stat and percentiles.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT } from "../scripts/envoy.ts";
+
+function has(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+}
+
+/** Installs Debian packages when a command is missing (as root), or says how to. */
+export function ensureCommand(
+  cmd: string,
+  pkg: string,
+  optional = false,
+): boolean {
+  if (has(cmd)) return true;
+  const root = process.getuid?.() === 0;
+  if (root && has("apt-get")) {
+    process.stderr.write(
+      `bench: ${cmd} missing, apt-get install -y ${pkg} ...\n`,
+    );
+    let r = spawnSync("apt-get", ["install", "-y", "-q", pkg], {
+      stdio: "ignore",
+    });
+    if (r.status !== 0) {
+      spawnSync("apt-get", ["update", "-q"], { stdio: "ignore" });
+      r = spawnSync("apt-get", ["install", "-y", "-q", pkg], {
+        stdio: "ignore",
+      });
+    }
+    if (has(cmd)) return true;
+  }
+  const how = root
+    ? `apt-get install ${pkg} failed`
+    : `run: sudo apt-get install -y ${pkg}`;
+  if (optional) {
+    process.stderr.write(
+      `bench: ${cmd} not available (${how}); continuing without it\n`,
+    );
+    return false;
+  }
+  throw new Error(`bench: ${cmd} is required and is not installed (${how}).`);
+}
+
+/** Builds bench/oload.c into a temp dir; returns the binary's path. */
+export function buildOload(): string {
+  ensureCommand("cc", "gcc");
+  const out = join(mkdtempSync(join(tmpdir(), "mirror-bench-oload-")), "oload");
+  execFileSync("cc", ["-O2", "-o", out, join(REPO_ROOT, "bench", "oload.c")], {
+    stdio: "inherit",
+  });
+  return out;
+}
+
+/** Cores for the measured Envoy and for everything else (load, upstreams, this process). */
+export interface Pinning {
+  envoy?: number;
+  load?: number;
+}
+
+/** On two or more cores: the measured Envoy alone on the last core, the rest on core 0. */
+export function pinning(): Pinning {
+  const n = cpus().length;
+  if (n < 2 || !has("taskset")) return {};
+  spawnSync("taskset", ["-pc", "0", String(process.pid)], { stdio: "ignore" });
+  return { envoy: n - 1, load: 0 };
+}
+
+export function pinned(
+  cpu: number | undefined,
+  cmd: string,
+  args: string[],
+): [string, string[]] {
+  return cpu === undefined
+    ? [cmd, args]
+    : ["taskset", ["-c", String(cpu), cmd, ...args]];
+}
+
+/** Runs a command to completion; resolves with its stdout (rejects on a non-zero exit). */
+export function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolveP, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolveP(out)
+        : reject(new Error(`${cmd} ${args.join(" ")}: exit ${code}\n${err}`)),
+    );
+  });
+}
+
+/** What one wrk run reports. */
+export interface WrkResult {
+  rps: number;
+  requests: number;
+  errors: number;
+}
+
+export function parseWrk(out: string): WrkResult {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const non2xx = Number(
+    /Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0,
+  );
+  const sock =
+    /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+      out,
+    );
+  const errors =
+    non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+  return { rps, requests, errors };
+}
+
+/** Busy and total jiffies per CPU from /proc/stat. */
+export function cpuTimes(): Array<{ busy: number; total: number }> {
+  const out: Array<{ busy: number; total: number }> = [];
+  for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
+    const m = /^cpu(\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const v = m[2].trim().split(/\s+/).map(Number);
+    const idle = v[3] + v[4];
+    const total = v.slice(0, 8).reduce((s, x) => s + x, 0);
+    out[Number(m[1])] = { busy: total - idle, total };
+  }
+  return out;
+}
+
+/** Share of time each CPU was busy between two `cpuTimes()` readings. */
+export function busyShare(
+  a: Array<{ busy: number; total: number }>,
+  b: Array<{ busy: number; total: number }>,
+): number[] {
+  return b.map((x, i) =>
+    x.total - a[i].total > 0
+      ? (x.busy - a[i].busy) / (x.total - a[i].total)
+      : 0,
+  );
+}
+
+export function loadAverage(): number[] {
+  return readFileSync("/proc/loadavg", "utf8")
+    .split(" ")
+    .slice(0, 3)
+    .map(Number);
+}
+
+export function cpuModel(): string {
+  const m = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"));
+  return m ? m[1].trim() : (cpus()[0]?.model ?? "unknown");
+}
+
+export function commandVersion(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  return ((r.stdout ?? "") + (r.stderr ?? "")).trim().split("\n")[0] ?? "";
+}
+
+/** Percentile (0..1) of an ascending array, nearest rank. */
+export function percentile(sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(
+    sorted.length - 1,
+    Math.max(0, Math.ceil(p * sorted.length) - 1),
+  );
+  return sorted[i];
+}
+
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2
+    ? s[s.length >> 1]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Reads oload's output file: latencies (µs, from the scheduled time), ascending. */
+export function readLatencies(file: string): Float64Array {
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const out: number[] = [];
+  for (const line of text.split("\n")) {
+    const sp = line.indexOf(" ");
+    if (sp > 0) out.push(Number(line.slice(0, sp)));
+  }
+  return Float64Array.from(out).sort();
+}
+
+/** perf's CPU share per shared object of a process over `seconds` (cpu-clock samples). */
+export async function perfByDso(
+  pid: number,
+  seconds: number,
+): Promise<Record<string, number> | null> {
+  if (!has("perf")) return null;
+  const file = join(
+    mkdtempSync(join(tmpdir(), "mirror-bench-perf-")),
+    "perf.data",
+  );
+  try {
+    await run("perf", [
+      "record",
+      "-q",
+      "-e",
+      "cpu-clock",
+      "-p",
+      String(pid),
+      "-o",
+      file,
+      "--",
+      "sleep",
+      String(seconds),
+    ]);
+    const rep = await run("perf", [
+      "report",
+      "-i",
+      file,
+      "--sort",
+      "dso",
+      "--stdio",
+      "-q",
+    ]);
+    const out: Record<string, number> = {};
+    for (const line of rep.split("\n")) {
+      const m = /^\s*([\d.]+)%\s+(.+?)\s*$/.exec(line);
+      if (!m) continue;
+      // V8's generated code (the Wasm module compiled by Liftoff/TurboFan, and its stubs)
+      const dso =
+        m[2].startsWith("[JIT]") || m[2] === "[unknown]"
+          ? "V8 generated code (the filter's Wasm)"
+          : m[2];
+      out[dso] = (out[dso] ?? 0) + Number(m[1]) / 100;
+    }
+    return out;
+  } catch (e) {
+    process.stderr.write(
+      `bench: perf failed (${(e as Error).message.split("\n")[0]}); no profile\n`,
+    );
+    return null;
+  }
+}

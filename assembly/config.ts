@@ -2,7 +2,7 @@
 // Every default lives here, once. Everything the request path needs (lower-cased
 // names, their UTF-8 bytes, thresholds) is computed here, at configure time.
 
-import { JsonKind, JsonValue, parseJson } from "./json";
+import { CharBuf, JsonKind, JsonValue, parseJson } from "./json";
 import { thresholdOf } from "./sampler";
 
 // Error messages, in one place.
@@ -33,8 +33,14 @@ const E_PATH_PREFIX = 'must start with "/", got ';
 const E_VALUE_CHARS = "must not contain control characters";
 const E_AUTHORITY = "must be a host[:port] without spaces, got ";
 const E_BOOL = "must be true or false, got ";
+const E_TOO_LONG = "must be at most 1024 characters";
+const E_CONFIG_TOO_LARGE = "is larger than 1 MiB";
 const E_COMPARE_STATUS = 'must be "exact", "class" or "off", got ';
 
+/** Longest cluster name accepted (Istio's are well under 200). */
+export const MAX_NAME_LENGTH: i32 = 1024;
+/** Largest plugin configuration accepted, in UTF-16 units. */
+export const MAX_CONFIG_LENGTH: i32 = 1 << 20;
 export const DEFAULT_TIMEOUT_MS: u32 = 5000;
 export const MAX_TIMEOUT_MS: u32 = 600000;
 export const DEFAULT_MAX_BODY_BYTES: u32 = 65536;
@@ -338,16 +344,18 @@ function isAuthority(s: string): bool {
 /** Lower-cases A–Z only: header names are ASCII tokens (and this keeps the
  * Unicode case tables out of the module). */
 export function asciiLower(s: string): string {
-  let out = "";
-  let start = 0;
+  let upper = false;
+  for (let i = 0; i < s.length && !upper; i++) {
+    const c = s.charCodeAt(i);
+    upper = c >= 0x41 && c <= 0x5a;
+  }
+  if (!upper) return s;
+  const out = new CharBuf();
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) {
-      out += s.substring(start, i) + String.fromCharCode(c + 0x20);
-      start = i + 1;
-    }
+    out.push(c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
   }
-  return start == 0 ? s : out + s.substring(start);
+  return out.toString();
 }
 
 /**
@@ -375,7 +383,7 @@ export function decimalPlaces(raw: string): i32 {
 
 /** Makes a cluster name safe as one segment of a stat name. */
 export function statNameOf(cluster: string): string {
-  let out = "";
+  const out = new CharBuf();
   for (let i = 0; i < cluster.length; i++) {
     const c = cluster.charCodeAt(i);
     const ok =
@@ -384,9 +392,9 @@ export function statNameOf(cluster: string): string {
       (c >= 0x30 && c <= 0x39) ||
       c == 0x2d ||
       c == 0x5f;
-    out += ok ? String.fromCharCode(c) : "_";
+    out.push(ok ? c : 0x5f);
   }
-  return out;
+  return out.toString();
 }
 
 function utf8(s: string): ArrayBuffer {
@@ -427,6 +435,10 @@ function parseTarget(
     return null;
   }
   if (!c.isNonEmptyString(cluster, join(path, "cluster"))) return null;
+  if (cluster.str.length > MAX_NAME_LENGTH) {
+    c.fail(join(path, "cluster"), E_TOO_LONG);
+    return null;
+  }
   t.cluster = cluster.str;
   t.clusterBytes = utf8(cluster.str);
   t.statName = statNameOf(cluster.str);
@@ -575,6 +587,10 @@ export function parseConfig(text: string): ConfigResult {
     res.error = "configuration: " + E_EMPTY;
     return res;
   }
+  if (text.length > MAX_CONFIG_LENGTH) {
+    res.error = "configuration: " + E_CONFIG_TOO_LARGE;
+    return res;
+  }
   const parsed = parseJson(text);
   const root = parsed.value;
   if (root === null) {
@@ -597,7 +613,14 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
     c.fail("configuration", E_OBJECT + kindOf(root));
     return null;
   }
-  const shorthand = root.get("cluster") !== null;
+  // Target fields at the top level (without "targets") are the one-target
+  // shorthand; next to "targets", "cluster" is a conflict and the rest unknown.
+  let shorthand = root.get("cluster") !== null;
+  if (root.get("targets") === null) {
+    for (let i = 0; i < SHORTHAND_FIELDS.length; i++) {
+      if (root.get(SHORTHAND_FIELDS[i]) !== null) shorthand = true;
+    }
+  }
   const allowed = shorthand ? TOP_FIELDS.concat(SHORTHAND_FIELDS) : TOP_FIELDS;
   if (!c.known(root, "", allowed)) return null;
 

@@ -459,8 +459,17 @@ export class MirrorRoot extends RootContext {
   }
 
   onDone(): bool {
-    // Envoy cancels this root's calls; one it does answer is still counted
-    // through the shared table, and the rest are forgotten when overdue.
+    // This root is retired (config replaced, VM shutting down): Envoy cancels
+    // its calls without calling back, so their slots are freed here.
+    const keys = pending.keys();
+    for (let i = 0; i < keys.length; i++) {
+      if (<u32>(keys[i] >> 32) != this.context_id) continue;
+      const m = pending.get(keys[i]);
+      pending.delete(keys[i]);
+      m.stats.add(Stat.Inflight, -1);
+      m.stats.inc(Stat.DarkReset);
+      m.darkEnded(0);
+    }
     return true;
   }
 }

@@ -51,6 +51,50 @@ export class JsonValue {
   }
 }
 
+/**
+ * A growable UTF-16 buffer: builds a string in linear time where `+=` in a
+ * loop would copy the whole string at every step (quadratic memory with a
+ * runtime that collects only between callbacks).
+ */
+export class CharBuf {
+  private buf: ArrayBuffer = new ArrayBuffer(64);
+  private len: i32 = 0; // in bytes
+
+  private reserve(bytes: i32): void {
+    const need = this.len + bytes;
+    if (need <= this.buf.byteLength) return;
+    let size = this.buf.byteLength << 1;
+    while (size < need) size <<= 1;
+    const next = new ArrayBuffer(size);
+    memory.copy(changetype<usize>(next), changetype<usize>(this.buf), this.len);
+    this.buf = next;
+  }
+
+  /** Appends one UTF-16 code unit. */
+  push(code: i32): void {
+    this.reserve(2);
+    store<u16>(changetype<usize>(this.buf) + this.len, <u16>code);
+    this.len += 2;
+  }
+
+  /** Appends s[from, to). */
+  pushRange(s: string, from: i32, to: i32): void {
+    if (to <= from) return;
+    const bytes = (to - from) << 1;
+    this.reserve(bytes);
+    memory.copy(
+      changetype<usize>(this.buf) + this.len,
+      changetype<usize>(s) + ((<usize>from) << 1),
+      bytes,
+    );
+    this.len += bytes;
+  }
+
+  toString(): string {
+    return String.UTF16.decodeUnsafe(changetype<usize>(this.buf), this.len);
+  }
+}
+
 /** Deepest nesting accepted; deeper input is refused before the stack can overflow. */
 const MAX_DEPTH = 32;
 
@@ -177,7 +221,7 @@ class Reader {
   string(): string | null {
     const s = this.s;
     this.pos++; // opening quote
-    let out = "";
+    let out: CharBuf | null = null; // only strings with escapes need one
     let runStart = this.pos;
     while (true) {
       if (this.pos >= s.length) {
@@ -186,9 +230,10 @@ class Reader {
       }
       const c = s.charCodeAt(this.pos);
       if (c == 0x22) {
-        out += s.substring(runStart, this.pos);
         this.pos++;
-        return out;
+        if (out === null) return s.substring(runStart, this.pos - 1);
+        out.pushRange(s, runStart, this.pos - 1);
+        return out.toString();
       }
       if (c < 0x20) {
         this.fail("control character in string");
@@ -198,7 +243,8 @@ class Reader {
         this.pos++;
         continue;
       }
-      out += s.substring(runStart, this.pos);
+      if (out === null) out = new CharBuf();
+      out.pushRange(s, runStart, this.pos);
       this.pos++;
       if (this.pos >= s.length) {
         this.fail("unterminated string");
@@ -206,14 +252,14 @@ class Reader {
       }
       const e = s.charCodeAt(this.pos);
       this.pos++;
-      if (e == 0x22) out += '"';
-      else if (e == 0x5c) out += "\\";
-      else if (e == 0x2f) out += "/";
-      else if (e == 0x62) out += "\b";
-      else if (e == 0x66) out += "\f";
-      else if (e == 0x6e) out += "\n";
-      else if (e == 0x72) out += "\r";
-      else if (e == 0x74) out += "\t";
+      if (e == 0x22) out.push(0x22);
+      else if (e == 0x5c) out.push(0x5c);
+      else if (e == 0x2f) out.push(0x2f);
+      else if (e == 0x62) out.push(0x08);
+      else if (e == 0x66) out.push(0x0c);
+      else if (e == 0x6e) out.push(0x0a);
+      else if (e == 0x72) out.push(0x0d);
+      else if (e == 0x74) out.push(0x09);
       else if (e == 0x75) {
         const u = this.hex4();
         if (u < 0) {
@@ -221,7 +267,7 @@ class Reader {
           return null;
         }
         // Surrogate pairs stay two UTF-16 units, as AssemblyScript strings are.
-        out += String.fromCharCode(u);
+        out.push(u);
       } else {
         this.pos--;
         this.fail("invalid escape");

@@ -133,6 +133,11 @@ export function shadowHeaders(
         out.push(new Header(n, String.UTF8.encode(copyAuthority(t, h.value))));
       continue;
     }
+    // "te: trailers" is the one TE that HTTP/2 allows, and gRPC needs it.
+    if (n == "te" && isTrailersOnly(h.value)) {
+      out.push(h);
+      continue;
+    }
     if (
       n == "content-length" ||
       n == cfg.markerHeader ||
@@ -158,6 +163,10 @@ export function shadowHeaders(
   }
   out.push(new Header(cfg.markerHeader, String.UTF8.encode(cfg.markerValue)));
   return out;
+}
+
+function isTrailersOnly(v: ArrayBuffer): bool {
+  return String.UTF8.decode(v).trim() == "trailers";
 }
 
 function copyAuthority(t: Target, live: ArrayBuffer): string {

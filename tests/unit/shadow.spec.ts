@@ -404,7 +404,7 @@ describe("shadowHeaders: removals", () => {
       h("proxy-connection", "keep-alive"),
       h("transfer-encoding", "chunked"),
       h("upgrade", "h2c"),
-      h("te", "trailers"),
+      h("te", "gzip, trailers"),
       h("trailer", "x-checksum"),
       h("content-length", "12"),
       h("content-type", "application/json"),
@@ -413,6 +413,22 @@ describe("shadowHeaders: removals", () => {
       lines([
         ":authority: a",
         "content-type: application/json",
+        "x-shadow: true",
+      ]),
+    );
+  });
+
+  it("keeps te: trailers, the one TE HTTP/2 allows (gRPC needs it)", () => {
+    const live: Header[] = [
+      h(":authority", "a"),
+      h("te", "trailers"),
+      h("content-type", "application/grpc"),
+    ];
+    expect<string>(copy(cfgWith("", ""), live)).toBe(
+      lines([
+        ":authority: a",
+        "te: trailers",
+        "content-type: application/grpc",
         "x-shadow: true",
       ]),
     );

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureEnvoy, EnvoySetupError, REPO_ROOT } from "./envoy.ts";
+import { runReport } from "./report.ts";
 
 const LISTENER = 10000;
 const LIVE_PORT = 8081;
@@ -71,9 +72,15 @@ interface Order {
   user: string;
 }
 
+/**
+ * The order book both kitchens read, as a dark version reads the live
+ * datastore: only the live kitchen writes to it, since POSTs are not mirrored.
+ */
+const orderBook = new Map<number, Order>();
+
 /** A kitchen: GET /menu, GET /orders/:id, POST /orders. Counts what it received. */
 function kitchen(name: string, recipe: string, extraMs: number) {
-  const orders = new Map<number, Order>();
+  const orders = orderBook;
   const received: {
     method: string;
     path: string;
@@ -114,6 +121,10 @@ function kitchen(name: string, recipe: string, extraMs: number) {
         return reply(o ? 200 : 404, o ?? { error: "no such order" });
       }
       if (req.method === "POST" && url.startsWith("/orders")) {
+        if (req.headers["x-shadow"] === "true") {
+          // A copy of a write must never write: refuse rather than double-book.
+          return reply(409, { error: "shadow traffic never places orders" });
+        }
         let burger = "classic";
         try {
           burger =
@@ -402,15 +413,36 @@ async function main(): Promise<void> {
       `${mirroredUsers.join(", ") || "none"}.`,
   );
   say(
-    "The next kitchen answered 404 to order checks: it never saw the orders, since POSTs " +
-      "are not mirrored — the dark side has no state from writes.",
+    "It read the orders from the shared order book; it never placed one, since POSTs are " +
+      "not mirrored by default.",
   );
   say("");
-  if (opts.duration !== undefined) {
-    say(`Running for ${opts.duration} s (or Ctrl-C)…`);
-  } else {
-    say("Running until Ctrl-C…");
-  }
+  say(
+    opts.duration !== undefined
+      ? `Diners keep ordering for ${opts.duration} s (or Ctrl-C)…`
+      : "Diners keep ordering until Ctrl-C…",
+  );
+  // A steady trickle of diners, so that the live-vs-dark report has data.
+  let round = 0;
+  const trickle = setInterval(() => {
+    const user = `diner-${round % 40}`;
+    round++;
+    const op = round % 4;
+    if (op === 0) {
+      void send(
+        "POST",
+        "/orders",
+        user,
+        JSON.stringify({ burger: burgers[round % 3] }),
+      ).then(track);
+    } else if (op === 1 && orderBook.size > 0) {
+      void send("GET", `/orders/${1 + (round % orderBook.size)}`, user).then(
+        track,
+      );
+    } else {
+      void send("GET", "/menu", user).then(track);
+    }
+  }, 100);
   await new Promise<void>((resolve) => {
     const timer =
       opts.duration !== undefined
@@ -422,15 +454,26 @@ async function main(): Promise<void> {
     });
     e.proc.once("exit", () => resolve());
   });
+  clearInterval(trickle);
   if (exited) {
     const log = e.log();
     await cleanup();
     throw new DemoError(`Envoy exited unexpectedly. Its log:\n${log}`);
   }
+  await waitFor(
+    async () => ((await mirrorStats()).get("inflight") ?? 0) === 0,
+    6000,
+  );
   const final = await mirrorStats();
   say("");
   say("Final counts:");
   summary(final, sent, liveOk);
+  say("");
+  say(
+    "Is the next kitchen ready? (npm run report -- --admin http://127.0.0.1:9901)",
+  );
+  const report = await runReport({ admin: `http://127.0.0.1:${ADMIN}` });
+  process.stdout.write(report.text);
   await cleanup();
 }
 

@@ -9,9 +9,13 @@ import {
 } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  appendFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -195,9 +199,14 @@ export interface Recorded {
   /** `now()` when the headers arrived and when the body ended. */
   startedAt: number;
   endedAt: number;
+  /** `now()` when the upstream finished writing its answer (unset while hanging, or when reset). */
+  answeredAt?: number;
 }
 
-/** How an upstream answers. `hang` never answers; `reset` destroys the connection after reading. */
+/**
+ * How an upstream answers. `hang` never answers; `reset` destroys the connection after reading;
+ * `reset-mid-response` sends the status, headers and half of the body, then destroys the connection.
+ */
 export interface Behaviour {
   status?: number | ((r: Recorded) => number);
   headers?: Record<string, string | string[]>;
@@ -205,7 +214,7 @@ export interface Behaviour {
   /** Echo the request body back (overrides `body`). */
   echo?: boolean;
   delayMs?: number;
-  mode?: "answer" | "hang" | "reset";
+  mode?: "answer" | "hang" | "reset" | "reset-mid-response";
 }
 
 /** A Node HTTP/1.1 server on 127.0.0.1 that records every request. */
@@ -214,6 +223,9 @@ export interface Upstream {
   port: number;
   records: Recorded[];
   behaviour: Behaviour;
+  /** Requests received and not yet answered or closed; `peakActive` is its highest value so far. */
+  active: number;
+  peakActive: number;
   /** Waits until at least `n` requests were recorded. */
   waitForCount(n: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -227,52 +239,89 @@ export async function startUpstream(
   const records: Recorded[] = [];
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  const upstream = { name, port: 0, records, behaviour } as Upstream;
-  const server = http.createServer((req, res) => {
-    const startedAt = now();
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const rec: Recorded = {
-        seq: records.length,
-        method: req.method ?? "",
-        path: req.url ?? "",
-        httpVersion: req.httpVersion,
-        headers: req.headers,
-        rawHeaders: req.rawHeaders,
-        body: Buffer.concat(chunks),
-        startedAt,
-        endedAt: now(),
+  const upstream = {
+    name,
+    port: 0,
+    records,
+    behaviour,
+    active: 0,
+    peakActive: 0,
+  } as Upstream;
+  // Header limits well above Envoy's (60 KiB, 100 headers): the upstream never refuses what Envoy forwards.
+  const server = http.createServer(
+    { maxHeaderSize: 256 * 1024 },
+    (req, res) => {
+      const startedAt = now();
+      upstream.active++;
+      upstream.peakActive = Math.max(upstream.peakActive, upstream.active);
+      let settled = false;
+      const settle = () => {
+        if (!settled) {
+          settled = true;
+          upstream.active--;
+        }
       };
-      records.push(rec);
-      const b = upstream.behaviour;
-      const mode = b.mode ?? "answer";
-      if (mode === "hang") return;
-      if (mode === "reset") {
-        req.socket.destroy();
-        return;
-      }
-      const answer = () => {
-        timers.delete(timer);
-        const body = b.echo
-          ? rec.body
-          : typeof b.body === "function"
-            ? b.body(rec)
-            : (b.body ?? `${name} ${rec.method} ${rec.path}\n`);
-        res.writeHead(
-          typeof b.status === "function" ? b.status(rec) : (b.status ?? 200),
-          {
+      res.on("finish", settle);
+      res.on("close", settle);
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const rec: Recorded = {
+          seq: records.length,
+          method: req.method ?? "",
+          path: req.url ?? "",
+          httpVersion: req.httpVersion,
+          headers: req.headers,
+          rawHeaders: req.rawHeaders,
+          body: Buffer.concat(chunks),
+          startedAt,
+          endedAt: now(),
+        };
+        records.push(rec);
+        const b = upstream.behaviour;
+        const mode = b.mode ?? "answer";
+        if (mode === "hang") return;
+        if (mode === "reset") {
+          req.socket.destroy();
+          return;
+        }
+        if (mode === "reset-mid-response") {
+          const body = Buffer.from(
+            typeof b.body === "function"
+              ? b.body(rec)
+              : (b.body ?? "x".repeat(4096)),
+          );
+          res.writeHead(200, {
             "content-type": "text/plain",
-            "content-length": Buffer.byteLength(body),
-            ...b.headers,
-          },
-        );
-        res.end(body);
-      };
-      const timer = setTimeout(answer, b.delayMs ?? 0);
-      timers.add(timer);
-    });
-  });
+            "content-length": body.length,
+          });
+          res.write(body.subarray(0, body.length >> 1), () =>
+            req.socket.destroy(),
+          );
+          return;
+        }
+        const answer = () => {
+          timers.delete(timer);
+          const body = b.echo
+            ? rec.body
+            : typeof b.body === "function"
+              ? b.body(rec)
+              : (b.body ?? `${name} ${rec.method} ${rec.path}\n`);
+          res.writeHead(
+            typeof b.status === "function" ? b.status(rec) : (b.status ?? 200),
+            {
+              "content-type": "text/plain",
+              "content-length": Buffer.byteLength(body),
+              ...b.headers,
+            },
+          );
+          res.end(body, () => (rec.answeredAt = now()));
+        };
+        const timer = setTimeout(answer, b.delayMs ?? 0);
+        timers.add(timer);
+      });
+    },
+  );
   // Envoy pools upstream connections for up to an hour: never close one under it.
   server.keepAliveTimeout = 600_000;
   server.headersTimeout = 0;
@@ -304,6 +353,8 @@ export async function refusingUpstream(name: string): Promise<Upstream> {
     port: await closedPort(),
     records: [],
     behaviour: {},
+    active: 0,
+    peakActive: 0,
     waitForCount: async () => {
       throw new Error(`${name} refuses connections and records nothing`);
     },
@@ -355,6 +406,15 @@ export interface EnvoyOptions {
   bootstrap?: object;
   /** A whole bootstrap as YAML or JSON text, used instead of rendering one. */
   configText?: string;
+  /** Edits the rendered bootstrap before it is written (extra clusters, protocol options...). */
+  mutate?: (bootstrap: Record<string, any>) => void;
+  /**
+   * Serve the listener through LDS from a file (`dynamic_resources.lds_config.path_config_source`)
+   * instead of `static_resources`, so that `Envoy.updatePlugin` can replace it while Envoy runs.
+   */
+  dynamicListener?: boolean;
+  /** `--drain-time-s`: how long a replaced listener's filter chain drains before it is destroyed [Envoy's 600]. */
+  drainTimeS?: number;
 }
 
 function socketAddress(port: number) {
@@ -529,9 +589,39 @@ export function shippedConfig(ports: { live: number; dark: number }): object {
 
 /** The bootstrap text for `o`: its `configText`, its `bootstrap`, or a rendered one (YAML ⊃ JSON). */
 function configTextOf(o: EnvoyOptions): string {
-  return (
-    o.configText ?? JSON.stringify(o.bootstrap ?? renderEnvoyConfig(o), null, 2)
+  if (o.configText !== undefined) return o.configText;
+  return JSON.stringify(bootstrapOf(o), null, 2);
+}
+
+/** The bootstrap object of `o` (given or rendered), after `mutate`. */
+function bootstrapOf(o: EnvoyOptions): Record<string, any> {
+  const bootstrap = structuredClone(
+    o.bootstrap ?? renderEnvoyConfig(o),
+  ) as Record<string, any>;
+  o.mutate?.(bootstrap);
+  return bootstrap;
+}
+
+/** The LDS file contents serving `listeners` at `version`. */
+function ldsResources(listeners: object[], version: number): string {
+  return JSON.stringify(
+    {
+      version_info: String(version),
+      resources: listeners.map((l) => ({
+        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+        ...l,
+      })),
+    },
+    null,
+    2,
   );
+}
+
+/** Writes `text` to `path` atomically (a temp file renamed over it): what Envoy's file watch expects. */
+function writeAtomically(path: string, text: string): void {
+  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(temp, text);
+  renameSync(temp, path);
 }
 
 /** Writes the config of `o` to a temp file (for `validateConfig`); returns its path. */
@@ -553,6 +643,15 @@ export function filterErrorLines(log: string): string[] {
       (l) =>
         /\]\[(error|critical)\]\[wasm\]/.test(l) ||
         /\]\[(error|critical)\].*wasm log/.test(l),
+    );
+}
+
+/** Envoy's Wasm error/critical lines that are not the plugin's own log lines (`wasm log …`). */
+export function vmFailureLines(log: string): string[] {
+  return log
+    .split("\n")
+    .filter(
+      (l) => /\]\[(error|critical)\]\[wasm\]/.test(l) && !/wasm log/.test(l),
     );
 }
 
@@ -613,6 +712,108 @@ export class Envoy {
 
   get running(): boolean {
     return this.exitCode === undefined;
+  }
+
+  /** The Envoy process id. */
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** Every plugin JSON this Envoy was given: at start, then by each `updatePlugin`. */
+  get plugins(): unknown[] {
+    return [...this.initialPlugins, ...this.pluginUpdates];
+  }
+
+  private readonly pluginUpdates: unknown[] = [];
+  private ldsVersion = 1;
+
+  private get initialPlugins(): unknown[] {
+    const o = this.options;
+    if (o.configText !== undefined)
+      return wasmPluginConfigs(parseYaml(o.configText));
+    if (o.bootstrap) return wasmPluginConfigs(o.bootstrap);
+    if (o.withoutFilter) return [];
+    return [
+      o.plugin ?? { cluster: o.darkCluster ?? DARK_CLUSTER, percentage: 100 },
+    ];
+  }
+
+  /**
+   * Replaces the plugin JSON through a listener update (needs `dynamicListener`): writes a new LDS
+   * file and renames it over the watched one, then waits until Envoy accepted it (the new filter
+   * chain is serving new connections; existing ones drain on the old chain) or rejected it.
+   */
+  async updatePlugin(plugin: unknown): Promise<"accepted" | "rejected"> {
+    if (!this.options.dynamicListener)
+      throw new Error(`${this.name} was not started with dynamicListener`);
+    const before = await this.stats();
+    const count = (m: Map<string, number>, n: string) =>
+      m.get(`listener_manager.${n}`) ?? 0;
+    this.pluginUpdates.push(plugin);
+    const bootstrap = bootstrapOf({ ...this.options, plugin });
+    writeAtomically(
+      join(this.dir, "lds.json"),
+      ldsResources(bootstrap.static_resources.listeners, ++this.ldsVersion),
+    );
+    let outcome: "accepted" | "rejected" | undefined;
+    await waitFor(
+      `${this.name} to accept or reject LDS version ${this.ldsVersion}`,
+      async () => {
+        const after = await this.stats();
+        if (
+          count(after, "lds.update_rejected") >
+          count(before, "lds.update_rejected")
+        )
+          outcome = "rejected";
+        else if (
+          count(after, "lds.update_success") >
+            count(before, "lds.update_success") &&
+          count(after, "listener_modified") >
+            count(before, "listener_modified") &&
+          count(after, "total_listeners_warming") === 0
+        )
+          outcome = "accepted";
+        return outcome;
+      },
+      20_000,
+    );
+    return outcome!;
+  }
+
+  /** Resident memory of the Envoy process (/proc) and what its allocator holds (admin /memory). */
+  async memory(): Promise<{
+    rssBytes: number;
+    allocatedBytes: number;
+    heapSizeBytes: number;
+  }> {
+    const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
+    const rssKb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? NaN);
+    const mem = JSON.parse(await this.admin("/memory")) as {
+      allocated?: string;
+      heap_size?: string;
+    };
+    return {
+      rssBytes: rssKb * 1024,
+      allocatedBytes: Number(mem.allocated ?? NaN),
+      heapSizeBytes: Number(mem.heap_size ?? NaN),
+    };
+  }
+
+  /**
+   * Envoy's own Wasm failure signs: every `wasm.*` counter about failures or VM reloads
+   * (`wasm.<plugin>.vm_reload*`, `wasm.remote_load_fetch_failures`) that is not 0, and every
+   * Wasm error/critical log line that is not a plugin log line ("Wasm VM failed",
+   * "Function: proxy_on_… failed", "Plugin … failed to load").
+   */
+  async wasmFailures(): Promise<{
+    stats: Record<string, number>;
+    logLines: string[];
+  }> {
+    const stats: Record<string, number> = {};
+    for (const [name, value] of await this.stats())
+      if (/^wasm\./.test(name) && /fail|reload/.test(name) && value !== 0)
+        stats[name] = value;
+    return { stats, logLines: vmFailureLines(this.log) };
   }
 
   /** Base URL of the listener. */
@@ -770,12 +971,32 @@ export function spawnEnvoy(o: EnvoyOptions): Envoy {
     throw new Error(`${WASM_PATH} is missing: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), "mirror-e2e-"));
   const configPath = join(dir, "envoy.yaml");
-  writeFileSync(configPath, configTextOf(o));
+  if (o.dynamicListener) {
+    // The listeners move to an LDS file next to the bootstrap; Envoy watches it for renames.
+    const bootstrap = bootstrapOf(o);
+    const ldsPath = join(dir, "lds.json");
+    writeAtomically(
+      ldsPath,
+      ldsResources(bootstrap.static_resources.listeners, 1),
+    );
+    bootstrap.static_resources.listeners = [];
+    bootstrap.node ??= { id: "mirror-e2e", cluster: "mirror-e2e" };
+    bootstrap.dynamic_resources = {
+      lds_config: {
+        resource_api_version: "V3",
+        path_config_source: { path: ldsPath },
+      },
+    };
+    writeFileSync(configPath, JSON.stringify(bootstrap, null, 2));
+  } else writeFileSync(configPath, configTextOf(o));
   const args = [
     "-c",
     configPath,
     "--concurrency",
     String(o.concurrency ?? 2),
+    ...(o.drainTimeS !== undefined
+      ? ["--drain-time-s", String(o.drainTimeS)]
+      : []),
     "--disable-hot-restart",
     "--log-level",
     "warn",
@@ -980,6 +1201,141 @@ export function h2request(
 }
 
 // ---------------------------------------------------------------------------------------------
+// The run registry: files shared by the test files of one `node --test` run (each file runs in
+// its own process, a child of the runner), read by the suite's last file (zz-security.test.ts).
+
+function processStartTime(pid: number): string {
+  try {
+    // Field 22 of /proc/PID/stat (after the parenthesised command name): start time in ticks.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "0";
+  } catch {
+    return "0";
+  }
+}
+
+/**
+ * The directory of this run's registry: `$MIRROR_E2E_RUN_DIR`, or one per test-runner process
+ * (its pid and start time, so a recycled pid never sees an old run's files).
+ */
+export const RUN_DIR =
+  process.env.MIRROR_E2E_RUN_DIR ??
+  join(
+    tmpdir(),
+    `mirror-e2e-run-${process.ppid}-${processStartTime(process.ppid)}`,
+  );
+
+/** Appends one JSON line to the registry file `kind`. */
+export function appendRegistry(kind: string, entry: object): void {
+  mkdirSync(RUN_DIR, { recursive: true });
+  appendFileSync(join(RUN_DIR, `${kind}.jsonl`), JSON.stringify(entry) + "\n");
+}
+
+/** Every entry of the registry file `kind` in this run (none when no test wrote one). */
+export function readRegistry<T = Record<string, unknown>>(kind: string): T[] {
+  const file = join(RUN_DIR, `${kind}.jsonl`);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T);
+}
+
+/** Names of the registry files of this run. */
+export function registryKinds(): string[] {
+  if (!existsSync(RUN_DIR)) return [];
+  return readdirSync(RUN_DIR)
+    .filter((f) => f.endsWith(".jsonl"))
+    .map((f) => f.slice(0, -".jsonl".length));
+}
+
+/** Methods mirrored by default, and the headers the default `headers.remove` strips. */
+export const SAFE_METHODS = ["GET", "HEAD", "OPTIONS"];
+export const CREDENTIAL_HEADERS = [
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "x-forwarded-client-cert",
+];
+
+function parsedPlugin(plugin: unknown): Record<string, any> | undefined {
+  try {
+    const o = typeof plugin === "string" ? JSON.parse(plugin) : plugin;
+    return o && typeof o === "object" && !Array.isArray(o)
+      ? (o as Record<string, any>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The plugin keeps the default safety rules: no `methods`, `unsafe_paths` or `headers` set. */
+export function hasDefaultSafety(plugin: unknown): boolean {
+  const o = parsedPlugin(plugin);
+  return (
+    o !== undefined &&
+    !("methods" in o) &&
+    !("unsafe_paths" in o) &&
+    !("headers" in o)
+  );
+}
+
+/** The marker header of a plugin in edge mode (`marker.inbound: "strip"`), else undefined. */
+export function stripMarkerOf(plugin: unknown): string | undefined {
+  const o = parsedPlugin(plugin);
+  if (o?.marker?.inbound !== "strip") return undefined;
+  return String(o.marker.header ?? "x-shadow").toLowerCase();
+}
+
+/** What one upstream of one case received, summed up for the whole-suite security check. */
+export interface TrafficEntry {
+  file: string;
+  scenario: string;
+  envoy: string;
+  upstream: string;
+  /** The strip-mode marker, for `strip-live` entries. */
+  marker?: string;
+  records: number;
+  methods: Record<string, number>;
+  /** Lower-cased header name → number of records carrying it. */
+  headers: Record<string, number>;
+  /** Up to 5 records with an unsafe method, a credential header or the marker (for `strip-live`). */
+  suspects: Array<{
+    method: string;
+    path: string;
+    headers: http.IncomingHttpHeaders;
+  }>;
+}
+
+function summariseTraffic(
+  u: Upstream,
+  base: Omit<TrafficEntry, "records" | "methods" | "headers" | "suspects">,
+  suspicious: (r: Recorded) => boolean,
+): TrafficEntry {
+  const entry: TrafficEntry = {
+    ...base,
+    records: u.records.length,
+    methods: {},
+    headers: {},
+    suspects: [],
+  };
+  for (const r of u.records) {
+    entry.methods[r.method] = (entry.methods[r.method] ?? 0) + 1;
+    const names = new Set<string>();
+    for (let i = 0; i < r.rawHeaders.length; i += 2)
+      names.add(r.rawHeaders[i].toLowerCase());
+    for (const n of names) entry.headers[n] = (entry.headers[n] ?? 0) + 1;
+    if (entry.suspects.length < 5 && suspicious(r))
+      entry.suspects.push({
+        method: r.method,
+        path: r.path,
+        headers: r.headers,
+      });
+  }
+  return entry;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scenarios.
 
 /** Resources of one case, cleaned up in reverse order; dumped when the case fails. */
@@ -1053,6 +1409,65 @@ export class Scope {
     }
   }
 
+  /**
+   * Registers what this case's upstreams received for the whole-suite security check: the dark
+   * upstream of every Envoy whose plugins all keep the default safety rules (`dark-default`), and
+   * the live upstream of every Envoy in edge mode (`strip-live`). An upstream that is also some
+   * Envoy's live one, or the dark one of an Envoy with other rules, is left out.
+   */
+  recordTraffic(scenario: string): void {
+    const file = process.argv[1] ?? "";
+    const isUpstream = (u: unknown): u is Upstream =>
+      typeof u === "object" && u !== null && "records" in u;
+    const lives = new Set(this.envoys.map((e) => e.options.live));
+    const darkOf = new Map<Upstream, Envoy[]>();
+    for (const e of this.envoys) {
+      const d = e.options.dark;
+      if (!isUpstream(d)) continue;
+      darkOf.set(d, [...(darkOf.get(d) ?? []), e]);
+    }
+    for (const [u, envoys] of darkOf) {
+      if (lives.has(u)) continue;
+      const withFilter = envoys.filter((e) => e.plugins.length > 0);
+      if (
+        withFilter.length === 0 ||
+        !withFilter.every((e) => e.plugins.every(hasDefaultSafety))
+      )
+        continue;
+      appendRegistry(
+        "dark-default",
+        summariseTraffic(
+          u,
+          {
+            file,
+            scenario,
+            envoy: withFilter.map((e) => e.name).join("+"),
+            upstream: u.name,
+          },
+          (r) =>
+            !SAFE_METHODS.includes(r.method) ||
+            CREDENTIAL_HEADERS.some((h) => h in r.headers),
+        ),
+      );
+    }
+    for (const e of this.envoys) {
+      const live = e.options.live;
+      const markers = e.plugins.map(stripMarkerOf);
+      if (!isUpstream(live) || markers.length === 0 || !markers.every(Boolean))
+        continue;
+      if (new Set(markers).size !== 1) continue;
+      const marker = markers[0]!;
+      appendRegistry(
+        "strip-live",
+        summariseTraffic(
+          live,
+          { file, scenario, envoy: e.name, upstream: live.name, marker },
+          (r) => marker in r.headers,
+        ),
+      );
+    }
+  }
+
   dump(): string {
     return [
       ...this.envoys.map((e) => e.describe()),
@@ -1096,6 +1511,11 @@ export function scenario(
       try {
         await s.cleanup();
         if (failure === undefined) s.assertNoFilterErrors();
+      } catch (err) {
+        failure ??= err;
+      }
+      try {
+        s.recordTraffic(name);
       } catch (err) {
         failure ??= err;
       }

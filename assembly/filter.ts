@@ -41,8 +41,10 @@ const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 const FORGET_AFTER_NS: u64 = 5_000_000_000;
 const NS_PER_MS: u64 = 1_000_000;
 const LOG_INTERVAL_NS: u64 = 1_000_000_000;
-/** Completed callbacks between two garbage collections. */
+/** Completed callbacks between two garbage collections… */
 const COLLECT_EVERY: u32 = 64;
+/** …or bytes of bodies read from the host, whichever comes first. */
+const COLLECT_AFTER_BYTES: usize = 4 << 20;
 
 // Out-parameters for host calls: a static area, no allocation per call.
 const OUT_PTR: usize = memory.data(8);
@@ -98,6 +100,7 @@ function getBuffer(kind: u32, length: u32): ArrayBuffer | null {
   clearOut();
   const r = imports.proxy_get_buffer_bytes(kind, 0, length, OUT_PTR, OUT_SIZE);
   const buf = takeOut();
+  bytesSinceCollect += <usize>buf.byteLength;
   return r == OK ? buf : null;
 }
 
@@ -270,6 +273,7 @@ let awaitingLive: u32 = 0;
 let lastFailureLogNs: u64 = 0;
 let failuresSinceLog: u32 = 0;
 let callbacksSinceCollect: u32 = 0;
+let bytesSinceCollect: usize = 0;
 
 /** Copies in flight plus comparisons awaiting their live side. */
 function outstanding(): u32 {
@@ -283,8 +287,14 @@ function outstanding(): u32 {
  * from a local that is still in use.
  */
 function collectSometimes(): void {
-  if (++callbacksSinceCollect < COLLECT_EVERY) return;
+  if (
+    ++callbacksSinceCollect < COLLECT_EVERY &&
+    bytesSinceCollect < COLLECT_AFTER_BYTES
+  ) {
+    return;
+  }
   callbacksSinceCollect = 0;
+  bytesSinceCollect = 0;
   __collect();
 }
 
@@ -570,6 +580,7 @@ export class MirrorStream extends Context {
       this.bodyBytes += <u32>chunk.byteLength;
     }
     if (end_of_stream) this.finish(null);
+    collectSometimes();
     return FilterDataStatusValues.Continue;
   }
 
@@ -605,6 +616,7 @@ export class MirrorStream extends Context {
       if (chunk !== null) h.update(changetype<usize>(chunk), chunk.byteLength);
     }
     if (end_of_stream) m.liveEnded(nowNs());
+    collectSometimes();
     return FilterDataStatusValues.Continue;
   }
 
@@ -650,6 +662,7 @@ export class MirrorStream extends Context {
     if (chunks === null || this.bodyBytes == 0) return null;
     if (chunks.length == 1) return chunks[0];
     const out = new ArrayBuffer(this.bodyBytes);
+    bytesSinceCollect += <usize>this.bodyBytes;
     let at = changetype<usize>(out);
     for (let i = 0; i < chunks.length; i++) {
       const c = chunks[i];

@@ -1373,6 +1373,20 @@ describe("bodies", () => {
     );
     assert.equal(host.httpCalls.length, 1800);
   });
+
+  it("stays far below the VM's 1 GiB with 16 MiB bodies (collects by bytes, not only by count)", async () => {
+    const host = await mirror({ ...post, max_body_bytes: 16 << 20 });
+    const chunk = Buffer.alloc(1 << 20, 0x62);
+    const body = Array.from({ length: 16 }, () => chunk);
+    for (let i = 0; i < 40; i++) {
+      send(host, { method: "POST", body });
+      answerAll(host);
+    }
+    assert.equal(host.httpCalls.length, 40);
+    assert.equal(host.httpCalls[39].body.length, 16 << 20);
+    const mib = host.memoryBytes() / (1 << 20);
+    assert.ok(mib <= 160, `linear memory reached ${mib} MiB`);
+  });
 });
 
 // ----- resets ------------------------------------------------------------------------------------

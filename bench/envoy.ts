@@ -4,11 +4,18 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../scripts/envoy.ts";
 
-/** The release filter, by absolute path (Envoy's working directory does not matter). */
-export const WASM = join(REPO_ROOT, "build", "mirror.wasm");
+/**
+ * The filter measured, by absolute path (Envoy's working directory does not matter): the release
+ * build, or the file given with `--wasm FILE` (to compare a candidate build against it).
+ */
+export const WASM = resolve(
+  process.argv.includes("--wasm")
+    ? process.argv[process.argv.indexOf("--wasm") + 1]
+    : join(REPO_ROOT, "build", "mirror.wasm"),
+);
 export const LIVE = "live";
 export const DARK = "dark";
 
@@ -117,18 +124,19 @@ function wasmFilter(percentage: number, file = WASM) {
   };
 }
 
-/** An Envoy whose only filter is the Wasm module in `file` (the host-call experiments). */
+/** An Envoy whose only filter is the Wasm module in `file` (host-call experiments, --ab). */
 export function bootstrapWithWasm(
   file: string,
   livePort: number,
   darkPort: number,
+  percentage = 0,
 ): object {
   return {
     admin: { address: addr(0) },
     static_resources: {
       listeners: [
         listener("ingress", { route: { cluster: LIVE, timeout: "15s" } }, [
-          wasmFilter(0, file),
+          wasmFilter(percentage, file),
         ]),
       ],
       clusters: [cluster(LIVE, livePort), cluster(DARK, darkPort)],

@@ -20,9 +20,10 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Host } from "../tests/host/emulator.ts";
 import { REPO_ROOT } from "../scripts/envoy.ts";
+import { WASM } from "./envoy.ts";
 import { nullFilterWasm } from "./nullwasm.ts";
 
-const RELEASE = join(REPO_ROOT, "build", "mirror.wasm");
+const RELEASE = WASM;
 
 /** The request headers Envoy hands a filter for `wrk`'s GET (after the HCM added its own). */
 function liveHeaders(requestId: string): Array<[string, string]> {

@@ -348,6 +348,9 @@ export function renderResults(
   const t = targets(r, soak);
   const quiet = r.loadBefore[0] < 0.7;
   const mt = mainTable(r);
+  const loadBusy = Math.max(
+    ...r.configs.flatMap((c) => c.throughput.map((x) => x.loadCoreBusy)),
+  );
   const noisy = Math.max(
     ...r.configs.flatMap((c) => c.latency.map((l) => l.otherOnEnvoyCore)),
   );
@@ -366,7 +369,7 @@ npm run bench -- --soak    # the memory soak below (one million mirrored request
     quiet
       ? ""
       : " **The machine was not quiet (load average ≥ 0.7 at the start): other work shared the cores, so absolute numbers are noisy; the interleaving keeps the comparisons fair but widens their spread.**"
-  } Largest share of the measured core used by other processes during a latency phase: ${f0(noisy * 100)}%.
+  } Largest share of the measured core used by other processes during a latency phase: ${f0(noisy * 100)}%; busiest the load core (CPU ${r.machine.pinning.load ?? "–"}: wrk, upstreams) was during a throughput phase: ${f0(loadBusy * 100)}% (below 100%, so the measured Envoy was the bottleneck).
 - Setup: each configuration is its own Envoy (\`--concurrency 1\`${
     r.machine.pinning.envoy !== undefined
       ? `, pinned to CPU ${r.machine.pinning.envoy}`

@@ -8,11 +8,14 @@
 // perf exists, where the measured Envoy's CPU goes. Rewrites bench/RESULTS.md, bench/latency.svg
 // and bench/results.json.
 //
-//   npm run bench                       full run (about 10 minutes on 2 cores)
+//   npm run bench                       full run (about 12 minutes on 2 cores)
 //   npm run bench -- --quick            one short repetition, to check the setup
 //   npm run bench -- --soak             one million mirrored requests: RSS and Wasm memory
+//   npm run bench -- --micro            the micro benchmark alone
+//   npm run bench -- --ab FILE          release build vs a candidate build, CPU per request
 //   options: --reps N --seconds S (per phase) --rate R (req/s of the latency phase)
-//            --connections C (wrk) --no-micro --no-profile
+//            --connections C (wrk) --wasm FILE (measure this build instead of the release)
+//            --no-micro --no-profile --no-calls --soak-requests N
 import { spawn } from "node:child_process";
 import {
   existsSync,
@@ -22,7 +25,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { cpus, release, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import * as prettier from "prettier";
 import { ensureEnvoy, REPO_ROOT } from "../scripts/envoy.ts";
 import {
@@ -76,8 +79,8 @@ const flag = (name: string) => process.argv.includes(`--${name}`);
 
 const QUICK = flag("quick");
 const REPS = Number(arg("reps") ?? (QUICK ? 1 : 5));
-const SECONDS = Number(arg("seconds") ?? (QUICK ? 3 : 8));
-const CONNECTIONS = Number(arg("connections") ?? 16);
+const SECONDS = Number(arg("seconds") ?? (QUICK ? 3 : 6));
+const CONNECTIONS = Number(arg("connections") ?? 64);
 /** Connections of the open-loop generator (enough that none waits at the fixed rate). */
 const OPEN_CONNECTIONS = 16;
 const SOAK_REQUESTS = Number(arg("soak-requests") ?? 1_000_000);
@@ -220,23 +223,54 @@ async function hostCallCosts(
     ["+ 1 × proxy_get_header_map_pairs", { pairs: true }],
   ];
   const dir = mkdtempSync(join(tmpdir(), "mirror-bench-calls-"));
-  const envoys: EnvoyProcess[] = [];
-  const ports: number[] = [];
-  for (const [i, [, work]] of variants.entries()) {
+  const boots = variants.map(([, work], i) => {
     const file = join(dir, `v${i}.wasm`);
     writeFileSync(file, nullFilterWasm(work));
-    const e = await new EnvoyProcess(
-      `calls${i}`,
-      rig.bin,
-      bootstrapWithWasm(file, rig.live, rig.dark),
-      rig.pin.envoy,
-    ).start();
-    envoys.push(e);
-    ports.push(await e.listenerPort("ingress"));
-  }
-  const us: number[][] = variants.map(() => []);
-  const rps: number[][] = variants.map(() => []);
+    return bootstrapWithWasm(file, rig.live, rig.dark);
+  });
   try {
+    const m = await cpuPerRequest(rig, boots, reps, seconds);
+    return {
+      reps,
+      seconds,
+      rows: variants.map(([label], i) => ({
+        label,
+        usPerRq: m[i].us,
+        rps: m[i].rps,
+      })),
+      perHeaderRead: (m[1].us - m[0].us) / 4,
+      perPairsRead: m[2].us - m[0].us,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Envoy CPU µs per request and throughput under wrk of each bootstrap (one Envoy each, on the
+ * measured core), interleaved and rotated over `reps`; medians, with each repetition's values.
+ */
+async function cpuPerRequest(
+  rig: Rig,
+  boots: object[],
+  reps: number,
+  seconds: number,
+): Promise<Array<{ us: number; rps: number; usReps: number[] }>> {
+  const envoys: EnvoyProcess[] = [];
+  const ports: number[] = [];
+  const us: number[][] = boots.map(() => []);
+  const rps: number[][] = boots.map(() => []);
+  try {
+    for (const [i, boot] of boots.entries()) {
+      const e = await new EnvoyProcess(
+        `v${i}`,
+        rig.bin,
+        boot,
+        rig.pin.envoy,
+      ).start();
+      envoys.push(e);
+      ports.push(await e.listenerPort("ingress"));
+    }
     for (const port of ports)
       await run(...pinned(rig.pin.load, "wrk", wrkArgs(port, 2)));
     for (let r = 0; r < reps; r++) {
@@ -254,20 +288,58 @@ async function hostCallCosts(
     }
   } finally {
     for (const e of envoys) await e.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
-  const m = us.map(median);
-  return {
-    reps,
-    seconds,
-    rows: variants.map(([label], i) => ({
-      label,
-      usPerRq: m[i],
-      rps: median(rps[i]),
-    })),
-    perHeaderRead: (m[1] - m[0]) / 4,
-    perPairsRead: m[2] - m[0],
-  };
+  return boots.map((_, i) => ({
+    us: median(us[i]),
+    rps: median(rps[i]),
+    usReps: us[i],
+  }));
+}
+
+/**
+ * `--ab FILE`: the release build against a candidate build of the filter, at 0%, 100% and 10%,
+ * side by side in one run (CPU per request and throughput under wrk). Printed, not recorded.
+ */
+async function ab(): Promise<void> {
+  const candidate = resolve(arg("ab")!);
+  if (!existsSync(candidate)) throw new Error(`--ab: ${candidate} not found`);
+  ensureCommand("wrk", "wrk");
+  const { bin } = await ensureEnvoy();
+  const rig = await startRig(bin, []);
+  try {
+    const rows: Array<[string, object]> = [];
+    for (const pct of [0, 100, 10]) {
+      rows.push([
+        `release ${pct}%`,
+        bootstrapWithWasm(WASM, rig.live, rig.dark, pct),
+      ]);
+      rows.push([
+        `candidate ${pct}%`,
+        bootstrapWithWasm(candidate, rig.live, rig.dark, pct),
+      ]);
+    }
+    const m = await cpuPerRequest(
+      rig,
+      rows.map((x) => x[1]),
+      REPS,
+      SECONDS,
+    );
+    console.log(
+      `release ${WASM} (${readFileSync(WASM).length} bytes) vs candidate ${candidate} (${readFileSync(candidate).length} bytes)`,
+    );
+    console.log(
+      `${REPS} interleaved repetitions of ${SECONDS} s; load average ${loadAverage().join(" ")}`,
+    );
+    for (const [i, [label]] of rows.entries())
+      console.log(
+        `${label.padEnd(16)} ${m[i].us.toFixed(1).padStart(7)} µs CPU/request  ${m[i].rps.toFixed(0).padStart(6)} req/s` +
+          (i % 2
+            ? `   candidate/release CPU ${(m[i].us / m[i - 1].us).toFixed(3)}`
+            : ""),
+      );
+  } finally {
+    await stopRig(rig);
+  }
 }
 
 interface Rig {
@@ -768,7 +840,13 @@ async function microOnly(): Promise<void> {
   console.log(JSON.stringify(r, null, 2));
 }
 
-const mode = flag("soak") ? soak : flag("micro") ? microOnly : main;
+const mode = flag("soak")
+  ? soak
+  : flag("micro")
+    ? microOnly
+    : arg("ab")
+      ? ab
+      : main;
 mode().then(
   () => process.exit(0),
   (err: unknown) => {

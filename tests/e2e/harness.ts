@@ -215,6 +215,8 @@ export interface Behaviour {
   echo?: boolean;
   delayMs?: number;
   mode?: "answer" | "hang" | "reset" | "reset-mid-response";
+  /** Overrides for one request, chosen from what it carries (e.g. a fault named in its path). */
+  per?: (r: Recorded) => Omit<Behaviour, "per">;
 }
 
 /** A Node HTTP/1.1 server on 127.0.0.1 that records every request. */
@@ -278,7 +280,7 @@ export async function startUpstream(
           endedAt: now(),
         };
         records.push(rec);
-        const b = upstream.behaviour;
+        const b = { ...upstream.behaviour, ...upstream.behaviour.per?.(rec) };
         const mode = b.mode ?? "answer";
         if (mode === "hang") return;
         if (mode === "reset") {

@@ -17,7 +17,6 @@ import {
   type Reply,
   request,
   type Scope,
-  statName,
   type Upstream,
   waitFor,
 } from "./harness.ts";
@@ -332,5 +331,3 @@ export async function faultRow(
       failures.logLines.length,
   };
 }
-
-export { statName };

@@ -1227,8 +1227,27 @@ export const RUN_DIR =
     `mirror-e2e-run-${process.ppid}-${processStartTime(process.ppid)}`,
   );
 
+let swept = false;
+
+/** Removes the registries of runs whose runner process is gone (runs of single files never read theirs). */
+function sweepStaleRegistries(): void {
+  if (swept) return;
+  swept = true;
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^mirror-e2e-run-(\d+)-\d+$/.exec(name)?.[1]);
+    if (!pid || pid === process.ppid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH")
+        rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
 /** Appends one JSON line to the registry file `kind`. */
 export function appendRegistry(kind: string, entry: object): void {
+  sweepStaleRegistries();
   mkdirSync(RUN_DIR, { recursive: true });
   appendFileSync(join(RUN_DIR, `${kind}.jsonl`), JSON.stringify(entry) + "\n");
 }

@@ -1,5 +1,6 @@
 // Envoy processes for the benchmark: the loopback upstreams (one Envoy with two direct_response
-// listeners, live and dark), the five configurations under test, and what is read from them
+// listeners, live and dark), the configurations under test (the issue's five and an empty-filter
+// reference), and what is read from them
 // (admin stats, CPU time and RSS from /proc, the Wasm VMs' resident memory from smaps).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";

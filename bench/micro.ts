@@ -288,7 +288,7 @@ export function profileMicro(kind: Kind, top = 15): MicroProfile {
     const cf = byId.get(s)!.callFrame;
     const wasm = cf.url.startsWith("wasm://");
     const name = wasm
-      ? cf.functionName.replace(/^\$/, "")
+      ? stubName(cf.functionName.replace(/^\$/, ""))
       : `${cf.functionName || "(anonymous)"} [${cf.url.split("/").pop() || "native"}]`;
     const e = self.get(name) ?? { n: 0, wasm };
     e.n++;
@@ -310,6 +310,17 @@ export function profileMicro(kind: Kind, top = 15): MicroProfile {
     top: rows.slice(0, top),
     topWasm: wasmRows.slice(0, top),
   };
+}
+
+/**
+ * V8 names an import's wasm-to-js stub after the first import of its signature: the stub of
+ * `iiiii:i` is shared by proxy_get_header_map_value and proxy_get_buffer_bytes, for instance.
+ */
+function stubName(fn: string): string {
+  const m = /^wasm-to-js:([^-]+)-/.exec(fn);
+  return m
+    ? `wasm-to-js:${m[1]} (host-call stub of every import with signature ${m[1]})`
+    : fn;
 }
 
 /** Which part of the module a function (by its name-section name) belongs to. */

@@ -1,10 +1,11 @@
 // `npm run bench`: what mirroring costs the live path, against Envoy's native mirroring.
 //
-// One run, one Envoy binary, one set of loopback upstreams; five configurations interleaved and
+// One run, one Envoy binary, one set of loopback upstreams; configurations interleaved and
 // repeated: (a) plain Envoy, (b) native request_mirror_policies at 100%, (c) the filter at 0%,
-// (d) at 100%, (e) at 10%. Each is measured for closed-loop throughput (wrk), latency at a fixed
-// rate below the knee (oload, open loop), Envoy CPU seconds per 10k requests and RSS; medians
-// over repetitions, ratios to (a) and (b). Then the micro benchmark (host emulator) and, when
+// (d) at 100%, (e) at 10%, and (z) an empty Wasm filter (the floor of any proxy-wasm filter).
+// Each is measured for closed-loop throughput (wrk), latency at a fixed rate below the knee
+// (oload, open loop), Envoy CPU seconds per 10k requests and RSS; medians over repetitions,
+// ratios to (a) and (b). Then the micro benchmark (host emulator) and, when
 // perf exists, where the measured Envoy's CPU goes. Rewrites bench/RESULTS.md, bench/latency.svg
 // and bench/results.json.
 //
@@ -12,11 +13,12 @@
 //   npm run bench -- --quick            one short repetition, to check the setup
 //   npm run bench -- --soak             one million mirrored requests: RSS and Wasm memory
 //   npm run bench -- --micro            the micro benchmark alone
-//   npm run bench -- --ab FILE          release build vs a candidate build, CPU per request
+//   npm run bench -- --ab FILE[,FILE]   release build vs candidate builds, CPU per request
+//   npm run bench -- --render           RESULTS.md again from results.json
 //   options: --reps N --seconds S (per phase) --rate R (req/s of the latency phase)
 //            --connections C (wrk) --wasm FILE (measure this build instead of the release)
 //            --no-micro --no-profile --no-calls --soak-requests N
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdtempSync,
@@ -159,6 +161,8 @@ export interface MainResults {
   loadBefore: number[];
   loadAfter: number[];
   releaseWasmBytes: number;
+  /** the commit the filter was built from, and whether assembly/ had uncommitted changes */
+  source: string;
   configs: ConfigSummary[];
   /** Envoy CPU per request of the empty filter making host calls (see hostCallCosts) */
   hostCalls?: HostCallCosts;
@@ -301,42 +305,50 @@ async function cpuPerRequest(
  * side by side in one run (CPU per request and throughput under wrk). Printed, not recorded.
  */
 async function ab(): Promise<void> {
-  const candidate = resolve(arg("ab")!);
-  if (!existsSync(candidate)) throw new Error(`--ab: ${candidate} not found`);
+  const files = [
+    WASM,
+    ...arg("ab")!
+      .split(",")
+      .map((f) => resolve(f)),
+  ];
+  for (const f of files)
+    if (!existsSync(f)) throw new Error(`--ab: ${f} not found`);
   ensureCommand("wrk", "wrk");
   const { bin } = await ensureEnvoy();
   const rig = await startRig(bin, []);
   try {
-    const rows: Array<[string, object]> = [];
-    for (const pct of [0, 100, 10]) {
-      rows.push([
-        `release ${pct}%`,
-        bootstrapWithWasm(WASM, rig.live, rig.dark, pct),
-      ]);
-      rows.push([
-        `candidate ${pct}%`,
-        bootstrapWithWasm(candidate, rig.live, rig.dark, pct),
-      ]);
-    }
+    const rows: Array<{ file: number; pct: number; boot: object }> = [];
+    for (const pct of [0, 100, 10])
+      for (const [file, f] of files.entries())
+        rows.push({
+          file,
+          pct,
+          boot: bootstrapWithWasm(f, rig.live, rig.dark, pct),
+        });
     const m = await cpuPerRequest(
       rig,
-      rows.map((x) => x[1]),
+      rows.map((x) => x.boot),
       REPS,
       SECONDS,
     );
-    console.log(
-      `release ${WASM} (${readFileSync(WASM).length} bytes) vs candidate ${candidate} (${readFileSync(candidate).length} bytes)`,
-    );
-    console.log(
-      `${REPS} interleaved repetitions of ${SECONDS} s; load average ${loadAverage().join(" ")}`,
-    );
-    for (const [i, [label]] of rows.entries())
+    for (const [i, f] of files.entries())
       console.log(
-        `${label.padEnd(16)} ${m[i].us.toFixed(1).padStart(7)} µs CPU/request  ${m[i].rps.toFixed(0).padStart(6)} req/s` +
-          (i % 2
-            ? `   candidate/release CPU ${(m[i].us / m[i - 1].us).toFixed(3)}`
+        `${i === 0 ? "baseline" : `candidate ${i}`}: ${f} (${readFileSync(f).length} bytes)`,
+      );
+    console.log(
+      `${REPS} interleaved repetitions of ${SECONDS} s under wrk -c${CONNECTIONS}; load average ${loadAverage().join(" ")}`,
+    );
+    for (const [i, row] of rows.entries()) {
+      const base = m[rows.findIndex((x) => x.pct === row.pct && x.file === 0)];
+      console.log(
+        `${(row.file === 0 ? "baseline" : `candidate ${row.file}`).padEnd(12)} ${String(row.pct).padStart(3)}% ` +
+          `${m[i].us.toFixed(1).padStart(7)} µs CPU/request (reps ${m[i].usReps.map((x) => x.toFixed(0)).join(" ")})  ` +
+          `${m[i].rps.toFixed(0).padStart(6)} req/s` +
+          (row.file
+            ? `   ${(m[i].us - base.us).toFixed(1)} µs, ×${(m[i].us / base.us).toFixed(3)} CPU vs baseline`
             : ""),
       );
+    }
   } finally {
     await stopRig(rig);
   }
@@ -515,6 +527,19 @@ async function stopRig(rig: Rig): Promise<void> {
   await rig.up.stop();
 }
 
+/** "commit abc1234" plus a note when assembly/ differs from it (or when --wasm is used). */
+function sourceDescription(): string {
+  if (process.argv.includes("--wasm")) return `--wasm ${WASM}`;
+  const git = (args: string[]) =>
+    spawnSync("git", args, {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+    }).stdout?.trim() ?? "";
+  const head = git(["rev-parse", "--short", "HEAD"]) || "unknown";
+  const dirty = git(["status", "--porcelain", "assembly"]) !== "";
+  return `commit ${head}${dirty ? " with uncommitted changes in assembly/" : ""}`;
+}
+
 function releaseWasmBytes(): number {
   if (!existsSync(WASM))
     throw new Error(`${WASM} is missing: run npm run build first`);
@@ -690,6 +715,7 @@ async function main(): Promise<void> {
       loadBefore,
       loadAfter: loadAverage(),
       releaseWasmBytes: releaseBytes,
+      source: sourceDescription(),
       configs,
       hostCalls,
       micro,
@@ -840,13 +866,22 @@ async function microOnly(): Promise<void> {
   console.log(JSON.stringify(r, null, 2));
 }
 
-const mode = flag("soak")
-  ? soak
-  : flag("micro")
-    ? microOnly
-    : arg("ab")
-      ? ab
-      : main;
+/** `--render`: rewrites RESULTS.md and latency.svg from results.json (after editing the report). */
+async function renderOnly(): Promise<void> {
+  const previous = readPrevious();
+  if (!previous.main) throw new Error("bench/results.json has no main results");
+  renderResults(previous.main, previous.soak);
+}
+
+const mode = flag("render")
+  ? renderOnly
+  : flag("soak")
+    ? soak
+    : flag("micro")
+      ? microOnly
+      : arg("ab")
+        ? ab
+        : main;
 mode().then(
   () => process.exit(0),
   (err: unknown) => {

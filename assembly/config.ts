@@ -254,7 +254,25 @@ class Checker {
 }
 
 function join(path: string, key: string): string {
-  return path.length == 0 ? key : path + "." + key;
+  // A member name that is not a plain word is quoted, so the path stays
+  // unambiguous: `targets[0]."": unknown field`, `"sampling.": unknown field`.
+  const k = isPlainName(key) ? key : '"' + key + '"';
+  return path.length == 0 ? k : path + "." + k;
+}
+
+function isPlainName(key: string): bool {
+  if (key.length == 0) return false;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    const ok =
+      (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x41 && c <= 0x5a) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c == 0x2d ||
+      c == 0x5f;
+    if (!ok) return false;
+  }
+  return true;
 }
 
 function kindOf(v: JsonValue): string {
@@ -766,7 +784,7 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
     if (add !== null) {
       if (!c.isObject(add, "headers.add")) return null;
       for (let i = 0; i < add.keys.length; i++) {
-        const p = "headers.add." + add.keys[i];
+        const p = join("headers.add", add.keys[i]);
         const nameV = new JsonValue();
         nameV.kind = JsonKind.String;
         nameV.str = add.keys[i];

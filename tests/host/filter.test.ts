@@ -404,7 +404,7 @@ describe("configuration", () => {
     [
       "match header bad name",
       '{"cluster":"d","percentage":1,"match":{"headers":{"x tenant":"a"}}}',
-      /^match\.headers\.x tenant: /,
+      /^match\.headers\."x tenant": /,
     ],
     [
       "sampling not an object",

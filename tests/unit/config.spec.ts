@@ -920,22 +920,22 @@ describe("targets", () => {
       new Case(
         "header name with space",
         targetWith('"match":{"headers":{"x tenant":"a"}}'),
-        'targets[0].match.headers.x tenant: must be a valid lower-case HTTP header name, got "x tenant"',
+        'targets[0].match.headers."x tenant": must be a valid lower-case HTTP header name, got "x tenant"',
       ),
       new Case(
         "header name empty",
         targetWith('"match":{"headers":{"":"a"}}'),
-        'targets[0].match.headers.: must be a valid lower-case HTTP header name, got ""',
+        'targets[0].match.headers."": must be a valid lower-case HTTP header name, got ""',
       ),
       new Case(
         "header name with colon",
         targetWith('"match":{"headers":{"x:y":"a"}}'),
-        'targets[0].match.headers.x:y: must be a valid lower-case HTTP header name, got "x:y"',
+        'targets[0].match.headers."x:y": must be a valid lower-case HTTP header name, got "x:y"',
       ),
       new Case(
         "pseudo-header name",
         targetWith('"match":{"headers":{":path":"/"}}'),
-        'targets[0].match.headers.:path: must be a valid lower-case HTTP header name, got ":path"',
+        'targets[0].match.headers.":path": must be a valid lower-case HTTP header name, got ":path"',
       ),
     ]);
   });
@@ -1473,22 +1473,22 @@ describe("headers", () => {
       new Case(
         "add name with space",
         top('"headers":{"add":{"x env":"a"}}'),
-        'headers.add.x env: must be a valid lower-case HTTP header name, got "x env"',
+        'headers.add."x env": must be a valid lower-case HTTP header name, got "x env"',
       ),
       new Case(
         "add empty name",
         top('"headers":{"add":{"":"a"}}'),
-        "headers.add.: must not be empty",
+        'headers.add."": must not be empty',
       ),
       new Case(
         "add pseudo",
         top('"headers":{"add":{":authority":"a"}}'),
-        'headers.add.:authority: must not be a pseudo-header, a hop-by-hop header or content-length, got ":authority"',
+        'headers.add.":authority": must not be a pseudo-header, a hop-by-hop header or content-length, got ":authority"',
       ),
       new Case(
         "add :path",
         top('"headers":{"add":{":path":"/"}}'),
-        'headers.add.:path: must not be a pseudo-header, a hop-by-hop header or content-length, got ":path"',
+        'headers.add.":path": must not be a pseudo-header, a hop-by-hop header or content-length, got ":path"',
       ),
       new Case(
         "add connection",

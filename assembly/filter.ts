@@ -24,7 +24,12 @@ import {
 } from "./metrics";
 import { Decision, RequestView, Skip, decideMirror } from "./policy";
 import { Xxh64Stream, xxh64 } from "./sampler";
-import { parseHeaderMap, serializeHeaderMap, shadowHeaders } from "./shadow";
+import {
+  findHeader,
+  parseHeaderMap,
+  serializeHeaderMap,
+  shadowHeaders,
+} from "./shadow";
 
 // proxy-wasm enum values used here.
 const OK: u32 = 0;
@@ -117,14 +122,21 @@ function resultName(r: u32): string {
   return "result " + r.toString();
 }
 
-/** The live request, read one header at a time. */
-class HostRequest extends RequestView {
+/**
+ * The live request's headers, read from the host once per request. Measured
+ * in Envoy 1.40 (bench/RESULTS.md): one proxy_get_header_map_pairs costs less
+ * than two proxy_get_header_map_value calls, and the decision needs three or
+ * four headers, so the whole map is fetched once and searched here.
+ */
+class LiveHeaders extends RequestView {
+  pairs: ArrayBuffer = EMPTY;
+
   header(name: ArrayBuffer): ArrayBuffer | null {
-    return getHeader(MAP_REQUEST_HEADERS, name);
+    return findHeader(this.pairs, name);
   }
 }
 
-const liveRequest = new HostRequest();
+const liveRequest = new LiveHeaders();
 const decision = new Decision();
 
 /** The metric ids of one target. */
@@ -506,7 +518,10 @@ export class MirrorStream extends Context {
     const cfg = this.root.config;
     if (cfg === null) return FilterHeadersStatusValues.Continue;
     const stats = this.root.stats;
+    const pairs = getHeaderPairs(MAP_REQUEST_HEADERS);
+    liveRequest.pairs = pairs;
     decideMirror(cfg, liveRequest, decision);
+    liveRequest.pairs = EMPTY;
     if (decision.stripMarker) {
       // Edge mode: no client may pose as shadow traffic to the live service.
       const m = cfg.markerHeaderBytes;
@@ -539,8 +554,8 @@ export class MirrorStream extends Context {
       st.inc(Stat.SkipOverloaded);
       return FilterHeadersStatusValues.Continue;
     }
-    // Mirrored: only now is the whole header map read.
-    const live = parseHeaderMap(getHeaderPairs(MAP_REQUEST_HEADERS));
+    // Mirrored: only now are the headers decoded into the copy.
+    const live = parseHeaderMap(pairs);
     this.headers = serializeHeaderMap(shadowHeaders(cfg, st.target, live));
     this.mirror = new Mirror(st, cfg, now);
     if (end_of_stream) {

@@ -5,6 +5,7 @@
 import { Config, parseConfig } from "../../assembly/config";
 import {
   Header,
+  findHeader,
   parseHeaderMap,
   serializeHeaderMap,
   shadowHeaders,
@@ -574,5 +575,35 @@ describe("shadowHeaders: unchanged authority", () => {
     ]);
     expect<string>(out[0].name).toBe(":authority");
     expect<bool>(sameBytes(out[0].value, odd)).toBe(true);
+  });
+});
+
+describe("findHeader", () => {
+  it("finds the first value of a header in a serialized map, or null", () => {
+    const map = serializeHeaderMap([
+      h(":path", "/a?b=c"),
+      h("x-dup", "one"),
+      h("x-dup", "two"),
+      h("x-empty", ""),
+    ]);
+    expect<string>(String.UTF8.decode(findHeader(map, utf8(":path"))!)).toBe(
+      "/a?b=c",
+    );
+    expect<string>(String.UTF8.decode(findHeader(map, utf8("x-dup"))!)).toBe(
+      "one",
+    );
+    expect<i32>(findHeader(map, utf8("x-empty"))!.byteLength).toBe(0);
+    expect<bool>(findHeader(map, utf8("x-none")) === null).toBe(true);
+    expect<bool>(findHeader(map, utf8("x-du")) === null).toBe(true);
+  });
+
+  it("searches a truncated or garbage map only as far as it is consistent", () => {
+    const map = serializeHeaderMap([h("a", "1"), h("b", "2")]);
+    for (let n = 0; n < map.byteLength; n++) {
+      const cut = map.slice(0, n);
+      const b = findHeader(cut, utf8("b"));
+      expect<bool>(b === null).toBe(true);
+    }
+    expect<bool>(findHeader(new ArrayBuffer(3), utf8("a")) === null).toBe(true);
   });
 });

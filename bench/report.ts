@@ -28,6 +28,16 @@ function byId(r: MainResults, id: string): ConfigSummary {
   return r.configs.find((c) => c.id === id)!;
 }
 
+/** No other load at the start, and none worth counting on the measured core during the run. */
+export function quietRun(r: MainResults): boolean {
+  return (
+    r.loadBefore[0] < 0.7 &&
+    Math.max(
+      ...r.configs.flatMap((c) => c.latency.map((l) => l.otherOnEnvoyCore)),
+    ) < 0.1
+  );
+}
+
 /** Ratio of x to y for each repetition (they ran side by side in time). */
 function pairedRatios(x: number[], y: number[]): number[] {
   return x.map((v, i) => v / y[i]).filter(Number.isFinite);
@@ -52,44 +62,68 @@ export function targets(r: MainResults, soak?: SoakResults): Target[] {
   const c = byId(r, "c");
   const d = byId(r, "d");
   const out: Target[] = [];
-  const tc = c.median.rps / a.median.rps;
-  const tcr = pairedRatios(
-    c.throughput.map((x) => x.rps),
-    a.throughput.map((x) => x.rps),
-  );
-  out.push({
-    name: "(c) throughput",
-    goal: "≥ 0.97 × (a)",
-    measured: `${f3(tc)} × (a)${range(tcr, f3)}; from CPU per request (robust to other load): ${f3(a.median.cpuPer10kSaturated / c.median.cpuPer10kSaturated)} × (a)`,
-    met: tc >= 0.97,
-    margin: `${signed((tc - 0.97) * 100, 1)} points`,
-  });
+  const noisy = !quietRun(r);
+  // Throughput: wrk's ratio on a quiet machine. With other load on the cores, the ratio of CPU
+  // per request under wrk instead (the measured Envoy is CPU-bound there, so its throughput on
+  // a core of its own is the inverse of its CPU per request).
+  const throughputTarget = (
+    name: string,
+    x: ConfigSummary,
+    ref: ConfigSummary,
+    goal: number,
+  ): Target => {
+    const wrkRatio = x.median.rps / ref.median.rps;
+    const cpuRatio =
+      ref.median.cpuPer10kSaturated / x.median.cpuPer10kSaturated;
+    const reps = pairedRatios(
+      x.throughput.map((t) => t.rps),
+      ref.throughput.map((t) => t.rps),
+    );
+    const judged = noisy ? cpuRatio : wrkRatio;
+    return {
+      name,
+      goal: `≥ ${f2(goal)} × (${ref.id})`,
+      measured:
+        `wrk: ${f3(wrkRatio)} × (${ref.id})${range(reps, f3)}; from CPU per request: ${f3(cpuRatio)} × (${ref.id})` +
+        ` (judged by ${noisy ? "CPU per request: the machine was not quiet" : "wrk"})`,
+      met: judged >= goal,
+      margin: `${signed((judged - goal) * 100, 1)} points`,
+    };
+  };
+  // Latency: a difference smaller than the spread of the reference's own p99 between
+  // repetitions cannot be told from noise on this machine.
+  const spread = (x: ConfigSummary) => {
+    const p = x.latency.map((l) => l.p99).sort((u, v) => u - v);
+    return p.length >= 4
+      ? p[Math.floor((p.length * 3) / 4)] - p[Math.floor(p.length / 4)]
+      : 0;
+  };
+  out.push(throughputTarget("(c) throughput", c, a, 0.97));
   const pc = c.median.p99 - a.median.p99;
+  const sa = spread(a);
   out.push({
     name: "(c) p99 at fixed rate",
     goal: "≤ (a) + 50 µs",
-    measured: `${f0(c.median.p99)} µs vs ${f0(a.median.p99)} µs: ${signed(pc)} µs`,
-    met: pc <= 50,
+    measured:
+      `${f0(c.median.p99)} µs vs ${f0(a.median.p99)} µs: ${signed(pc)} µs` +
+      (sa > 50
+        ? `; inconclusive: (a)'s own p99 varies by ${f0(sa)} µs between repetitions (interquartile range)`
+        : ""),
+    met: sa > 50 ? null : pc <= 50,
     margin: `${signed(50 - pc)} µs of headroom`,
   });
-  const td = d.median.rps / b.median.rps;
-  const tdr = pairedRatios(
-    d.throughput.map((x) => x.rps),
-    b.throughput.map((x) => x.rps),
-  );
-  out.push({
-    name: "(d) throughput",
-    goal: "≥ 0.90 × (b)",
-    measured: `${f3(td)} × (b)${range(tdr, f3)}; from CPU per request (robust to other load): ${f3(b.median.cpuPer10kSaturated / d.median.cpuPer10kSaturated)} × (b)`,
-    met: td >= 0.9,
-    margin: `${signed((td - 0.9) * 100, 1)} points`,
-  });
+  out.push(throughputTarget("(d) throughput", d, b, 0.9));
   const pd = d.median.p99 / b.median.p99;
+  const sb = spread(b) / b.median.p99;
   out.push({
     name: "(d) p99 at fixed rate",
     goal: "≤ 1.2 × (b)",
-    measured: `${f0(d.median.p99)} µs vs ${f0(b.median.p99)} µs: ${f2(pd)} × (b)`,
-    met: pd <= 1.2,
+    measured:
+      `${f0(d.median.p99)} µs vs ${f0(b.median.p99)} µs: ${f2(pd)} × (b)` +
+      (sb > 0.2
+        ? `; inconclusive: (b)'s own p99 varies by ${f0(sb * 100)}% between repetitions (interquartile range)`
+        : ""),
+    met: sb > 0.2 ? null : pd <= 1.2,
     margin: `${signed((1.2 - pd) * 100, 0)} points of headroom`,
   });
   if (soak) {
@@ -119,6 +153,28 @@ export function targets(r: MainResults, soak?: SoakResults): Target[] {
     margin: `${signed(64 - kib, 1)} KiB of headroom`,
   });
   return out;
+}
+
+/** The CPU deltas that explain the table (saturated CPU per request: the least noisy number). */
+function inShort(r: MainResults): string {
+  const us = (id: string) => byId(r, id).median.cpuPer10kSaturated * 100; // s/10k → µs/request
+  const [a, b, c, d, e, z] = ["a", "b", "c", "d", "e", "z"].map(us);
+  const pct = (x: number, y: number) => `${signed(((x - y) / y) * 100, 0)}%`;
+  const h = r.hostCalls;
+  return [
+    `Envoy CPU per request under \`wrk\` (median): (a) plain ${f1(a)} µs; (b) native mirroring ${f1(b)} µs (${pct(b, a)}); ` +
+      `(z) an empty Wasm filter ${f1(z)} µs (${pct(z, a)}); (c) the filter at 0% ${f1(c)} µs (${pct(c, a)}); ` +
+      `(e) at 10% ${f1(e)} µs; (d) at 100% ${f1(d)} µs (${pct(d, b)} against native mirroring).`,
+    "",
+    `- What any proxy-wasm filter costs in this Envoy, before doing anything: (z) − (a) = ${signed(z - a, 1)} µs per request ` +
+      `(context creation and the callbacks into V8). At ${f3(a / z)} × (a), the empty filter alone ${a / z >= 0.97 ? "meets" : "misses"} the 0.97 × (a) throughput goal set for (c).`,
+    `- The filter's decision path: (c) − (z) = ${signed(c - z, 1)} µs per request: 4 single-header reads and one counter increment (host calls), the hash and the policy` +
+      (h
+        ? `; one \`proxy_get_header_map_value\` measured ≈ ${f1(h.perHeaderRead)} µs, one \`proxy_get_header_map_pairs\` of the whole request ≈ ${f1(h.perPairsRead)} µs (below).`
+        : "."),
+    `- A mirrored request: (d) − (c) = ${signed(d - c, 1)} µs on top of the decision, against (b) − (a) = ${signed(b - a, 1)} µs for Envoy's native mirroring of the same request; ` +
+      `(d) − (b) = ${signed(d - b, 1)} µs.`,
+  ].join("\n");
 }
 
 function mainTable(r: MainResults): string {
@@ -346,12 +402,14 @@ export function renderResults(
   );
   writeFileSync(join(BENCH, "latency.svg"), svg);
   const t = targets(r, soak);
-  const quiet =
-    r.loadBefore[0] < 0.7 &&
-    Math.max(
-      ...r.configs.flatMap((c) => c.latency.map((l) => l.otherOnEnvoyCore)),
-    ) < 0.1;
+  const quiet = quietRun(r);
   const mt = mainTable(r);
+  const steals = r.configs
+    .flatMap((c) => [...c.throughput, ...c.latency].map((x) => x.steal))
+    .filter((x): x is number => x !== undefined);
+  const stealMed = steals.length
+    ? [...steals].sort((x, y) => x - y)[steals.length >> 1]
+    : NaN;
   const loadBusy = Math.max(
     ...r.configs.flatMap((c) => c.throughput.map((x) => x.loadCoreBusy)),
   );
@@ -363,7 +421,7 @@ export function renderResults(
 Written by \`${r.command}\` on ${r.date} (bench/run.ts; do not edit by hand). Reproduce with:
 
 \`\`\`sh
-npm run bench              # this table, the chart, the micro benchmark and the profile (~10 min)
+npm run bench              # this table, the chart, the micro benchmark and the profile (~15 min)
 npm run bench -- --soak    # the memory soak below (one million mirrored requests)
 \`\`\`
 
@@ -373,7 +431,7 @@ npm run bench -- --soak    # the memory soak below (one million mirrored request
     quiet
       ? ""
       : " **The machine was not quiet (load average ≥ 0.7 at the start, or other processes took more than 10% of the measured core during a phase): other work shared the cores, so throughput and latency are noisy; the interleaving keeps the comparisons fair but widens their spread. CPU per request (the measured Envoy's own CPU time) is the comparison least affected: read the targets through it.**"
-  } Largest share of the measured core used by other processes during a latency phase: ${f0(noisy * 100)}%; busiest the load core (CPU ${r.machine.pinning.load ?? "–"}: wrk, upstreams) was during a throughput phase: ${f0(loadBusy * 100)}% (below 100%, so the measured Envoy was the bottleneck).
+  } Largest share of the measured core used by other processes (or the hypervisor) during a latency phase: ${f0(noisy * 100)}%; busiest the load core (CPU ${r.machine.pinning.load ?? "–"}: wrk, upstreams) was during a throughput phase: ${f0(loadBusy * 100)}% (below 100%, so the measured Envoy was the bottleneck). Hypervisor steal (time the virtual CPUs did not get): ${steals.length ? `median ${f0(stealMed * 100)}%, at most ${f0(Math.max(...steals) * 100)}% in a phase` : "not recorded"}; "other" above includes it.
 - Setup: each configuration is its own Envoy (\`--concurrency 1\`${
     r.machine.pinning.envoy !== undefined
       ? `, pinned to CPU ${r.machine.pinning.envoy}`
@@ -382,7 +440,7 @@ npm run bench -- --soak    # the memory soak below (one million mirrored request
     r.machine.pinning.load !== undefined
       ? ` on CPU ${r.machine.pinning.load} (with the load generators and this script)`
       : ""
-  } whose two listeners (\`live\`, \`dark\`) answer 200 with 64 bytes by \`direct_response\`. ${r.reps} repetitions, interleaved and rotated; each repetition runs, per configuration, ${r.seconds} s of \`wrk -t1 -c${r.connections}\` (closed loop) and then ${r.seconds} s (+1 s not recorded) at ${r.rate} req/s with \`bench/oload.c\` (open loop: requests are due at fixed intervals whatever the responses, on ${r.openConnections} keep-alive connections; latency counts from when a request was due, so a stall is charged to every request it delayed). The rate is a quarter of the slowest configuration's throughput in the warm-up. Values are medians over repetitions.
+  } whose two listeners (\`live\`, \`dark\`) answer 200 with 64 bytes by \`direct_response\`. ${r.reps} repetitions, interleaved and rotated; each repetition runs, per configuration, ${r.seconds} s of \`wrk -t1 -c${r.connections}\` (closed loop) and then ${r.seconds} s (after 0.5 s not recorded) at ${r.rate} req/s with \`bench/oload.c\` (open loop: requests are due at fixed intervals whatever the responses, on ${r.openConnections} keep-alive connections; latency counts from when a request was due, so a stall is charged to every request it delayed). The rate is a quarter of the slowest configuration's throughput in the warm-up. Values are medians over repetitions; the chart and the p99.9 column pool every repetition.
 - (z) is not one of the issue's configurations: an empty proxy-wasm module (bench/nullwasm.ts) with the filter's exports, each returning at once. It is what any Wasm filter costs in this Envoy before it does anything, the floor under (c).
 - The filter runs with \`{"targets":[{"cluster":"dark","percentage":P}]}\`: keyed on \`x-request-id\`, which Envoy generates per request, so P% of requests are mirrored. (b) is \`request_mirror_policies\` with \`runtime_fraction\` 100%. "dark/live" counts what the upstreams received, a check that each configuration mirrored what it should.
 
@@ -392,6 +450,10 @@ ${mt}
 
 CPU s/10k: the measured Envoy's utime+stime (\`/proc/PID/stat\`) per 10,000 requests, at the fixed rate and under \`wrk\`. RSS: \`VmRSS\` after the latency phase. Wasm MiB: resident pages of the Wasm VMs' linear memories (from \`/proc/PID/smaps\`: the ≥ 4 GiB anonymous reservations V8 makes for each Wasm memory), three VMs at \`--concurrency 1\`.
 
+## In short
+
+${inShort(r)}
+
 ## Targets (issue 6)
 
 ${table([
@@ -400,7 +462,13 @@ ${table([
     x.name,
     x.goal,
     x.measured,
-    x.met === null ? "–" : x.met ? "met" : "**missed**",
+    x.met === null
+      ? x.measured.startsWith("not measured")
+        ? "not run"
+        : "inconclusive"
+      : x.met
+        ? "met"
+        : "**missed**",
     x.margin,
   ]),
 ])}
@@ -412,23 +480,22 @@ ${table([
 ${table([
   [
     "configuration",
-    "p50 µs",
-    "p90 µs",
-    "p99 µs",
-    "p99.9 µs",
+    "p50 µs (pooled)",
+    "p90 µs (pooled)",
+    "p99 µs (pooled)",
+    "p99.9 µs (pooled)",
     "late (>1 ms behind schedule)",
   ],
   ...r.configs.map((c) => {
-    const med = (k: "p50" | "p90" | "p99" | "p999") => {
-      const xs = c.latency.map((l) => l[k]).sort((x, y) => x - y);
-      return xs[xs.length >> 1];
-    };
+    // pooled over every repetition (the chart's curve)
+    const at = (p: number) =>
+      c.curve.find(([q]) => Math.abs(q - p) < 1e-9)?.[1] ?? NaN;
     return [
       `(${c.id}) ${c.label}`,
-      f0(med("p50")),
-      f0(med("p90")),
-      f0(med("p99")),
-      f0(med("p999")),
+      f0(at(0.5)),
+      f0(at(0.9)),
+      f0(at(0.99)),
+      f0(at(0.999)),
       String(c.latency.reduce((s, l) => s + l.late, 0)),
     ];
   }),

@@ -53,6 +53,7 @@ import { renderResults } from "./report.ts";
 import { curvePercentiles } from "./svg.ts";
 import {
   busyShare,
+  stealShare,
   buildOload,
   commandVersion,
   cpuModel,
@@ -80,8 +81,12 @@ function arg(name: string): string | undefined {
 const flag = (name: string) => process.argv.includes(`--${name}`);
 
 const QUICK = flag("quick");
-const REPS = Number(arg("reps") ?? (QUICK ? 1 : 5));
-const SECONDS = Number(arg("seconds") ?? (QUICK ? 3 : 6));
+// Many short repetitions rather than a few long ones: on a shared or virtual machine, bursts of
+// other work then fall on every configuration alike, and medians have more to work with.
+const REPS = Number(arg("reps") ?? (QUICK ? 1 : 12));
+const SECONDS = Number(arg("seconds") ?? 3);
+/** Seconds of each open-loop phase sent but not recorded (connections and pools warm). */
+const OPEN_WARMUP = 0.5;
 const CONNECTIONS = Number(arg("connections") ?? 64);
 /** Connections of the open-loop generator (enough that none waits at the fixed rate). */
 const OPEN_CONNECTIONS = 16;
@@ -99,6 +104,8 @@ export interface ThroughputPhase {
   /** busy share of the load core and of the measured core not used by the measured Envoy */
   loadCoreBusy: number;
   otherOnEnvoyCore: number;
+  /** the larger of the two cores' hypervisor steal shares */
+  steal?: number;
 }
 
 /** One fixed-rate phase (oload, open loop). */
@@ -116,6 +123,7 @@ export interface LatencyPhase {
   rssBytes: number;
   wasmBytes: number | null;
   otherOnEnvoyCore: number;
+  steal?: number;
 }
 
 export interface ConfigSummary {
@@ -401,12 +409,14 @@ function deltas(rig: Rig, a: Snap, b: Snap) {
   const live = b.up.live - a.up.live;
   const dark = b.up.dark - a.up.dark;
   const busy = busyShare(a.cores, b.cores);
+  const steal = stealShare(a.cores, b.cores);
   const secs = (b.at - a.at) / 1000;
   const envoyCore = rig.pin.envoy;
   return {
     cpuPer10k: rq > 0 ? (cpu / rq) * 10_000 : NaN,
     darkPerLive: live > 0 ? dark / live : NaN,
     loadCoreBusy: rig.pin.load !== undefined ? busy[rig.pin.load] : NaN,
+    steal: Math.max(...steal),
     otherOnEnvoyCore:
       envoyCore !== undefined ? Math.max(0, busy[envoyCore] - cpu / secs) : NaN,
   };
@@ -459,7 +469,7 @@ async function latencyPhase(
       "-d",
       String(SECONDS),
       "-w",
-      "1",
+      String(OPEN_WARMUP),
       "-c",
       String(OPEN_CONNECTIONS),
       "-o",
@@ -489,6 +499,7 @@ async function latencyPhase(
     rssBytes: rssBytes(e.pid),
     wasmBytes: wasm ?? null,
     otherOnEnvoyCore: d.otherOnEnvoyCore,
+    steal: d.steal,
   };
 }
 
@@ -548,6 +559,7 @@ function releaseWasmBytes(): number {
 
 async function main(): Promise<void> {
   const releaseBytes = releaseWasmBytes();
+  const source = sourceDescription(); // before anything else: the tree may change during the run
   ensureCommand("wrk", "wrk");
   const oload = buildOload();
   const { bin, version } = await ensureEnvoy();
@@ -638,7 +650,7 @@ async function main(): Promise<void> {
     let hostCalls: HostCallCosts | undefined;
     if (!flag("no-calls")) {
       log("bench: host-call costs (empty filter variants) ...");
-      hostCalls = await hostCallCosts(rig, QUICK ? 1 : 3, QUICK ? 2 : 5);
+      hostCalls = await hostCallCosts(rig, QUICK ? 1 : 8, QUICK ? 2 : 3);
       for (const row of hostCalls.rows)
         log(
           `  ${row.label}: ${row.usPerRq.toFixed(1)} µs CPU/request, ${row.rps.toFixed(0)} req/s`,
@@ -715,7 +727,7 @@ async function main(): Promise<void> {
       loadBefore,
       loadAfter: loadAverage(),
       releaseWasmBytes: releaseBytes,
-      source: sourceDescription(),
+      source,
       configs,
       hostCalls,
       micro,

@@ -24,10 +24,10 @@ export function latencyChart(
   title: string,
   maxNines = 4,
 ): string {
-  const W = 760;
+  const W = 840;
   const H = 420;
   const L = 70;
-  const R = 180;
+  const R = 250;
   const T = 40;
   const B = 50;
   const pw = W - L - R;

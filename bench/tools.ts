@@ -118,28 +118,40 @@ export function parseWrk(out: string): WrkResult {
   return { rps, requests, errors };
 }
 
-/** Busy and total jiffies per CPU from /proc/stat. */
-export function cpuTimes(): Array<{ busy: number; total: number }> {
-  const out: Array<{ busy: number; total: number }> = [];
+/** Per CPU from /proc/stat: busy (steal included) and total jiffies, and steal alone. */
+export interface CoreTimes {
+  busy: number;
+  total: number;
+  steal: number;
+}
+
+export function cpuTimes(): CoreTimes[] {
+  const out: CoreTimes[] = [];
   for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
     const m = /^cpu(\d+) (.*)$/.exec(line);
     if (!m) continue;
     const v = m[2].trim().split(/\s+/).map(Number);
     const idle = v[3] + v[4];
     const total = v.slice(0, 8).reduce((s, x) => s + x, 0);
-    out[Number(m[1])] = { busy: total - idle, total };
+    out[Number(m[1])] = { busy: total - idle, total, steal: v[7] ?? 0 };
   }
   return out;
 }
 
 /** Share of time each CPU was busy between two `cpuTimes()` readings. */
-export function busyShare(
-  a: Array<{ busy: number; total: number }>,
-  b: Array<{ busy: number; total: number }>,
-): number[] {
+export function busyShare(a: CoreTimes[], b: CoreTimes[]): number[] {
   return b.map((x, i) =>
     x.total - a[i].total > 0
       ? (x.busy - a[i].busy) / (x.total - a[i].total)
+      : 0,
+  );
+}
+
+/** Share of time the hypervisor gave each (virtual) CPU to someone else (steal). */
+export function stealShare(a: CoreTimes[], b: CoreTimes[]): number[] {
+  return b.map((x, i) =>
+    x.total - a[i].total > 0
+      ? (x.steal - a[i].steal) / (x.total - a[i].total)
       : 0,
   );
 }

@@ -14,7 +14,13 @@
 // build that keeps function names (asc --debug: same code, plus a name section).
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -216,8 +222,17 @@ export interface MicroProfile {
  * Profiles `kind` requests on a names-keeping copy of the release build, in a child Node with
  * --cpu-prof; returns the functions with the most self time.
  */
-export function profileMicro(kind: Kind, top = 15): MicroProfile {
-  const dir = mkdtempSync(join(tmpdir(), "mirror-bench-prof-"));
+/**
+ * A copy of the release build that keeps function names (asc --debug: the same optimized code
+ * plus a name section), compiled from the sources in `root` (the repository by default). Build
+ * it when the measured release is built, so that both come from the same sources.
+ */
+export function buildNamedWasm(root = REPO_ROOT): string {
+  // asc reads asconfig.json from its working directory (naming it with --config as well would
+  // add that file's entries a second time)
+  if (!existsSync(join(root, "asconfig.json")))
+    copyFileSync(join(REPO_ROOT, "asconfig.json"), join(root, "asconfig.json"));
+  const dir = mkdtempSync(join(tmpdir(), "mirror-bench-names-"));
   const named = join(dir, "mirror.names.wasm");
   const asc = spawnSync(
     process.execPath,
@@ -232,9 +247,18 @@ export function profileMicro(kind: Kind, top = 15): MicroProfile {
       "--textFile",
       join(dir, "mirror.names.wat"),
     ],
-    { cwd: REPO_ROOT, encoding: "utf8" },
+    { cwd: root, encoding: "utf8" },
   );
   if (asc.status !== 0) throw new Error(`asc --debug failed: ${asc.stderr}`);
+  return named;
+}
+
+export function profileMicro(
+  kind: Kind,
+  named = buildNamedWasm(),
+  top = 15,
+): MicroProfile {
+  const dir = mkdtempSync(join(tmpdir(), "mirror-bench-prof-"));
   const run = spawnSync(
     process.execPath,
     [

@@ -2,7 +2,12 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../scripts/envoy.ts";
-import type { ConfigSummary, MainResults, SoakResults } from "./run.ts";
+import type {
+  AbResults,
+  ConfigSummary,
+  MainResults,
+  SoakResults,
+} from "./run.ts";
 import { latencyChart } from "./svg.ts";
 
 const BENCH = join(REPO_ROOT, "bench");
@@ -337,6 +342,37 @@ function microSection(r: MainResults): string {
   return text;
 }
 
+function abSection(ab?: AbResults): string {
+  if (!ab)
+    return "None yet: `npm run bench -- --ab candidate.wasm` compares a build against the release.\n";
+  const rows: string[][] = [
+    [
+      "build",
+      "bytes",
+      ...[0, 100, 10].flatMap((p) => [`${p}%: CPU µs/request`, "vs first"]),
+    ],
+  ];
+  for (const [i, b] of ab.builds.entries()) {
+    const cells = [0, 100, 10].flatMap((p) => {
+      const row = ab.rows.find((x) => x.build === i && x.percentage === p)!;
+      const base = ab.rows.find((x) => x.build === 0 && x.percentage === p)!;
+      return [
+        `${f1(row.us)} (${f0(Math.min(...row.usReps))}–${f0(Math.max(...row.usReps))})`,
+        i === 0 ? "" : `${signed(row.us - base.us, 1)} µs`,
+      ];
+    });
+    rows.push([b.label, String(b.bytes), ...cells]);
+  }
+  return (
+    `${ab.date} · \`${ab.command}\` · load average at the end: ${ab.loadAverage.join(" ")}\n\n` +
+    `The filter alone in Envoy (no native mirroring), each build at 0%, 100% and 10%, one Envoy each, ` +
+    `${ab.reps} interleaved repetitions of ${ab.seconds} s under \`wrk\`; Envoy CPU per request, median (range over repetitions). ` +
+    "The ranges show this machine's noise: a difference well inside them is not established by one run.\n\n" +
+    table(rows) +
+    "\n"
+  );
+}
+
 function soakSection(s?: SoakResults): string {
   if (!s)
     return "No soak yet: `npm run bench -- --soak` (about 5–15 minutes) fills this section.\n";
@@ -395,6 +431,7 @@ function soakSection(s?: SoakResults): string {
 export function renderResults(
   r: MainResults,
   soak?: SoakResults,
+  ab?: AbResults,
 ): { table: string } {
   const svg = latencyChart(
     r.configs.map((c) => ({ label: `(${c.id}) ${c.label}`, points: c.curve })),
@@ -509,7 +546,10 @@ ${perfSection(r)}${hostCallSection(r)}
 ${microSection(r)}
 ## Memory soak
 
-${soakSection(soak)}`;
+${soakSection(soak)}
+## Builds compared (\`--ab\`)
+
+${abSection(ab)}`;
   writeFileSync(join(BENCH, "RESULTS.md"), md);
   return {
     table:

@@ -43,6 +43,7 @@ import {
   wasmResidentBytes,
 } from "./envoy.ts";
 import {
+  buildNamedWasm,
   type MicroProfile,
   type MicroResult,
   profileMicro,
@@ -176,6 +177,23 @@ export interface MainResults {
   hostCalls?: HostCallCosts;
   micro?: MicroResult;
   microProfile?: { decision: MicroProfile; mirrored: MicroProfile };
+}
+
+/** `--ab`: CPU per request of builds side by side, at 0%, 100% and 10%. */
+export interface AbResults {
+  date: string;
+  command: string;
+  reps: number;
+  seconds: number;
+  loadAverage: number[];
+  builds: Array<{ label: string; bytes: number }>;
+  rows: Array<{
+    build: number;
+    percentage: number;
+    us: number;
+    usReps: number[];
+    rps: number;
+  }>;
 }
 
 export interface SoakSample {
@@ -339,24 +357,53 @@ async function ab(): Promise<void> {
       REPS,
       SECONDS,
     );
+    const labels = (arg("ab-labels") ?? "").split(",");
+    const name = (i: number) =>
+      labels[i] || (i === 0 ? "baseline" : `candidate ${i}`);
     for (const [i, f] of files.entries())
-      console.log(
-        `${i === 0 ? "baseline" : `candidate ${i}`}: ${f} (${readFileSync(f).length} bytes)`,
-      );
+      console.log(`${name(i)}: ${f} (${readFileSync(f).length} bytes)`);
     console.log(
       `${REPS} interleaved repetitions of ${SECONDS} s under wrk -c${CONNECTIONS}; load average ${loadAverage().join(" ")}`,
     );
-    for (const [i, row] of rows.entries()) {
-      const base = m[rows.findIndex((x) => x.pct === row.pct && x.file === 0)];
+    const result: AbResults = {
+      date: new Date().toISOString(),
+      command:
+        "npm run bench -- " +
+        process.argv
+          .slice(2)
+          .map((a) => (a.includes(" ") ? JSON.stringify(a) : a))
+          .join(" "),
+      reps: REPS,
+      seconds: SECONDS,
+      loadAverage: loadAverage(),
+      builds: files.map((f, i) => ({
+        label: name(i),
+        bytes: readFileSync(f).length,
+      })),
+      rows: rows.map((row, i) => ({
+        build: row.file,
+        percentage: row.pct,
+        us: m[i].us,
+        usReps: m[i].usReps,
+        rps: m[i].rps,
+      })),
+    };
+    for (const row of result.rows) {
+      const base = result.rows.find(
+        (x) => x.percentage === row.percentage && x.build === 0,
+      )!;
       console.log(
-        `${(row.file === 0 ? "baseline" : `candidate ${row.file}`).padEnd(12)} ${String(row.pct).padStart(3)}% ` +
-          `${m[i].us.toFixed(1).padStart(7)} µs CPU/request (reps ${m[i].usReps.map((x) => x.toFixed(0)).join(" ")})  ` +
-          `${m[i].rps.toFixed(0).padStart(6)} req/s` +
-          (row.file
-            ? `   ${(m[i].us - base.us).toFixed(1)} µs, ×${(m[i].us / base.us).toFixed(3)} CPU vs baseline`
+        `${name(row.build).padEnd(24)} ${String(row.percentage).padStart(3)}% ` +
+          `${row.us.toFixed(1).padStart(7)} µs CPU/request (reps ${row.usReps.map((x) => x.toFixed(0)).join(" ")})  ` +
+          `${row.rps.toFixed(0).padStart(6)} req/s` +
+          (row.build
+            ? `   ${(row.us - base.us).toFixed(1)} µs, ×${(row.us / base.us).toFixed(3)} CPU vs ${name(0)}`
             : ""),
       );
     }
+    const previous = readPrevious();
+    await writeResultsJson({ ...previous, ab: result });
+    if (previous.main) renderResults(previous.main, previous.soak, result);
   } finally {
     await stopRig(rig);
   }
@@ -560,6 +607,11 @@ function releaseWasmBytes(): number {
 async function main(): Promise<void> {
   const releaseBytes = releaseWasmBytes();
   const source = sourceDescription(); // before anything else: the tree may change during the run
+  // the profile's names build, from the same sources as the release just built
+  const named =
+    flag("no-profile") || flag("no-micro") || process.argv.includes("--wasm")
+      ? undefined
+      : buildNamedWasm();
   ensureCommand("wrk", "wrk");
   const oload = buildOload();
   const { bin, version } = await ensureEnvoy();
@@ -696,10 +748,10 @@ async function main(): Promise<void> {
     if (!flag("no-micro")) {
       log("bench: micro benchmark (host emulator, release build) ...");
       micro = await runMicro(QUICK ? 3 : 7, QUICK ? 10_000 : 20_000);
-      if (!flag("no-profile"))
+      if (named)
         microProfile = {
-          decision: profileMicro("decision"),
-          mirrored: profileMicro("mirrored"),
+          decision: profileMicro("decision", named),
+          mirrored: profileMicro("mirrored", named),
         };
     }
 
@@ -734,8 +786,8 @@ async function main(): Promise<void> {
       microProfile,
     };
     const previous = readPrevious();
-    await writeResultsJson({ main: results, soak: previous.soak });
-    const text = renderResults(results, previous.soak);
+    await writeResultsJson({ ...previous, main: results });
+    const text = renderResults(results, previous.soak, previous.ab);
     process.stdout.write("\n" + text.table + "\n");
     log(`bench: wrote bench/RESULTS.md, bench/latency.svg, bench/results.json`);
   } finally {
@@ -747,12 +799,17 @@ async function main(): Promise<void> {
 async function writeResultsJson(x: {
   main?: MainResults;
   soak?: SoakResults;
+  ab?: AbResults;
 }): Promise<void> {
   const text = await prettier.format(JSON.stringify(x), { parser: "json" });
   writeFileSync(RESULTS_JSON, text);
 }
 
-function readPrevious(): { main?: MainResults; soak?: SoakResults } {
+function readPrevious(): {
+  main?: MainResults;
+  soak?: SoakResults;
+  ab?: AbResults;
+} {
   try {
     return JSON.parse(readFileSync(RESULTS_JSON, "utf8"));
   } catch {
@@ -858,8 +915,8 @@ async function soak(): Promise<void> {
       loadBefore,
     };
     const previous = readPrevious();
-    await writeResultsJson({ main: previous.main, soak: results });
-    if (previous.main) renderResults(previous.main, results);
+    await writeResultsJson({ ...previous, soak: results });
+    if (previous.main) renderResults(previous.main, results, previous.ab);
     else
       log(
         "bench: no main results yet (run npm run bench): RESULTS.md not rewritten",
@@ -882,7 +939,7 @@ async function microOnly(): Promise<void> {
 async function renderOnly(): Promise<void> {
   const previous = readPrevious();
   if (!previous.main) throw new Error("bench/results.json has no main results");
-  renderResults(previous.main, previous.soak);
+  renderResults(previous.main, previous.soak, previous.ab);
 }
 
 const mode = flag("render")

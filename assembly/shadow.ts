@@ -42,8 +42,7 @@ export function parseHeaderMap(buf: ArrayBuffer): Header[] {
 /**
  * The value of header `name` in a serialized header map (first match), as a
  * copy, or null; a truncated or inconsistent map is searched as far as it goes.
- * One proxy_get_header_map_pairs and this scan cost less in Envoy than two
- * proxy_get_header_map_value calls (bench/RESULTS.md).
+ * The filter reads the live map once and looks headers up with this.
  */
 export function findHeader(
   buf: ArrayBuffer,

@@ -260,17 +260,21 @@ function join(path: string, key: string): string {
   return path.length == 0 ? k : path + "." + k;
 }
 
+/** A–Z, a–z, 0–9, "-" and "_": safe in a field path and a stat name. */
+function isWordChar(c: i32): bool {
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c == 0x2d ||
+    c == 0x5f
+  );
+}
+
 function isPlainName(key: string): bool {
   if (key.length == 0) return false;
   for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    const ok =
-      (c >= 0x61 && c <= 0x7a) ||
-      (c >= 0x41 && c <= 0x5a) ||
-      (c >= 0x30 && c <= 0x39) ||
-      c == 0x2d ||
-      c == 0x5f;
-    if (!ok) return false;
+    if (!isWordChar(key.charCodeAt(i))) return false;
   }
   return true;
 }
@@ -404,13 +408,7 @@ export function statNameOf(cluster: string): string {
   const out = new CharBuf();
   for (let i = 0; i < cluster.length; i++) {
     const c = cluster.charCodeAt(i);
-    const ok =
-      (c >= 0x61 && c <= 0x7a) ||
-      (c >= 0x41 && c <= 0x5a) ||
-      (c >= 0x30 && c <= 0x39) ||
-      c == 0x2d ||
-      c == 0x5f;
-    out.push(ok ? c : 0x5f);
+    out.push(isWordChar(c) ? c : 0x5f);
   }
   return out.toString();
 }

@@ -3,6 +3,7 @@
 // names, their UTF-8 bytes, thresholds) is computed here, at configure time.
 
 import { CharBuf, JsonKind, JsonValue, parseJson } from "./json";
+import { tagValue } from "./metrics";
 import { thresholdOf } from "./sampler";
 
 // Error messages, in one place.
@@ -91,7 +92,7 @@ export class HeaderValue {
 export class Target {
   cluster: string = "";
   clusterBytes: ArrayBuffer = new ArrayBuffer(0);
-  /** the cluster name made safe for a stat name segment */
+  /** the cluster name as the value of the metrics' mirror_target label */
   statName: string = "";
   percentage: f64 = 0;
   /** round(percentage × 10000): keys with a bucket below it are mirrored */
@@ -260,7 +261,7 @@ function join(path: string, key: string): string {
   return path.length == 0 ? k : path + "." + k;
 }
 
-/** A–Z, a–z, 0–9, "-" and "_": safe in a field path and a stat name. */
+/** A–Z, a–z, 0–9, "-" and "_": a member name that needs no quoting in a field path. */
 function isWordChar(c: i32): bool {
   return (
     (c >= 0x61 && c <= 0x7a) ||
@@ -403,16 +404,6 @@ export function decimalPlaces(raw: string): i32 {
   return places > 0 ? places : 0;
 }
 
-/** Makes a cluster name safe as one segment of a stat name. */
-export function statNameOf(cluster: string): string {
-  const out = new CharBuf();
-  for (let i = 0; i < cluster.length; i++) {
-    const c = cluster.charCodeAt(i);
-    out.push(isWordChar(c) ? c : 0x5f);
-  }
-  return out.toString();
-}
-
 function utf8(s: string): ArrayBuffer {
   return String.UTF8.encode(s);
 }
@@ -457,7 +448,7 @@ function parseTarget(
   }
   t.cluster = cluster.str;
   t.clusterBytes = utf8(cluster.str);
-  t.statName = statNameOf(cluster.str);
+  t.statName = tagValue(cluster.str);
 
   const pct = v.get("percentage");
   const pctPath = join(path, "percentage");

@@ -16,11 +16,14 @@ import { free } from "@solo-io/proxy-runtime/assembly/malloc";
 import { Verdict, judge } from "./compare";
 import { Config, Target, parseConfig } from "./config";
 import {
-  STAT_KINDS,
+  BUFFERED_BYTES,
+  MetricKind,
   Stat,
+  WASM_MEMORY_BYTES,
   darkStatOf,
   liveStatOf,
   metricName,
+  statKind,
 } from "./metrics";
 import { Decision, RequestView, Skip, decideMirror } from "./policy";
 import { Xxh64Stream, xxh64 } from "./sampler";
@@ -33,6 +36,8 @@ import {
 
 // proxy-wasm enum values used here.
 const OK: u32 = 0;
+const RESULT_BAD_ARGUMENT: u32 = 2;
+const RESULT_INTERNAL_FAILURE: u32 = 10;
 const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_REQUEST_TRAILERS: u32 = 1;
 const MAP_RESPONSE_HEADERS: u32 = 2;
@@ -45,6 +50,9 @@ const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 /** Grace past a call's timeout after which a call never answered is forgotten. */
 const FORGET_AFTER_NS: u64 = 5_000_000_000;
 const NS_PER_MS: u64 = 1_000_000;
+const NS_PER_US: u64 = 1_000;
+/** How often each root context hands its counters to the host. */
+const STATS_TICK_MS: u32 = 500;
 const LOG_INTERVAL_NS: u64 = 1_000_000_000;
 /** Completed callbacks between two garbage collections… */
 const COLLECT_EVERY: u32 = 64;
@@ -115,10 +123,17 @@ function nowNs(): u64 {
   return load<u64>(OUT_U64);
 }
 
+/** The dispatch_failures reason of a proxy_http_call result. */
+function dispatchStatOf(r: u32): Stat {
+  if (r == RESULT_BAD_ARGUMENT) return Stat.DispatchUnknownCluster;
+  if (r == RESULT_INTERNAL_FAILURE) return Stat.DispatchNoHealthyHost;
+  return Stat.DispatchOther;
+}
+
 function resultName(r: u32): string {
-  if (r == 2)
+  if (r == RESULT_BAD_ARGUMENT)
     return "BadArgument (unknown cluster, or :method/:path/:authority missing)";
-  if (r == 10) return "InternalFailure (no healthy host?)";
+  if (r == RESULT_INTERNAL_FAILURE) return "InternalFailure (no healthy host?)";
   return "result " + r.toString();
 }
 
@@ -140,43 +155,118 @@ class LiveHeaders extends RequestView {
 const liveRequest = new LiveHeaders();
 const decision = new Decision();
 
-/** The metric ids of one target. */
+/**
+ * The metrics of one target. Counters are added up here and handed to the host on the root's
+ * tick (and when the root is retired): a request costs no host call for its counters, whatever
+ * the number of targets; /stats lags by at most STATS_TICK_MS. Histograms are recorded at once.
+ */
 class TargetStats {
   target: Target;
   ids: StaticArray<u32> = new StaticArray<u32>(Stat.Count);
+  counts: StaticArray<u64> = new StaticArray<u64>(Stat.Count);
+  dirty: bool = false;
+  /** copies in progress (the inflight gauge), and what the host was last told */
+  inflight: i64 = 0;
+  inflightShown: i64 = 0;
   ok: bool = true;
 
   constructor(target: Target) {
     this.target = target;
     for (let i = 0; i < Stat.Count; i++) {
-      const name = String.UTF8.encode(metricName(target.statName, i));
-      store<u32>(OUT_U32, 0);
-      const r = imports.proxy_define_metric(
-        <u32>STAT_KINDS[i],
-        changetype<usize>(name),
-        name.byteLength,
-        OUT_U32,
-      );
-      if (r != OK) this.ok = false;
-      this.ids[i] = load<u32>(OUT_U32);
+      const id = defineMetric(statKind(i), metricName(target.statName, i));
+      if (id == U32.MAX_VALUE) this.ok = false;
+      this.ids[i] = id;
     }
   }
 
   inc(stat: Stat): void {
-    if (this.ok) imports.proxy_increment_metric(this.ids[stat], 1);
+    unchecked((this.counts[stat] += 1));
+    this.dirty = true;
   }
 
-  add(stat: Stat, delta: i64): void {
-    if (this.ok) imports.proxy_increment_metric(this.ids[stat], delta);
+  /** A copy started (+1) or ended (-1). */
+  inflightAdd(delta: i64): void {
+    this.inflight += delta;
+    this.dirty = true;
   }
 
   record(stat: Stat, value: u64): void {
     if (this.ok) imports.proxy_record_metric(this.ids[stat], value);
   }
+
+  /** Hands the counts gathered since the last flush to the host. */
+  flush(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    if (!this.ok) return;
+    for (let i = 0; i < Stat.Count; i++) {
+      const n = unchecked(this.counts[i]);
+      if (n == 0) continue;
+      unchecked((this.counts[i] = 0));
+      imports.proxy_increment_metric(unchecked(this.ids[i]), <i64>n);
+    }
+    if (this.inflight != this.inflightShown) {
+      imports.proxy_increment_metric(
+        this.ids[Stat.Inflight],
+        this.inflight - this.inflightShown,
+      );
+      this.inflightShown = this.inflight;
+    }
+  }
 }
 
-function msBetween(from: u64, to: u64): u64 {
-  return to > from ? (to - from) / NS_PER_MS : 0;
+/** Defines a metric; its id, or U32.MAX_VALUE when the host refused it. */
+function defineMetric(kind: MetricKind, name: string): u32 {
+  const bytes = String.UTF8.encode(name);
+  store<u32>(OUT_U32, 0);
+  const r = imports.proxy_define_metric(
+    <u32>kind,
+    changetype<usize>(bytes),
+    bytes.byteLength,
+    OUT_U32,
+  );
+  return r == OK ? load<u32>(OUT_U32) : U32.MAX_VALUE;
+}
+
+/**
+ * VM-wide gauges, summed over the VMs of an Envoy (each VM adds the change since it last
+ * reported): bytes held for copies in progress, and the VM's linear memory.
+ */
+class VmGauges {
+  bufferedId: u32 = U32.MAX_VALUE;
+  memoryId: u32 = U32.MAX_VALUE;
+  bufferedShown: i64 = 0;
+  memoryShown: i64 = 0;
+
+  define(): void {
+    if (this.bufferedId != U32.MAX_VALUE) return;
+    this.bufferedId = defineMetric(MetricKind.Gauge, BUFFERED_BYTES);
+    this.memoryId = defineMetric(MetricKind.Gauge, WASM_MEMORY_BYTES);
+  }
+
+  flush(): void {
+    const buffered = <i64>bufferedBytes;
+    if (buffered != this.bufferedShown && this.bufferedId != U32.MAX_VALUE) {
+      imports.proxy_increment_metric(
+        this.bufferedId,
+        buffered - this.bufferedShown,
+      );
+      this.bufferedShown = buffered;
+    }
+    const mem = (<i64>memory.size()) << 16;
+    if (mem != this.memoryShown && this.memoryId != U32.MAX_VALUE) {
+      imports.proxy_increment_metric(this.memoryId, mem - this.memoryShown);
+      this.memoryShown = mem;
+    }
+  }
+}
+
+const vmGauges = new VmGauges();
+/** Bytes held for copies in progress, in this VM (see the memory budget). */
+let bufferedBytes: u64 = 0;
+
+function usBetween(from: u64, to: u64): u64 {
+  return to > from ? (to - from) / NS_PER_US : 0;
 }
 
 /**
@@ -219,7 +309,7 @@ class Mirror {
     if (this.liveDone) {
       this.judge();
     } else if (this.liveGone) {
-      this.stats.inc(Stat.CompareIncomplete);
+      this.stats.inc(Stat.NotComparedIncomplete);
     } else {
       // The live response is still on its way; its stream judges when it ends.
       this.awaitingLive = true;
@@ -231,7 +321,7 @@ class Mirror {
   liveEnded(now: u64): void {
     this.liveDone = true;
     this.stats.inc(liveStatOf(this.liveStatus));
-    this.stats.record(Stat.LiveLatency, msBetween(this.startNs, now));
+    this.stats.record(Stat.LiveDuration, usBetween(this.startNs, now));
     if (this.darkDone) this.judge();
     this.release();
   }
@@ -241,7 +331,7 @@ class Mirror {
     if (this.liveDone || this.liveGone) return;
     this.liveGone = true;
     this.stats.inc(Stat.LiveReset);
-    if (this.darkDone) this.stats.inc(Stat.CompareIncomplete);
+    if (this.darkDone) this.stats.inc(Stat.NotComparedIncomplete);
     this.release();
   }
 
@@ -263,13 +353,12 @@ class Mirror {
       liveDigest,
       this.darkDigest,
     );
-    if (v == Verdict.Ignored) {
-      this.stats.inc(Stat.CompareIgnored);
-      return;
-    }
-    this.stats.inc(Stat.Compared);
-    if (v == Verdict.StatusMismatch) this.stats.inc(Stat.StatusMismatch);
-    else if (v == Verdict.BodyMismatch) this.stats.inc(Stat.BodyMismatch);
+    if (v == Verdict.Ignored) this.stats.inc(Stat.NotComparedIgnored);
+    else if (v == Verdict.StatusMismatch) {
+      this.stats.inc(Stat.CompareStatusMismatch);
+    } else if (v == Verdict.BodyMismatch)
+      this.stats.inc(Stat.CompareBodyMismatch);
+    else this.stats.inc(Stat.CompareMatch);
   }
 }
 
@@ -318,7 +407,7 @@ function forgetOverdue(now: u64): void {
     const m = pending.get(keys[i]);
     if (now >= m.forgetAtNs) {
       pending.delete(keys[i]);
-      m.stats.add(Stat.Inflight, -1);
+      m.stats.inflightAdd(-1);
       m.stats.inc(Stat.DarkReset);
       m.darkEnded(0);
     }
@@ -404,13 +493,28 @@ export class MirrorRoot extends RootContext {
       log(LogLevelValues.error, "invalid plugin config: " + res.error);
       return false;
     }
+    vmGauges.define();
     const stats: TargetStats[] = [];
     for (let i = 0; i < cfg.targets.length; i++) {
       stats.push(new TargetStats(cfg.targets[i]));
     }
+    // A config replacing this root's previous one: what it counted is shown first.
+    this.flushStats();
     this.stats = stats;
     this.config = cfg;
+    imports.proxy_set_tick_period_milliseconds(STATS_TICK_MS);
     return true;
+  }
+
+  onTick(): void {
+    this.flushStats();
+    collectSometimes();
+  }
+
+  flushStats(): void {
+    const stats = this.stats;
+    for (let i = 0; i < stats.length; i++) stats[i].flush();
+    vmGauges.flush();
   }
 
   /** Sends the copy; counts the outcome; true when it is in flight. Never throws. */
@@ -443,14 +547,14 @@ export class MirrorRoot extends RootContext {
       OUT_U32,
     );
     if (r != OK) {
-      st.inc(Stat.DispatchFailed);
+      st.inc(dispatchStatOf(r));
       noteDispatchFailure(t.cluster, r);
       return false;
     }
     m.startDark(now, t.timeoutMs);
     pending.set(callKey(this.context_id, load<u32>(OUT_U32)), m);
-    st.inc(Stat.Mirrored);
-    st.add(Stat.Inflight, 1);
+    st.inc(Stat.Copies);
+    st.inflightAdd(1);
     return true;
   }
 
@@ -465,10 +569,10 @@ export class MirrorRoot extends RootContext {
     const m = pending.get(key);
     pending.delete(key);
     const st = m.stats;
-    st.add(Stat.Inflight, -1);
+    st.inflightAdd(-1);
     const status = headers > 0 ? darkStatus() : 0;
     st.inc(darkStatOf(status));
-    st.record(Stat.DarkLatency, msBetween(m.darkStartNs, nowNs()));
+    st.record(Stat.DarkDuration, usBetween(m.darkStartNs, nowNs()));
     if (m.cfg.compareBody) {
       let body: ArrayBuffer | null = EMPTY;
       if (body_size > 0) body = getBuffer(BUFFER_CALL_RESPONSE_BODY, body_size);
@@ -488,10 +592,11 @@ export class MirrorRoot extends RootContext {
       if (<u32>(keys[i] >> 32) != this.context_id) continue;
       const m = pending.get(keys[i]);
       pending.delete(keys[i]);
-      m.stats.add(Stat.Inflight, -1);
+      m.stats.inflightAdd(-1);
       m.stats.inc(Stat.DarkReset);
       m.darkEnded(0);
     }
+    this.flushStats();
     return true;
   }
 }
@@ -582,7 +687,7 @@ export class MirrorStream extends Context {
       // Continue: Envoy hands each chunk once and keeps nothing for us.
       const chunk = getBuffer(BUFFER_REQUEST_BODY, len);
       if (chunk === null) {
-        m.stats.inc(Stat.DispatchFailed);
+        m.stats.inc(Stat.DispatchOther);
         this.abandon();
         return FilterDataStatusValues.Continue;
       }
@@ -613,7 +718,6 @@ export class MirrorStream extends Context {
     const s = getHeader(MAP_RESPONSE_HEADERS, STATUS);
     m.liveStatus = s !== null ? parseStatus(s) : 0;
     const now = nowNs();
-    m.stats.record(Stat.LiveHeadersMs, msBetween(m.startNs, now));
     if (end_of_stream) m.liveEnded(now);
     return FilterHeadersStatusValues.Continue;
   }

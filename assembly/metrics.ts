@@ -1,6 +1,13 @@
-// The one table of metric names and kinds. Per target T (its cluster name made
-// stat-safe), each metric is named "mirror.T.<name>"; Envoy shows it with the
-// prefix "wasmcustom.". The README's stats table lists the same names.
+// The one table of the filter's metrics: per target, a family and (for most) one label, in the
+// tag-in-name form Envoy's tag extraction turns into Prometheus labels:
+//
+//   mirror_skipped_total.mirror_target=.=kitchen-next;.;mirror_reason=.=method;.;
+//     → /stats/prometheus: mirror_skipped_total{mirror_target="kitchen-next",mirror_reason="method"}
+//
+// with one `stats_tags` entry per label, regex `(<label>=\.=(.*?);\.;)` (Istio renders exactly
+// this regex for each of `extraStatTags`). Envoy shows the names under /stats with the prefix
+// "wasmcustom.". scripts/metrics.ts is the same table for the tools (README, report, gates,
+// Envoy and Istio configs); a host test checks that the module defines exactly what it lists.
 
 export enum MetricKind {
   Counter = 0,
@@ -8,107 +15,212 @@ export enum MetricKind {
   Histogram = 2,
 }
 
-/** Index of each per-target metric in STAT_NAMES / STAT_KINDS. */
+/** Index of each per-target metric in the tables below. */
 export enum Stat {
-  Mirrored,
+  Copies,
   SkipNotMatched,
   SkipLoop,
   SkipMethod,
   SkipNoKey,
   SkipSampledOut,
-  SkipBodyTooLarge,
+  SkipRateLimited,
   SkipOverloaded,
+  SkipOverBudget,
+  SkipBodyTooLarge,
   SkipLiveReset,
-  DispatchFailed,
+  DispatchUnknownCluster,
+  DispatchNoHealthyHost,
+  DispatchOther,
   Dark2xx,
   Dark3xx,
   Dark4xx,
   Dark5xx,
   DarkReset,
-  Inflight,
-  DarkLatency,
   Live2xx,
   Live3xx,
   Live4xx,
   Live5xx,
   LiveReset,
-  LiveHeadersMs,
-  LiveLatency,
-  Compared,
-  StatusMismatch,
-  BodyMismatch,
-  CompareIgnored,
-  CompareIncomplete,
+  CompareMatch,
+  CompareStatusMismatch,
+  CompareHeaderMismatch,
+  CompareBodyMismatch,
+  CompareJsonInvalid,
+  NotComparedIgnored,
+  NotComparedIncomplete,
+  NotComparedTooLarge,
+  NotComparedTooDeep,
+  Inflight,
+  DarkDuration,
+  LiveDuration,
   Count,
 }
 
-export const STAT_NAMES: string[] = [
-  "mirrored",
-  "skipped.not_matched",
-  "skipped.loop",
-  "skipped.method",
-  "skipped.no_key",
-  "skipped.sampled_out",
-  "skipped.body_too_large",
-  "skipped.overloaded",
-  "skipped.live_reset",
-  "dispatch_failed",
-  "dark.rq_2xx",
-  "dark.rq_3xx",
-  "dark.rq_4xx",
-  "dark.rq_5xx",
-  "dark.rq_reset",
-  "inflight",
-  "dark.latency_ms",
-  "live.rq_2xx",
-  "live.rq_3xx",
-  "live.rq_4xx",
-  "live.rq_5xx",
-  "live.rq_reset",
-  "live.headers_ms",
-  "live.latency_ms",
-  "compare.compared",
-  "compare.status_mismatch",
-  "compare.body_mismatch",
-  "compare.ignored",
-  "compare.incomplete",
+/** The labels (Envoy tag names), one stats_tags extractor each. */
+export const TAG_TARGET = "mirror_target";
+export const TAG_REASON = "mirror_reason";
+export const TAG_CLASS = "mirror_class";
+export const TAG_RESULT = "mirror_result";
+
+const COPIES = "mirror_copies_total";
+const SKIPPED = "mirror_skipped_total";
+const DISPATCH = "mirror_dispatch_failures_total";
+const DARK = "mirror_dark_responses_total";
+const LIVE = "mirror_live_responses_total";
+const COMPARED = "mirror_compared_total";
+const NOT_COMPARED = "mirror_not_compared_total";
+
+/** Family of each Stat. */
+export const STAT_FAMILIES: string[] = [
+  COPIES,
+  SKIPPED,
+  SKIPPED,
+  SKIPPED,
+  SKIPPED,
+  SKIPPED,
+  SKIPPED,
+  SKIPPED,
+  SKIPPED,
+  SKIPPED,
+  SKIPPED,
+  DISPATCH,
+  DISPATCH,
+  DISPATCH,
+  DARK,
+  DARK,
+  DARK,
+  DARK,
+  DARK,
+  LIVE,
+  LIVE,
+  LIVE,
+  LIVE,
+  LIVE,
+  COMPARED,
+  COMPARED,
+  COMPARED,
+  COMPARED,
+  COMPARED,
+  NOT_COMPARED,
+  NOT_COMPARED,
+  NOT_COMPARED,
+  NOT_COMPARED,
+  "mirror_inflight",
+  "mirror_dark_duration_microseconds",
+  "mirror_live_duration_microseconds",
 ];
 
-export const STAT_KINDS: MetricKind[] = [
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Gauge,
-  MetricKind.Histogram,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Histogram,
-  MetricKind.Histogram,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
-  MetricKind.Counter,
+/** The label of each Stat besides the target ("" when none). */
+export const STAT_LABELS: string[] = [
+  "",
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_CLASS,
+  TAG_RESULT,
+  TAG_RESULT,
+  TAG_RESULT,
+  TAG_RESULT,
+  TAG_RESULT,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  TAG_REASON,
+  "",
+  "",
+  "",
 ];
 
-/** The full metric name of `stat` for a target. */
-export function metricName(targetStatName: string, stat: i32): string {
-  return "mirror." + targetStatName + "." + STAT_NAMES[stat];
+/** The label's value of each Stat. */
+export const STAT_VALUES: string[] = [
+  "",
+  "not_matched",
+  "loop",
+  "method",
+  "no_key",
+  "sampled_out",
+  "rate_limited",
+  "overloaded",
+  "over_budget",
+  "body_too_large",
+  "live_reset",
+  "unknown_cluster",
+  "no_healthy_host",
+  "other",
+  "2xx",
+  "3xx",
+  "4xx",
+  "5xx",
+  "reset",
+  "2xx",
+  "3xx",
+  "4xx",
+  "5xx",
+  "reset",
+  "match",
+  "status_mismatch",
+  "header_mismatch",
+  "body_mismatch",
+  "json_invalid",
+  "ignored_status",
+  "incomplete",
+  "body_too_large",
+  "too_deep",
+  "",
+  "",
+  "",
+];
+
+/** Kind of each Stat. */
+export function statKind(stat: i32): MetricKind {
+  if (stat == Stat.Inflight) return MetricKind.Gauge;
+  if (stat == Stat.DarkDuration || stat == Stat.LiveDuration) {
+    return MetricKind.Histogram;
+  }
+  return MetricKind.Counter;
+}
+
+/** VM-wide gauges (no target label), summed over the VMs of an Envoy. */
+export const BUFFERED_BYTES = "mirror_buffered_bytes";
+export const WASM_MEMORY_BYTES = "mirror_wasm_memory_bytes";
+
+/**
+ * A tag value as it goes into a stat name: ";" would end the tag early, so it becomes "_"
+ * (cluster names do not contain it in practice).
+ */
+export function tagValue(s: string): string {
+  return s.indexOf(";") < 0 ? s : s.replaceAll(";", "_");
+}
+
+/** `label=.=value;.;`, the tag-in-name form Envoy's extractors cut out. */
+export function tag(label: string, value: string): string {
+  return label + "=.=" + value + ";.;";
+}
+
+/** The metric name of `stat` for the target whose tag value is `target`. */
+export function metricName(target: string, stat: i32): string {
+  const head = STAT_FAMILIES[stat] + "." + tag(TAG_TARGET, target);
+  const label = STAT_LABELS[stat];
+  return label.length == 0 ? head : head + tag(label, STAT_VALUES[stat]);
 }
 
 /** The counter for a dark response status (0 or out of range: reset or timeout). */

@@ -26,6 +26,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Host } from "../tests/host/emulator.ts";
 import { REPO_ROOT } from "../scripts/envoy.ts";
+import { metricName } from "../scripts/metrics.ts";
 import { WASM } from "./envoy.ts";
 import { nullFilterWasm } from "./nullwasm.ts";
 
@@ -86,7 +87,8 @@ async function batch(
     throw new Error(`micro: trapped: ${JSON.stringify(host.trapped[0])}`);
   if (kind === "mirrored" && !empty) {
     // dark response bodies are emulator state that grows; a batch is one host
-    const m = host.counter("mirror.dark.mirrored");
+    for (const id of host.tickPeriods.keys()) host.tick(id);
+    const m = host.counter(metricName("dark", "copies"));
     if (m !== n) throw new Error(`micro: mirrored ${m} of ${n}`);
   }
   return ns;

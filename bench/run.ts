@@ -30,6 +30,7 @@ import { cpus, release, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as prettier from "prettier";
 import { ensureEnvoy, REPO_ROOT } from "../scripts/envoy.ts";
+import { envoyStatName } from "../scripts/metrics.ts";
 import {
   bootstrapFor,
   bootstrapWithWasm,
@@ -839,15 +840,15 @@ async function soak(): Promise<void> {
   const samples: SoakSample[] = [];
   const t0 = performance.now();
   const sample = async (): Promise<SoakSample> => {
-    const s = await e.stats("mirror.dark");
+    const s = await e.stats("mirror_");
     const x: SoakSample = {
       t: (performance.now() - t0) / 1000,
-      mirrored: s.get("wasmcustom.mirror.dark.mirrored") ?? 0,
+      mirrored: s.get(envoyStatName("dark", "copies")) ?? 0,
       live: await ingressCount(e),
       rss: rssBytes(e.pid),
       wasm: wasmResidentBytes(e.pid) ?? null,
       heap: await envoyHeapBytes(e),
-      inflight: s.get("wasmcustom.mirror.dark.inflight") ?? 0,
+      inflight: s.get(envoyStatName("dark", "inflight")) ?? 0,
     };
     samples.push(x);
     return x;

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureEnvoy, EnvoySetupError, REPO_ROOT } from "./envoy.ts";
+import { parseStatName } from "./metrics.ts";
 import { runReport } from "./report.ts";
 
 const LISTENER = 10000;
@@ -189,15 +190,14 @@ async function adminGet(path: string): Promise<string> {
   return res.text();
 }
 
-/** The filter's counters for the dark target, from /stats. */
+/** The filter's counters for the dark target, from /stats, by series key (scripts/metrics.ts). */
 async function mirrorStats(): Promise<Map<string, number>> {
   const text = await adminGet("/stats?filter=wasmcustom");
-  const prefix = `wasmcustom.mirror.${DARK_CLUSTER}.`;
   const out = new Map<string, number>();
   for (const line of text.split("\n")) {
     const m = /^(\S+): (\d+)$/.exec(line.trim());
-    if (m && m[1].startsWith(prefix))
-      out.set(m[1].slice(prefix.length), Number(m[2]));
+    const parsed = m ? parseStatName(m[1]) : undefined;
+    if (parsed?.target === DARK_CLUSTER) out.set(parsed.key, Number(m![2]));
   }
   return out;
 }
@@ -260,7 +260,7 @@ function summary(
   const g = (k: string) => stats.get(k) ?? 0;
   say("");
   say(`Live: ${liveOk} of ${sent} orders answered by the live kitchen (2xx).`);
-  say(`Mirrored to the next kitchen: ${g("mirrored")}`);
+  say(`Mirrored to the next kitchen: ${g("copies")}`);
   const reasons: [string, string][] = [
     [
       "skipped.method",
@@ -272,19 +272,23 @@ function summary(
     ],
     ["skipped.no_key", "no sampling key on the request"],
     ["skipped.loop", "already shadow traffic (x-shadow marker)"],
+    ["skipped.rate_limited", "over max_rps"],
     ["skipped.body_too_large", "body over max_body_bytes"],
-    ["skipped.overloaded", "max_inflight copies already pending"],
-    ["skipped.not_matched", "no target matched"],
+    ["skipped.overloaded", "max_inflight copies already in progress"],
+    ["skipped.over_budget", "the memory budget (max_buffered_bytes) was full"],
+    ["skipped.not_matched", "the target's match did not fit"],
     ["skipped.live_reset", "live request reset before its end"],
-    ["dispatch_failed", "dispatch failed"],
+    ["dispatch_failures.unknown_cluster", "dispatch failed: unknown cluster"],
+    ["dispatch_failures.no_healthy_host", "dispatch failed: no healthy host"],
+    ["dispatch_failures.other", "dispatch failed"],
   ];
   say("Not mirrored:");
   for (const [k, why] of reasons) {
     if (g(k) > 0) say(`  ${String(g(k)).padStart(4)}  ${why}`);
   }
   say(
-    `How the next kitchen answered: 2xx ${g("dark.rq_2xx")}, 3xx ${g("dark.rq_3xx")}, ` +
-      `4xx ${g("dark.rq_4xx")}, 5xx ${g("dark.rq_5xx")}, reset or timeout ${g("dark.rq_reset")}` +
+    `How the next kitchen answered: 2xx ${g("dark.2xx")}, 3xx ${g("dark.3xx")}, ` +
+      `4xx ${g("dark.4xx")}, 5xx ${g("dark.5xx")}, reset or timeout ${g("dark.reset")}` +
       ` (in flight: ${g("inflight")})`,
   );
 }

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { parseStatName, tagValue } from "./metrics.ts";
 
 /** What `--help` prints. */
 export const USAGE = `usage: npm run report -- [--admin URL] [--objectives FILE] [--target T] [--watch]
@@ -204,12 +205,12 @@ export function latencyOf(buckets: readonly Bucket[]): Latency {
 // ---------------------------------------------------------------------------------------------
 // Stats: `/stats?format=json&histogram_buckets=detailed`, parsed into one record per target.
 
-/** The stat prefix of the filter's metrics in Envoy (`wasmcustom.mirror.<T>.<name>`). */
-export const STAT_PREFIX = "wasmcustom.mirror.";
+/** The stat prefix of the filter's metrics in Envoy (`wasmcustom.mirror_<family>.<tags>`). */
+export const STAT_PREFIX = "wasmcustom.mirror_";
 
-/** A target's stat name: its cluster with every char outside [A-Za-z0-9_-] made `_` (the filter's rule). */
+/** A target's name in the metrics (the mirror_target label): its cluster (scripts/metrics.ts). */
 export function targetStatName(cluster: string): string {
-  return cluster.replace(/[^A-Za-z0-9_-]/g, "_");
+  return tagValue(cluster);
 }
 
 /** Responses of one side of the mirrored requests, by class. */
@@ -271,11 +272,11 @@ function sideOf(
 ): Side {
   const g = (k: string) => counters.get(`${side}.${k}`) ?? 0;
   const s = {
-    rq_2xx: g("rq_2xx"),
-    rq_3xx: g("rq_3xx"),
-    rq_4xx: g("rq_4xx"),
-    rq_5xx: g("rq_5xx"),
-    rq_reset: g("rq_reset"),
+    rq_2xx: g("2xx"),
+    rq_3xx: g("3xx"),
+    rq_4xx: g("4xx"),
+    rq_5xx: g("5xx"),
+    rq_reset: g("reset"),
   };
   const total = s.rq_2xx + s.rq_3xx + s.rq_4xx + s.rq_5xx + s.rq_reset;
   return {
@@ -296,9 +297,10 @@ export function parseStats(json: unknown): TargetStats[] {
   const histograms = new Map<string, Map<string, Bucket[]>>();
   const split = (name: string): [string, string] | undefined => {
     if (!name.startsWith(STAT_PREFIX)) return undefined;
-    const rest = name.slice(STAT_PREFIX.length);
-    const dot = rest.indexOf(".");
-    return dot <= 0 ? undefined : [rest.slice(0, dot), rest.slice(dot + 1)];
+    const parsed = parseStatName(name);
+    return parsed?.target === undefined
+      ? undefined
+      : [parsed.target, parsed.key];
   };
   const of = <V>(m: Map<string, Map<string, V>>, t: string) => {
     let inner = m.get(t);
@@ -320,9 +322,10 @@ export function parseStats(json: unknown): TargetStats[] {
         if (!parts) continue;
         of(histograms, parts[0]).set(
           parts[1],
+          // recorded in microseconds, shown in milliseconds
           (h.totals ?? []).map((b) => ({
-            lower: b.lower_bound,
-            width: b.width,
+            lower: b.lower_bound / 1000,
+            width: b.width / 1000,
             count: b.count,
           })),
         );
@@ -339,22 +342,21 @@ export function parseStats(json: unknown): TargetStats[] {
     const c = counters.get(t)!;
     const h = histograms.get(t) ?? new Map<string, Bucket[]>();
     const g = (k: string) => c.get(k) ?? 0;
+    const sumOf = (prefix: string) =>
+      [...c].reduce((n, [k, v]) => (k.startsWith(prefix) ? n + v : n), 0);
     return {
       target: t,
-      mirrored: g("mirrored"),
+      mirrored: g("copies"),
       inflight: g("inflight"),
-      skipped: [...c].reduce(
-        (n, [k, v]) => (k.startsWith("skipped.") ? n + v : n),
-        0,
-      ),
-      dispatchFailed: g("dispatch_failed"),
-      live: sideOf(c, "live", h.get("live.latency_ms")),
-      dark: sideOf(c, "dark", h.get("dark.latency_ms")),
-      compared: g("compare.compared"),
-      statusMismatch: g("compare.status_mismatch"),
-      bodyMismatch: g("compare.body_mismatch"),
-      ignored: g("compare.ignored"),
-      incomplete: g("compare.incomplete"),
+      skipped: sumOf("skipped."),
+      dispatchFailed: sumOf("dispatch_failures."),
+      live: sideOf(c, "live", h.get("live.duration")),
+      dark: sideOf(c, "dark", h.get("dark.duration")),
+      compared: sumOf("compared."),
+      statusMismatch: g("compared.status_mismatch"),
+      bodyMismatch: g("compared.body_mismatch"),
+      ignored: g("not_compared.ignored_status"),
+      incomplete: g("not_compared.incomplete"),
     };
   });
 }
@@ -745,7 +747,7 @@ async function adminJson(admin: string, path: string): Promise<unknown> {
 }
 
 /** The stats query: only the mirror's metrics, histograms with their detailed buckets. */
-export const STATS_PATH = `/stats?format=json&histogram_buckets=detailed&filter=${encodeURIComponent("^wasmcustom\\.mirror\\.")}`;
+export const STATS_PATH = `/stats?format=json&histogram_buckets=detailed&filter=${encodeURIComponent("^wasmcustom\\.mirror_")}`;
 
 /** Reads the targets (only `target` when given) and, best effort, how each compares. */
 export async function readTargets(

@@ -21,6 +21,7 @@ import {
   validateConfig,
   writeEnvoyConfig,
 } from "./harness.ts";
+import { envoyStatsConfig } from "../../scripts/metrics.ts";
 
 test(
   `Envoy ${envoyBinary?.version ?? "(none)"} at ${envoyBinary?.bin ?? "-"}`,
@@ -84,6 +85,15 @@ test("every shipped wasm filter: root id mirror, V8, build/mirror.wasm relative 
   }
 });
 
+test("every shipped Envoy config carries the filter's stats_config (scripts/metrics.ts)", () => {
+  for (const file of shipped)
+    assert.deepEqual(
+      readShippedConfig(file).stats_config,
+      envoyStatsConfig(),
+      `${file}: stats_config differs from scripts/metrics.ts envoyStatsConfig()`,
+    );
+});
+
 test("envoy/envoy.yaml carries the docker run command of the pinned version", () => {
   const yaml = readFileSync(join(REPO_ROOT, "envoy", "envoy.yaml"), "utf8");
   assert.match(
@@ -117,13 +127,10 @@ scenario(
       assert.equal(reply.status, 200);
     }
     assert.equal(live.records.length, 40);
-    const mirrored = await envoy.waitForStat(
-      statName(DARK_CLUSTER, "mirrored"),
-      (v) => v > 0,
-    );
+    const mirrored = await envoy.waitForCounter("copies", (v) => v > 0);
     await dark.waitForCount(mirrored);
     assert.ok(mirrored < 40, `all 40 users mirrored at 50 %`);
-    await envoy.waitForStat(statName(DARK_CLUSTER, "dark.rq_2xx"), mirrored);
+    await envoy.waitForCounter("dark.2xx", mirrored);
   },
 );
 

@@ -70,20 +70,20 @@ interface DarkCase {
 }
 
 const darkCases: Record<string, DarkCase> = {
-  "dark refusing connections": { dark: "refuse", outcome: "dark.rq_reset" },
+  "dark refusing connections": { dark: "refuse", outcome: "dark.reset" },
   "dark never answering (timeout_ms 1500)": {
     dark: { mode: "hang" },
     timeoutMs: 1500,
-    outcome: "dark.rq_reset",
+    outcome: "dark.reset",
   },
-  "dark answering in 2 s": { dark: { delayMs: 2000 }, outcome: "dark.rq_2xx" },
+  "dark answering in 2 s": { dark: { delayMs: 2000 }, outcome: "dark.2xx" },
   "dark answering 500": {
     dark: { status: 500, body: "recipe not found" },
-    outcome: "dark.rq_5xx",
+    outcome: "dark.5xx",
   },
   "dark resetting the connection": {
     dark: { mode: "reset" },
-    outcome: "dark.rq_reset",
+    outcome: "dark.reset",
   },
 };
 
@@ -136,14 +136,14 @@ for (const [name, c] of Object.entries(darkCases)) {
       assert.ok(mMax < 1000, `a live request took ${mMax.toFixed(0)} ms`);
       assert.equal(live.records.length, 2 * N);
 
-      await envoy.waitForStat(stat("mirrored"), N);
+      await envoy.waitForCounter("copies", N);
       // Every copy ends in exactly one outcome; then it must be the expected one.
       const outcomes = [
-        "dark.rq_2xx",
-        "dark.rq_3xx",
-        "dark.rq_4xx",
-        "dark.rq_5xx",
-        "dark.rq_reset",
+        "dark.2xx",
+        "dark.3xx",
+        "dark.4xx",
+        "dark.5xx",
+        "dark.reset",
       ];
       let counters: Record<string, number> = {};
       await waitFor(
@@ -160,8 +160,8 @@ for (const [name, c] of Object.entries(darkCases)) {
         `outcomes of ${name}`,
       );
       assert.equal(counters["skipped.loop"], N);
-      assert.equal(counters.dispatch_failed, 0);
-      await envoy.waitForStat(stat("inflight"), 0);
+      assert.equal(counters.dispatch_failures, 0);
+      await envoy.waitForCounter("inflight", 0);
       if (c.dark !== "refuse") assert.equal(dark.records.length, N);
     },
   );
@@ -186,16 +186,16 @@ scenario(
     const [latencies] = await liveLatencies(s, envoy, 12);
     assert.ok(Math.max(...latencies) < 1000);
     await dark.waitForCount(5);
-    await envoy.waitForStat(stat("skipped.overloaded"), 7);
+    await envoy.waitForCounter("skipped.overloaded", 7);
     const c = await envoy.targetCounters();
-    assert.equal(c.mirrored, 5);
+    assert.equal(c.copies, 5);
     assert.equal(c.inflight, 5);
     assert.equal(dark.records.length, 5);
   },
 );
 
 scenario(
-  "an unknown dark cluster: dispatch_failed counted, live unaffected, logged at most once a second",
+  "an unknown dark cluster: dispatch failures counted (reason unknown_cluster), live unaffected, logged at most once a second",
   async (s) => {
     const live = await s.upstream("kitchen");
     const dark = await s.upstream("kitchen-next");
@@ -206,7 +206,11 @@ scenario(
       plugin: { targets: [{ cluster: "kitchen-nowhere", percentage: 100 }] },
     });
     await liveLatencies(s, envoy, N);
-    await envoy.waitForStat(statName("kitchen-nowhere", "dispatch_failed"), N);
+    await envoy.waitForCounter(
+      "dispatch_failures.unknown_cluster",
+      N,
+      "kitchen-nowhere",
+    );
     const elapsed = (Date.now() - started) / 1000;
     const reports = envoy.log
       .split("\n")
@@ -217,7 +221,7 @@ scenario(
       reports.length <= 2 * (Math.ceil(elapsed) + 1),
       `${reports.length} reports in ${elapsed.toFixed(1)} s`,
     );
-    assert.equal(await envoy.stat(statName("kitchen-nowhere", "mirrored")), 0);
+    assert.equal(await envoy.stat(statName("kitchen-nowhere", "copies")), 0);
     assert.equal(dark.records.length, 0);
   },
 );

@@ -35,6 +35,14 @@ import {
   REPO_ROOT,
   type EnvoyBinary,
 } from "../../scripts/envoy.ts";
+import {
+  envoyStatName,
+  envoyStatsConfig,
+  keysOf,
+  promLabels,
+  series,
+  SERIES,
+} from "../../scripts/metrics.ts";
 
 export { PINNED_ENVOY_VERSION, REPO_ROOT };
 
@@ -149,39 +157,41 @@ export function binomialBound(
   return [mean - z * sd, mean + z * sd];
 }
 
-/** The filter's stat name for a target cluster: chars outside [A-Za-z0-9_-] become `_`. */
-export function statName(cluster: string, suffix: string): string {
-  return `wasmcustom.mirror.${cluster.replace(/[^A-Za-z0-9_-]/g, "_")}.${suffix}`;
+/** The filter's stat under /stats for a target cluster and a series key (scripts/metrics.ts). */
+export function statName(cluster: string, key: string): string {
+  return envoyStatName(cluster, key);
 }
 
 /**
- * The same stat in `/stats/prometheus`: Envoy 1.40 strips `wasmcustom.` (and adds no `envoy_`
- * prefix), then turns every char outside [a-zA-Z0-9_] into `_`: `mirror_kitchen_next_mirrored`.
+ * The same series in `/stats/prometheus` (with the shipped stats_config), as `Envoy.prometheus()`
+ * keys it: `family{label="value",…}` with the labels sorted by name.
  */
-export function prometheusName(cluster: string, suffix: string): string {
-  return statName(cluster, suffix)
-    .slice("wasmcustom.".length)
-    .replace(/[^a-zA-Z0-9_]/g, "_");
+export function prometheusKey(cluster: string, key: string): string {
+  return promKey(series(key).family, promLabels(cluster, key));
 }
 
-/** Every per-target counter the filter defines (suffixes after `mirror.<target>.`). */
-export const COUNTER_SUFFIXES = [
-  "mirrored",
-  "skipped.not_matched",
-  "skipped.loop",
-  "skipped.method",
-  "skipped.no_key",
-  "skipped.sampled_out",
-  "skipped.body_too_large",
-  "skipped.overloaded",
-  "skipped.live_reset",
-  "dispatch_failed",
-  "dark.rq_2xx",
-  "dark.rq_3xx",
-  "dark.rq_4xx",
-  "dark.rq_5xx",
-  "dark.rq_reset",
-] as const;
+/** `family{a="x",b="y"}` with labels sorted by name (`{}` when none). */
+export function promKey(
+  family: string,
+  labels: Record<string, string>,
+): string {
+  const inner = Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+    .join(",");
+  return `${family}{${inner}}`;
+}
+
+/** Every per-request outcome of a target: exactly one per request the filter saw. */
+export const OUTCOME_KEYS = [
+  "copies",
+  ...keysOf("skipped"),
+  ...keysOf("dispatch_failures"),
+];
+/** Every per-target counter (outcomes, dark and live classes, comparisons). */
+export const COUNTER_KEYS = SERIES.filter(
+  (x) => x.kind === "counter" && x.perTarget,
+).map((x) => x.key);
 
 // ---------------------------------------------------------------------------------------------
 // Recording upstreams.
@@ -479,6 +489,8 @@ export function renderEnvoyConfig(o: EnvoyOptions): object {
   return {
     // Histograms reach /stats/prometheus at each flush: keep it short.
     stats_flush_interval: "0.5s",
+    // The filter's tags become Prometheus labels, as in every shipped config.
+    stats_config: envoyStatsConfig(),
     admin: { address: socketAddress(0) },
     static_resources: {
       listeners: [
@@ -867,16 +879,56 @@ export class Envoy {
     return (await this.stats()).get(name) ?? 0;
   }
 
-  /** The filter's per-target counters, keyed by suffix (`mirrored`, `skipped.method`, ...). */
+  /**
+   * The filter's per-target counters by series key (`copies`, `skipped.method`, `dark.2xx`, ...),
+   * with the sums `dispatch_failures`, `compared` and `dark` (answers of any class), and the
+   * `inflight` gauge. The filter hands its counts to Envoy on a 0.5 s tick per VM, so this reads
+   * until two reads 0.7 s apart agree: every VM has flushed what it had counted before the call.
+   */
   async targetCounters(
     cluster = DARK_CLUSTER,
   ): Promise<Record<string, number>> {
+    let last = await this.countersOnce(cluster);
+    for (let i = 0; i < 20; i++) {
+      await sleep(700);
+      const next = await this.countersOnce(cluster);
+      if (JSON.stringify(next) === JSON.stringify(last)) return next;
+      last = next;
+    }
+    return last;
+  }
+
+  /** One read of `targetCounters` (without waiting for the filter's tick). */
+  async countersOnce(cluster = DARK_CLUSTER): Promise<Record<string, number>> {
     const stats = await this.stats();
     const out: Record<string, number> = {};
-    for (const suffix of COUNTER_SUFFIXES)
-      out[suffix] = stats.get(statName(cluster, suffix)) ?? 0;
+    for (const key of COUNTER_KEYS)
+      out[key] = stats.get(statName(cluster, key)) ?? 0;
+    const sum = (prefix: string) =>
+      keysOf(prefix).reduce((n, k) => n + out[k], 0);
+    out.dispatch_failures = sum("dispatch_failures");
+    out.compared = sum("compared");
+    out.dark = sum("dark");
     out.inflight = stats.get(statName(cluster, "inflight")) ?? 0;
     return out;
+  }
+
+  /** Waits until counter `key` of `targetCounters` (sums included) satisfies `check`. */
+  async waitForCounter(
+    key: string,
+    check: number | ((v: number) => boolean),
+    cluster = DARK_CLUSTER,
+    timeoutMs = 10_000,
+  ): Promise<number> {
+    const ok = typeof check === "number" ? (v: number) => v === check : check;
+    let last = 0;
+    await waitFor(
+      () =>
+        `${this.name}: ${cluster} ${key} ${typeof check === "number" ? `= ${check}` : "to satisfy " + check.toString()} (now ${last})`,
+      async () => ok((last = (await this.countersOnce(cluster))[key] ?? 0)),
+      timeoutMs,
+    );
+    return last;
   }
 
   /** `/stats/prometheus` as text. */
@@ -884,13 +936,17 @@ export class Envoy {
     return this.admin("/stats/prometheus");
   }
 
-  /** `/stats/prometheus` samples: `name{labels}` (labels as printed) → value. */
+  /** `/stats/prometheus` samples, keyed as `promKey` does (labels sorted by name) → value. */
   async prometheus(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     for (const line of (await this.prometheusText()).split("\n")) {
       if (!line || line.startsWith("#")) continue;
-      const m = /^(\S+?(?:\{.*\})?)\s+(\S+)$/.exec(line);
-      if (m) out.set(m[1], Number(m[2]));
+      const m = /^([^{\s]+)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
+      if (!m) continue;
+      const labels: Record<string, string> = {};
+      for (const l of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+        labels[l[1]] = JSON.parse(`"${l[2]}"`);
+      out.set(promKey(m[1], labels), Number(m[3]));
     }
     return out;
   }

@@ -181,8 +181,8 @@ scenario(
       new Set(["v2"]),
     );
     const c = await envoy.targetCounters();
-    assert.equal(c.mirrored, 6 + 4 * refused.length + 6);
-    await envoy.waitForStat(statName(DARK_CLUSTER, "dark.rq_2xx"), c.mirrored);
+    assert.equal(c.copies, 6 + 4 * refused.length + 6);
+    await envoy.waitForCounter("dark.2xx", c.copies);
     assert.deepEqual((await envoy.wasmFailures()).stats, {});
 
     await envoy.stop();

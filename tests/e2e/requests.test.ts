@@ -27,18 +27,18 @@ async function settle(
   for (;;) {
     c = await envoy.targetCounters();
     const counted = Object.entries(c)
-      .filter(([k]) => k === "mirrored" || k.startsWith("skipped."))
+      .filter(([k]) => k === "copies" || k.startsWith("skipped."))
       .reduce((a, [, v]) => a + v, 0);
     const answered =
-      c["dark.rq_2xx"] +
-      c["dark.rq_3xx"] +
-      c["dark.rq_4xx"] +
-      c["dark.rq_5xx"] +
-      c["dark.rq_reset"];
+      c["dark.2xx"] +
+      c["dark.3xx"] +
+      c["dark.4xx"] +
+      c["dark.5xx"] +
+      c["dark.reset"];
     if (
       counted >= decided &&
-      answered >= c.mirrored &&
-      dark.records.length >= c.mirrored
+      answered >= c.copies &&
+      dark.records.length >= c.copies
     )
       return c;
     if (Date.now() > deadline)
@@ -81,7 +81,7 @@ scenario(
       dark.records.map((r) => r.method).sort(),
       [...safe, ...safe, ...safe].sort(),
     );
-    assert.equal(c.mirrored, 9);
+    assert.equal(c.copies, 9);
     assert.equal(c["skipped.method"], 12);
   },
 );
@@ -389,7 +389,7 @@ scenario(
       if (spec.method !== "HEAD")
         assert.ok(a.body.equals(payload), `${what}: not the upstream's body`);
     }
-    await filtered.waitForStat(stat("dark.rq_5xx"), requests.length);
+    await filtered.waitForCounter("dark.5xx", requests.length);
     // What the live service received, request by request (Envoy's x-envoy-expected-rq-timeout-ms included).
     assert.equal(live.records.length, requests.length * 2);
     for (let i = 0; i < requests.length; i++) {

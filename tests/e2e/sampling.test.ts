@@ -19,8 +19,6 @@ import {
   type Upstream,
 } from "./harness.ts";
 
-const mirrored = statName(DARK_CLUSTER, "mirrored");
-
 /** Sends one GET per id (x-request-id = id) over a fresh keep-alive agent; all must be 200. */
 async function sendIds(
   s: Scope,
@@ -52,17 +50,17 @@ async function settle(
   dark: Upstream,
   decided: number,
 ): Promise<Record<string, number>> {
-  await envoy.waitForStat(
-    statName(DARK_CLUSTER, "skipped.sampled_out"),
+  await envoy.waitForCounter(
+    "skipped.sampled_out",
     (v) => v > 0 || decided === 0,
   );
   let c: Record<string, number> = {};
   await envoyWait(envoy, async () => {
     c = await envoy.targetCounters();
     return (
-      c.mirrored + c["skipped.sampled_out"] >= decided &&
-      c["dark.rq_2xx"] >= c.mirrored &&
-      dark.records.length >= c.mirrored
+      c.copies + c["skipped.sampled_out"] >= decided &&
+      c["dark.2xx"] >= c.copies &&
+      dark.records.length >= c.copies
     );
   });
   return c;
@@ -157,12 +155,12 @@ scenario(
       0,
       "overload skips would break determinism",
     );
-    assert.equal(c.mirrored + c["skipped.sampled_out"], n);
-    assert.equal(dark.records.length, c.mirrored);
+    assert.equal(c.copies + c["skipped.sampled_out"], n);
+    assert.equal(dark.records.length, c.copies);
     const [lo, hi] = binomialBound(n, percentage / 100);
     assert.ok(
-      c.mirrored >= lo && c.mirrored <= hi,
-      `mirrored ${c.mirrored} of ${n}, 99.9 % bound [${lo.toFixed(0)}, ${hi.toFixed(0)}]`,
+      c.copies >= lo && c.copies <= hi,
+      `mirrored ${c.copies} of ${n}, 99.9 % bound [${lo.toFixed(0)}, ${hi.toFixed(0)}]`,
     );
     const wrong = fateMismatches(dark, ids, salt, percentage, 1);
     assert.deepEqual(
@@ -293,7 +291,7 @@ scenario(
     await sendPerUser(s, envoy, users, perUser, (u) => ({ "x-user-id": u }));
     const expected =
       users.filter((u) => mirroredByFormula(salt, u, pct)).length * perUser;
-    await envoy.waitForStat(mirrored, expected);
+    await envoy.waitForCounter("copies", expected);
     await dark.waitForCount(expected);
     assertAllOrNone(
       dark,
@@ -305,7 +303,7 @@ scenario(
     );
     // A request without the key is not mirrored.
     await request(envoy.listenerPort, { path: "/orders/anonymous" });
-    await envoy.waitForStat(statName(DARK_CLUSTER, "skipped.no_key"), 1);
+    await envoy.waitForCounter("skipped.no_key", 1);
     assert.equal(dark.records.length, expected);
   },
 );
@@ -344,7 +342,7 @@ scenario(
     const expected =
       sessions.filter((sid) => mirroredByFormula(salt, sid, pct)).length *
       perUser;
-    await envoy.waitForStat(mirrored, expected);
+    await envoy.waitForCounter("copies", expected);
     await dark.waitForCount(expected);
     for (const r of dark.records)
       assert.equal(r.headers.cookie, undefined, "cookie reached dark");

@@ -145,8 +145,7 @@ async function settled(
     async () => {
       for (const c of CLUSTERS) all[c] = await envoy.targetCounters(c);
       return CLUSTERS.every(
-        (c) =>
-          all[c].inflight === 0 && sum(all[c], OUTCOMES) === all[c].mirrored,
+        (c) => all[c].inflight === 0 && sum(all[c], OUTCOMES) === all[c].copies,
       );
     },
     20_000,
@@ -250,7 +249,7 @@ scenario(
       `${TOTAL} requests in ${seconds.toFixed(0)} s (${(TOTAL / seconds).toFixed(0)}/s): live ${liveOk}/${liveTotal} OK, ${aborted} uploads aborted; ` +
         CLUSTERS.map(
           (c) =>
-            `${c}: mirrored ${counters[c].mirrored}, outcomes ${JSON.stringify(Object.fromEntries(OUTCOMES.map((o) => [o.slice(5), counters[c][o]])))}, dispatch_failed ${counters[c].dispatch_failed}, inflight ${counters[c].inflight}`,
+            `${c}: mirrored ${counters[c].copies}, outcomes ${JSON.stringify(Object.fromEntries(OUTCOMES.map((o) => [o.slice(5), counters[c][o]])))}, dispatch_failed ${counters[c].dispatch_failures}, inflight ${counters[c].inflight}`,
         ).join("; "),
     );
     s.t.diagnostic(
@@ -269,14 +268,14 @@ scenario(
       assert.equal(counters[c].inflight, 0, `${c}: copies still in flight`);
       assert.equal(
         sum(counters[c], OUTCOMES),
-        counters[c].mirrored,
+        counters[c].copies,
         `${c}: every copy counted once`,
       );
     }
     // Each request is decided by exactly one target (the first whose match fits).
     const decided = (c: string) =>
-      counters[c].mirrored +
-      counters[c].dispatch_failed +
+      counters[c].copies +
+      counters[c].dispatch_failures +
       Object.entries(counters[c])
         .filter(
           ([k]) => k.startsWith("skipped.") && k !== "skipped.not_matched",
@@ -287,13 +286,13 @@ scenario(
       TOTAL,
       "requests decided by the targets",
     );
-    assert.equal(counters[REFUSE]["dark.rq_reset"], counters[REFUSE].mirrored);
-    assert.ok(counters[REFUSE].mirrored > 0);
-    assert.equal(counters[NOHOST].mirrored, 0);
-    assert.ok(counters[NOHOST].dispatch_failed > 0);
+    assert.equal(counters[REFUSE]["dark.reset"], counters[REFUSE].copies);
+    assert.ok(counters[REFUSE].copies > 0);
+    assert.equal(counters[NOHOST].copies, 0);
+    assert.ok(counters[NOHOST].dispatch_failures > 0);
     for (const o of OUTCOMES)
       assert.ok(
-        counters[NEXT][o] > 0 || o === "dark.rq_3xx" || o === "dark.rq_4xx",
+        counters[NEXT][o] > 0 || o === "dark.3xx" || o === "dark.4xx",
         `${NEXT}: no ${o}`,
       );
     // Aborted uploads are never mirrored; those the sampling chose were being copied (counted as

@@ -1,13 +1,13 @@
 // The filter's stats as Envoy exposes them: every `/stats/prometheus` counter equals what the live
-// and dark upstreams recorded for a mixed workload, `/stats` agrees, and the names follow the
-// target-cluster sanitising rule in both renderings.
+// and dark upstreams recorded for a mixed workload, `/stats` agrees, and with the shipped
+// stats_config each family carries its target (and reason, class, result) as labels.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import {
-  COUNTER_SUFFIXES,
+  COUNTER_KEYS,
   mapConcurrent,
   mirroredByFormula,
-  prometheusName,
+  prometheusKey,
   request,
   scenario,
   statName,
@@ -17,12 +17,15 @@ import {
 scenario(
   "/stats/prometheus counters equal what the upstreams recorded (and /stats agrees)",
   async (s) => {
-    // An Istio-style cluster name exercises the sanitising of `|` and `.` in stat names.
+    // An Istio-style cluster name: `|` and `.` are kept in the label value.
     const cluster = "outbound|8080||kitchen-next.dark.svc.cluster.local";
-    const target = "outbound_8080__kitchen-next_dark_svc_cluster_local";
     assert.equal(
-      statName(cluster, "mirrored"),
-      `wasmcustom.mirror.${target}.mirrored`,
+      statName(cluster, "skipped.method"),
+      `wasmcustom.mirror_skipped_total.mirror_target=.=${cluster};.;mirror_reason=.=method;.;`,
+    );
+    assert.equal(
+      prometheusKey(cluster, "skipped.method"),
+      `mirror_skipped_total{mirror_reason="method",mirror_target="${cluster}"}`,
     );
     const salt = "stats";
     const pct = 30;
@@ -97,7 +100,7 @@ scenario(
         (r) => statusOf(r.path) >= lo && statusOf(r.path) < lo + 100,
       ).length;
     const prom = () => envoy.prometheus();
-    const p = (suffix: string) => prometheusName(cluster, suffix);
+    const p = (key: string) => prometheusKey(cluster, key);
     let samples = new Map<string, number>();
     await waitFor(
       () =>
@@ -105,26 +108,26 @@ scenario(
       async () => {
         samples = await prom();
         const answered = [
-          "dark.rq_2xx",
-          "dark.rq_3xx",
-          "dark.rq_4xx",
-          "dark.rq_5xx",
-          "dark.rq_reset",
-        ].reduce((sum, k) => sum + (samples.get(`${p(k)}{}`) ?? 0), 0);
+          "dark.2xx",
+          "dark.3xx",
+          "dark.4xx",
+          "dark.5xx",
+          "dark.reset",
+        ].reduce((sum, k) => sum + (samples.get(p(k)) ?? 0), 0);
         return (
           answered >= expectedMirrored.length &&
           dark.records.length >= expectedMirrored.length
         );
       },
     );
-    const counter = (suffix: string) => {
-      const v = samples.get(`${p(suffix)}{}`);
-      assert.ok(v !== undefined, `${p(suffix)} missing from /stats/prometheus`);
+    const counter = (key: string) => {
+      const v = samples.get(p(key));
+      assert.ok(v !== undefined, `${p(key)} missing from /stats/prometheus`);
       return v;
     };
     assert.equal(live.records.length, all.length);
     assert.equal(dark.records.length, expectedMirrored.length);
-    assert.equal(counter("mirrored"), dark.records.length);
+    assert.equal(counter("copies"), dark.records.length);
     assert.equal(
       counter("skipped.sampled_out"),
       gets.length - expectedMirrored.length,
@@ -137,35 +140,39 @@ scenario(
       "skipped.body_too_large",
       "skipped.overloaded",
       "skipped.live_reset",
-      "dispatch_failed",
-      "dark.rq_reset",
+      "dispatch_failures.unknown_cluster",
+      "dispatch_failures.no_healthy_host",
+      "dispatch_failures.other",
+      "dark.reset",
     ])
       assert.equal(counter(k), 0, k);
-    assert.equal(counter("dark.rq_2xx"), byClass(200));
-    assert.equal(counter("dark.rq_3xx"), byClass(300));
-    assert.equal(counter("dark.rq_4xx"), byClass(400));
-    assert.equal(counter("dark.rq_5xx"), byClass(500));
-    assert.equal(samples.get(`${p("inflight")}{}`), 0);
+    assert.equal(counter("dark.2xx"), byClass(200));
+    assert.equal(counter("dark.3xx"), byClass(300));
+    assert.equal(counter("dark.4xx"), byClass(400));
+    assert.equal(counter("dark.5xx"), byClass(500));
+    assert.equal(samples.get(p("inflight")), 0);
     assert.ok(
       byClass(200) && byClass(300) && byClass(400) && byClass(500),
       "each class of dark answer occurred",
     );
 
-    // The latency histogram reaches Prometheus at the next stats flush: one sample per answer.
+    // The latency histogram reaches Prometheus at the next stats flush: one sample per answer,
+    // in the buckets of the shipped stats_config (microseconds).
+    const h = `mirror_dark_duration_microseconds_count{mirror_target=${JSON.stringify(cluster)}}`;
     await waitFor(
-      `${p("dark.latency_ms")}_count = ${dark.records.length}`,
-      async () =>
-        (await prom()).get(`${p("dark.latency_ms")}_count{}`) ===
-        dark.records.length,
+      `${h} = ${dark.records.length}`,
+      async () => (await prom()).get(h) === dark.records.length,
+    );
+    const text = await envoy.prometheusText();
+    assert.match(text, /^# TYPE mirror_dark_duration_microseconds histogram$/m);
+    assert.match(
+      text,
+      /^mirror_dark_duration_microseconds_bucket\{mirror_target="[^"]+",le="100000"\} \d+$/m,
     );
 
-    // /stats (JSON) shows the same values under wasmcustom.mirror.<target>.*
+    // /stats (JSON) shows the same values under their tagged names.
     const stats = await envoy.stats();
-    for (const suffix of COUNTER_SUFFIXES)
-      assert.equal(
-        stats.get(statName(cluster, suffix)),
-        counter(suffix),
-        suffix,
-      );
+    for (const key of COUNTER_KEYS)
+      assert.equal(stats.get(statName(cluster, key)), counter(key), key);
   },
 );

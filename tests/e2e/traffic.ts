@@ -7,7 +7,6 @@ import { createHash } from "node:crypto";
 import type http from "node:http";
 import {
   appendRegistry,
-  COUNTER_SUFFIXES,
   DARK_CLUSTER,
   type Behaviour,
   type Envoy,
@@ -204,11 +203,11 @@ export function assertLiveUpstreamIdentical(
 
 /** The dark outcome counters. */
 export const OUTCOMES = [
-  "dark.rq_2xx",
-  "dark.rq_3xx",
-  "dark.rq_4xx",
-  "dark.rq_5xx",
-  "dark.rq_reset",
+  "dark.2xx",
+  "dark.3xx",
+  "dark.4xx",
+  "dark.5xx",
+  "dark.reset",
 ] as const;
 
 /** Sum of the named counters. */
@@ -230,7 +229,7 @@ export async function settledCounters(
       `${envoy.name}: every copy answered and none in flight: ${JSON.stringify(c)}`,
     async () => {
       c = await envoy.targetCounters(cluster);
-      return sum(c, OUTCOMES) >= c.mirrored && c.inflight === 0;
+      return sum(c, OUTCOMES) >= c.copies && c.inflight === 0;
     },
     timeoutMs,
   ).catch(() => undefined);
@@ -314,16 +313,16 @@ export async function faultRow(
   const c = await envoy.targetCounters(cluster);
   const failures = await envoy.wasmFailures();
   const skipped: Record<string, number> = {};
-  for (const k of COUNTER_SUFFIXES)
-    if (k.startsWith("skipped.") && c[k]) skipped[k.slice(8)] = c[k];
+  for (const [k, v] of Object.entries(c))
+    if (k.startsWith("skipped.") && v) skipped[k.slice(8)] = v;
   return {
     fault,
     liveOk: live.ok,
     liveTotal: live.total,
-    mirrored: c.mirrored,
+    mirrored: c.copies,
     outcomes: Object.fromEntries(OUTCOMES.map((o) => [o.slice(5), c[o]])),
     skipped,
-    dispatchFailed: c.dispatch_failed,
+    dispatchFailed: c.dispatch_failures,
     peakInflight: extra.peakInflight,
     cap: extra.cap,
     vmFailures:

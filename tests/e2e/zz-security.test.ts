@@ -74,9 +74,9 @@ scenario(
       );
       sent += 2;
     }
-    await envoy.waitForStat(statName(DARK_CLUSTER, "dark.rq_2xx"), 6);
+    await envoy.waitForCounter("dark.2xx", 6);
     const c = await envoy.targetCounters();
-    assert.equal(c.mirrored, 6);
+    assert.equal(c.copies, 6);
     assert.equal(c["skipped.method"], sent - 6);
     assert.deepEqual(dark.records.map((r) => r.method).sort(), [
       "GET",
@@ -145,10 +145,7 @@ scenario(
         });
         assert.equal(r2.status, 200);
       }
-      await envoy.waitForStat(
-        statName(DARK_CLUSTER, "dark.rq_2xx"),
-        2 * forms.length,
-      );
+      await envoy.waitForCounter("dark.2xx", 2 * forms.length);
       assert.equal(live.records.length, 2 * forms.length);
       for (const r of live.records)
         assert.equal(
@@ -247,7 +244,7 @@ test(
     const cols = [
       "fault",
       "live OK/total",
-      "mirrored",
+      "copies",
       "2xx",
       "5xx",
       "reset",

@@ -9,10 +9,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Host } from "./emulator.ts";
+import { counter, gauge, stat as statOf, total } from "./stats.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 const T = "kitchen-next";
-const stat = (name: string) => `mirror.${T}.${name}`;
+const stat = (key: string) => statOf(T, key);
 
 it("100k mirrored requests with comparison leave nothing behind", async () => {
   const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
@@ -68,17 +69,16 @@ it("100k mirrored requests with comparison leave nothing behind", async () => {
 
   assert.deepEqual(host.trapped, []);
   assert.equal(host.pendingCalls().length, 0, "calls still pending");
-  assert.equal(host.gauge(stat("inflight")), 0);
-  assert.equal(host.counter(stat("mirrored")), n);
+  assert.equal(gauge(host, stat("inflight")), 0);
+  assert.equal(counter(host, stat("copies")), n);
   assert.equal(
-    host.counter(stat("compare.compared")) +
-      host.counter(stat("compare.incomplete")),
+    total(host, T, "compared") + counter(host, stat("not_compared.incomplete")),
     n,
   );
-  assert.equal(host.counter(stat("compare.incomplete")), n / 4);
-  assert.equal(host.counter(stat("compare.body_mismatch")), n / 4);
-  assert.equal(host.counter(stat("compare.status_mismatch")), n / 4);
-  assert.equal(host.counter(stat("skipped.overloaded")), 0, "slots leaked");
+  assert.equal(counter(host, stat("not_compared.incomplete")), n / 4);
+  assert.equal(counter(host, stat("compared.body_mismatch")), n / 4);
+  assert.equal(counter(host, stat("compared.status_mismatch")), n / 4);
+  assert.equal(counter(host, stat("skipped.overloaded")), 0, "slots leaked");
   assert.ok(
     host.memoryBytes() <= warm + (1 << 20),
     `linear memory grew from ${warm} to ${host.memoryBytes()} bytes after warm-up`,

@@ -19,6 +19,8 @@ import {
   LogLevel,
   type Stream,
 } from "./emulator.ts";
+import { counter, flush, gauge, stat } from "./stats.ts";
+import { keysOf, SERIES } from "../../scripts/metrics.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 const VECTORS = fileURLToPath(
@@ -167,26 +169,15 @@ function answerAll(host: Host, status = 200, afterMs = 0): void {
   for (const call of host.pendingCalls()) host.respond(call, { status });
 }
 
-/** The stat of target T (cluster name made stat-safe). */
-function stat(t: string, name: string): string {
-  return `mirror.${t}.${name}`;
-}
-
 /** Counters of one target that sum to one outcome per request. */
 const OUTCOMES = [
-  "mirrored",
-  "skipped.not_matched",
-  "skipped.loop",
-  "skipped.method",
-  "skipped.no_key",
-  "skipped.sampled_out",
-  "skipped.body_too_large",
-  "skipped.overloaded",
-  "skipped.live_reset",
-  "dispatch_failed",
+  "copies",
+  ...keysOf("skipped"),
+  ...keysOf("dispatch_failures"),
 ];
 
 function outcomes(host: Host, t: string): Record<string, number> {
+  flush(host);
   const out: Record<string, number> = {};
   for (const o of OUTCOMES) {
     const v = host.counter(stat(t, o));
@@ -200,34 +191,34 @@ const ALL = { cluster: "dark", percentage: 100 };
 // ----- configuration --------------------------------------------------------------------------
 
 describe("configuration", () => {
-  it("defines every contract stat per target at configure time, with its kind", async () => {
-    const host = await mirror({
-      targets: [
-        {
-          cluster: "outbound|8080||kitchen.ns.svc.cluster.local",
-          percentage: 1,
-        },
-        { cluster: "dark_v2-a", percentage: 1 },
-      ],
-    });
-    for (const t of [
-      "outbound_8080__kitchen_ns_svc_cluster_local",
+  it("defines exactly the series of scripts/metrics.ts per target at configure time, with their kind", async () => {
+    const clusters = [
+      "outbound|8080||kitchen.ns.svc.cluster.local",
       "dark_v2-a",
-    ]) {
-      for (const c of [
-        ...OUTCOMES,
-        "dark.rq_2xx",
-        "dark.rq_3xx",
-        "dark.rq_4xx",
-        "dark.rq_5xx",
-        "dark.rq_reset",
-      ]) {
-        assert.equal(host.metric(stat(t, c))?.type, "counter", stat(t, c));
-        assert.equal(host.counter(stat(t, c)), 0);
-      }
-      assert.equal(host.metric(stat(t, "inflight"))?.type, "gauge");
-      assert.equal(host.metric(stat(t, "dark.latency_ms"))?.type, "histogram");
+    ];
+    const host = await mirror({
+      targets: clusters.map((cluster) => ({ cluster, percentage: 1 })),
+    });
+    const expected = new Map<string, string>();
+    for (const x of SERIES) {
+      if (!x.perTarget) expected.set(x.family, x.kind);
+      else for (const t of clusters) expected.set(stat(t, x.key), x.kind);
     }
+    assert.deepEqual(
+      Object.keys(host.metrics()).sort(),
+      [...expected.keys()].sort(),
+    );
+    for (const [name, kind] of expected)
+      assert.equal(host.metric(name)?.type, kind, name);
+    // The target label keeps the cluster name as it is.
+    assert.ok(
+      host.metric(
+        "mirror_skipped_total.mirror_target=.=outbound|8080||kitchen.ns.svc.cluster.local;.;mirror_reason=.=method;.;",
+      ),
+    );
+    for (const name of expected.keys())
+      if (expected.get(name) === "counter")
+        assert.equal(counter(host, name), 0, name);
     assert.deepEqual(host.logsAtLeast("warn"), []);
   });
 
@@ -580,7 +571,7 @@ describe("configuration", () => {
     assert.equal(host.httpCalls[0].headers.get("x-request-id"), "old");
     assert.equal(host.httpCalls[0].contextId, old.rootId);
     assert.notEqual(old.rootId, host.rootContextId);
-    assert.equal(host.counter(stat("dark", "skipped.sampled_out")), 1);
+    assert.equal(counter(host, stat("dark", "skipped.sampled_out")), 1);
   });
 
   it("refuses a configuration under another root id without trapping", async () => {
@@ -676,12 +667,12 @@ describe("sampling", () => {
         Math.abs(got.size - n * p) <= bound,
         `observed ${got.size}, expected ${n * p} ± ${bound.toFixed(1)}`,
       );
-      assert.equal(host.counter(stat("dark", "mirrored")), got.size);
+      assert.equal(counter(host, stat("dark", "copies")), got.size);
       assert.equal(
-        host.counter(stat("dark", "skipped.sampled_out")),
+        counter(host, stat("dark", "skipped.sampled_out")),
         n - got.size,
       );
-      assert.equal(host.gauge(stat("dark", "inflight")), 0);
+      assert.equal(gauge(host, stat("dark", "inflight")), 0);
     });
   }
 
@@ -886,7 +877,7 @@ describe("methods", () => {
       assert.equal(host.httpCalls.length, expected ? 1 : 0);
       assert.deepEqual(
         outcomes(host, "dark"),
-        expected ? { mirrored: 1 } : { "skipped.method": 1 },
+        expected ? { copies: 1 } : { "skipped.method": 1 },
       );
       assert.deepEqual(s.mutations, [], "the live request is not touched");
       if (expected)
@@ -921,7 +912,7 @@ describe("loop guard", () => {
     send(host, { headers: [["x-dark", "1"]] });
     assert.equal(host.httpCalls.length, 1);
     assert.equal(host.httpCalls[0].headers.get("x-dark"), "1");
-    assert.equal(host.counter(stat("dark", "skipped.loop")), 1);
+    assert.equal(counter(host, stat("dark", "skipped.loop")), 1);
   });
 
   it("strips a client's marker from the live request in edge mode, then mirrors normally", async () => {
@@ -943,7 +934,7 @@ describe("loop guard", () => {
     );
     assert.equal(host.httpCalls.length, 1);
     assert.deepEqual(host.httpCalls[0].headers.getAll("x-shadow"), ["true"]);
-    assert.deepEqual(outcomes(host, "dark"), { mirrored: 1 });
+    assert.deepEqual(outcomes(host, "dark"), { copies: 1 });
   });
 
   it("strips the marker in edge mode even when the request is not mirrored", async () => {
@@ -1223,15 +1214,15 @@ describe("targets", () => {
       ["orders", "acme", "rest"],
     );
     assert.deepEqual(outcomes(host, "orders"), {
-      mirrored: 1,
+      copies: 1,
       "skipped.not_matched": 3,
     });
     assert.deepEqual(outcomes(host, "acme"), {
-      mirrored: 1,
+      copies: 1,
       "skipped.not_matched": 2,
     });
     assert.deepEqual(outcomes(host, "rest"), {
-      mirrored: 1,
+      copies: 1,
       "skipped.not_matched": 1,
     });
   });
@@ -1329,7 +1320,7 @@ describe("bodies", () => {
       assert.equal(call.dispatchedIn, callback);
       if (trailers) assert.deepEqual(call.trailers.pairs(), trailers);
       else assert.equal(call.trailers.size, 0);
-      assert.deepEqual(outcomes(host, "dark"), { mirrored: 1 });
+      assert.deepEqual(outcomes(host, "dark"), { copies: 1 });
     });
   }
 
@@ -1338,7 +1329,7 @@ describe("bodies", () => {
     send(host, { method: "POST" });
     send(host, { method: "POST", body: ["x"] });
     assert.deepEqual(outcomes(host, "dark"), {
-      mirrored: 1,
+      copies: 1,
       "skipped.body_too_large": 1,
     });
   });
@@ -1416,9 +1407,9 @@ describe("reset streams", () => {
     const s = send(host, { method: "POST", body: ["all"], open: true });
     s.reset();
     assert.equal(host.httpCalls.length, 1);
-    assert.deepEqual(outcomes(host, "dark"), { mirrored: 1 });
+    assert.deepEqual(outcomes(host, "dark"), { copies: 1 });
     host.respond(host.httpCalls[0], { status: 200 });
-    assert.equal(host.counter(stat("dark", "dark.rq_2xx")), 1);
+    assert.equal(counter(host, stat("dark", "dark.2xx")), 1);
   });
 
   it("counts a reset of a request that was not going to be mirrored under its own reason", async () => {
@@ -1431,22 +1422,27 @@ describe("reset streams", () => {
 // ----- dispatch ----------------------------------------------------------------------------------
 
 describe("dispatch failures", () => {
-  // [name, cluster state, result]
-  const cases: Array<[string, "missing" | "no_healthy_host"]> = [
-    ["counts an unknown cluster (BadArgument) as dispatch_failed", "missing"],
+  // [name, cluster state, reason]
+  const cases: Array<[string, "missing" | "no_healthy_host", string]> = [
     [
-      "counts a cluster without a healthy host (InternalFailure) as dispatch_failed",
+      "counts an unknown cluster (BadArgument) as dispatch_failures{unknown_cluster}",
+      "missing",
+      "dispatch_failures.unknown_cluster",
+    ],
+    [
+      "counts a cluster without a healthy host (InternalFailure) as dispatch_failures{no_healthy_host}",
       "no_healthy_host",
+      "dispatch_failures.no_healthy_host",
     ],
   ];
-  for (const [name, state] of cases) {
+  for (const [name, state, reason] of cases) {
     it(name, async () => {
       const host = await mirror(ALL, { clusters: { dark: state } });
       send(host);
       assert.equal(host.httpCalls.length, 0);
       assert.equal(host.rejectedHttpCalls.length, 1);
-      assert.deepEqual(outcomes(host, "dark"), { dispatch_failed: 1 });
-      assert.equal(host.gauge(stat("dark", "inflight")), 0);
+      assert.deepEqual(outcomes(host, "dark"), { [reason]: 1 });
+      assert.equal(gauge(host, stat("dark", "inflight")), 0);
       const warns = host.logs("warn");
       assert.equal(warns.length, 1);
       assert.match(warns[0].message, /dark/);
@@ -1463,7 +1459,10 @@ describe("dispatch failures", () => {
     host.advance(2);
     send(host);
     assert.equal(host.logs("warn").length, 2);
-    assert.equal(host.counter(stat("dark", "dispatch_failed")), 7);
+    assert.equal(
+      counter(host, stat("dark", "dispatch_failures.unknown_cluster")),
+      7,
+    );
     assert.deepEqual(host.logsAtLeast("error"), []);
   });
 
@@ -1473,8 +1472,8 @@ describe("dispatch failures", () => {
     host.setCluster("dark", "healthy");
     send(host);
     assert.deepEqual(outcomes(host, "dark"), {
-      mirrored: 1,
-      dispatch_failed: 1,
+      copies: 1,
+      "dispatch_failures.unknown_cluster": 1,
     });
   });
 
@@ -1483,18 +1482,18 @@ describe("dispatch failures", () => {
     send(host);
     send(host);
     send(host);
-    assert.equal(host.gauge(stat("dark", "inflight")), 2);
+    assert.equal(gauge(host, stat("dark", "inflight")), 2);
     assert.deepEqual(outcomes(host, "dark"), {
-      mirrored: 2,
+      copies: 2,
       "skipped.overloaded": 1,
     });
     host.respond(host.httpCalls[0], { status: 200 });
     send(host);
     assert.deepEqual(outcomes(host, "dark"), {
-      mirrored: 3,
+      copies: 3,
       "skipped.overloaded": 1,
     });
-    assert.equal(host.gauge(stat("dark", "inflight")), 2);
+    assert.equal(gauge(host, stat("dark", "inflight")), 2);
   });
 });
 
@@ -1504,29 +1503,29 @@ describe("dark responses", () => {
   type Answer = number | "reset" | "timeout" | "no healthy upstream";
   // [name, how the call ends, counter]
   const classes: Array<[string, Answer, string]> = [
-    ["counts 200 as 2xx", 200, "dark.rq_2xx"],
-    ["counts 204 as 2xx", 204, "dark.rq_2xx"],
-    ["counts 302 as 3xx", 302, "dark.rq_3xx"],
-    ["counts 404 as 4xx", 404, "dark.rq_4xx"],
-    ["counts the dark upstream's own 503 as 5xx", 503, "dark.rq_5xx"],
-    ["counts the dark upstream's own 504 as 5xx", 504, "dark.rq_5xx"],
-    ["counts a reset (no headers) as rq_reset", "reset", "dark.rq_reset"],
+    ["counts 200 as 2xx", 200, "dark.2xx"],
+    ["counts 204 as 2xx", 204, "dark.2xx"],
+    ["counts 302 as 3xx", 302, "dark.3xx"],
+    ["counts 404 as 4xx", 404, "dark.4xx"],
+    ["counts the dark upstream's own 503 as 5xx", 503, "dark.5xx"],
+    ["counts the dark upstream's own 504 as 5xx", 504, "dark.5xx"],
+    ["counts a reset (no headers) as rq_reset", "reset", "dark.reset"],
     [
       "counts Envoy's timeout reply (504, no upstream) as rq_reset",
       "timeout",
-      "dark.rq_reset",
+      "dark.reset",
     ],
     [
       "counts Envoy's 503 when no upstream answered as rq_reset",
       "no healthy upstream",
-      "dark.rq_reset",
+      "dark.reset",
     ],
   ];
-  for (const [name, answer, counter] of classes) {
+  for (const [name, answer, key] of classes) {
     it(name, async () => {
       const host = await mirror(ALL);
       send(host);
-      assert.equal(host.gauge(stat("dark", "inflight")), 1);
+      assert.equal(gauge(host, stat("dark", "inflight")), 1);
       host.advance(37);
       const call = host.httpCalls[0];
       if (answer === "reset") host.respondReset(call);
@@ -1534,21 +1533,21 @@ describe("dark responses", () => {
       else if (answer === "no healthy upstream")
         host.respondLocal(call, 503, answer);
       else host.respond(call, { status: answer, body: "dark body" });
-      assert.equal(host.counter(stat("dark", counter)), 1);
+      assert.equal(counter(host, stat("dark", key)), 1);
       const all = [
-        "dark.rq_2xx",
-        "dark.rq_3xx",
-        "dark.rq_4xx",
-        "dark.rq_5xx",
-        "dark.rq_reset",
+        "dark.2xx",
+        "dark.3xx",
+        "dark.4xx",
+        "dark.5xx",
+        "dark.reset",
       ];
       assert.equal(
-        all.reduce((n, c) => n + host.counter(stat("dark", c)), 0),
+        all.reduce((n, c) => n + counter(host, stat("dark", c)), 0),
         1,
         "exactly one class",
       );
-      assert.equal(host.gauge(stat("dark", "inflight")), 0);
-      assert.deepEqual(host.histogram(stat("dark", "dark.latency_ms")), [37]);
+      assert.equal(gauge(host, stat("dark", "inflight")), 0);
+      assert.deepEqual(host.histogram(stat("dark", "dark.duration")), [37_000]);
     });
   }
 
@@ -1563,8 +1562,8 @@ describe("dark responses", () => {
     );
     host.advance(5);
     host.respond(host.httpCalls[0], { status: 500 });
-    assert.equal(host.counter(stat("dark", "dark.rq_5xx")), 1);
-    assert.deepEqual(host.histogram(stat("dark", "dark.latency_ms")), [5]);
+    assert.equal(counter(host, stat("dark", "dark.5xx")), 1);
+    assert.deepEqual(host.histogram(stat("dark", "dark.duration")), [5_000]);
   });
 
   it("takes a large dark body without trouble", async () => {
@@ -1574,7 +1573,7 @@ describe("dark responses", () => {
       status: 200,
       body: Buffer.alloc(1 << 20, 0x62),
     });
-    assert.equal(host.counter(stat("dark", "dark.rq_2xx")), 1);
+    assert.equal(counter(host, stat("dark", "dark.2xx")), 1);
   });
 
   it("tells apart calls of an old and a new root context that share a token", async () => {
@@ -1596,10 +1595,13 @@ describe("dark responses", () => {
     host.respond(oldCall, { status: 200 });
     host.advance(10);
     host.respond(newCall, { status: 503 });
-    assert.equal(host.counter(stat("dark", "dark.rq_2xx")), 1);
-    assert.equal(host.counter(stat("dark", "dark.rq_5xx")), 1);
-    assert.deepEqual(host.histogram(stat("dark", "dark.latency_ms")), [10, 20]);
-    assert.equal(host.gauge(stat("dark", "inflight")), 0);
+    assert.equal(counter(host, stat("dark", "dark.2xx")), 1);
+    assert.equal(counter(host, stat("dark", "dark.5xx")), 1);
+    assert.deepEqual(
+      host.histogram(stat("dark", "dark.duration")),
+      [10_000, 20_000],
+    );
+    assert.equal(gauge(host, stat("dark", "inflight")), 0);
   });
 
   it("frees the in-flight slots of a retired root context's cancelled calls", async () => {
@@ -1616,11 +1618,11 @@ describe("dark responses", () => {
     // Envoy never answers a cancelled call: the filter must not keep counting them.
     send(host);
     assert.equal(
-      host.counter(stat("dark", "mirrored")),
+      counter(host, stat("dark", "copies")),
       3,
       "room for a new copy",
     );
-    assert.equal(host.gauge(stat("dark", "inflight")), 1);
+    assert.equal(gauge(host, stat("dark", "inflight")), 1);
   });
 
   it("frees overdue calls the host never answered, counting them as rq_reset", async () => {
@@ -1628,11 +1630,11 @@ describe("dark responses", () => {
     send(host);
     host.advance(100 + 10_000);
     send(host);
-    assert.equal(host.counter(stat("dark", "mirrored")), 2);
-    assert.equal(host.counter(stat("dark", "dark.rq_reset")), 1);
-    assert.equal(host.gauge(stat("dark", "inflight")), 1);
+    assert.equal(counter(host, stat("dark", "copies")), 2);
+    assert.equal(counter(host, stat("dark", "dark.reset")), 1);
+    assert.equal(gauge(host, stat("dark", "inflight")), 1);
     host.respond(host.httpCalls[1], { status: 200 });
-    assert.equal(host.gauge(stat("dark", "inflight")), 0);
+    assert.equal(gauge(host, stat("dark", "inflight")), 0);
   });
 });
 
@@ -1686,8 +1688,12 @@ describe("stats", () => {
       n,
       `one outcome per request: ${JSON.stringify(o)}`,
     );
-    assert.equal(o.mirrored, host.httpCalls.length);
-    assert.equal(o.dispatch_failed, host.rejectedHttpCalls.length);
+    assert.equal(o.copies, host.httpCalls.length);
+    assert.equal(
+      (o["dispatch_failures.unknown_cluster"] ?? 0) +
+        (o["dispatch_failures.no_healthy_host"] ?? 0),
+      host.rejectedHttpCalls.length,
+    );
     for (const reason of [
       "method",
       "loop",
@@ -1702,21 +1708,21 @@ describe("stats", () => {
       );
     }
     const dark = ["2xx", "3xx", "4xx", "5xx", "reset"].reduce(
-      (sum, c) => sum + host.counter(stat("dark", `dark.rq_${c}`)),
+      (sum, c) => sum + counter(host, stat("dark", `dark.${c}`)),
       0,
     );
     assert.equal(dark, answered);
     assert.equal(
-      host.histogram(stat("dark", "dark.latency_ms")).length,
+      host.histogram(stat("dark", "dark.duration")).length,
       answered,
     );
     assert.equal(
-      host.gauge(stat("dark", "inflight")),
+      gauge(host, stat("dark", "inflight")),
       host.pendingCalls().length,
     );
     assert.ok(host.pendingCalls().length <= 20);
     answerAll(host, 200, 1);
-    assert.equal(host.gauge(stat("dark", "inflight")), 0);
+    assert.equal(gauge(host, stat("dark", "inflight")), 0);
   });
 });
 

@@ -33,6 +33,7 @@ import {
   STATS_PATH,
   type TargetStats,
 } from "../../scripts/report.ts";
+import { envoyStatName } from "../../scripts/metrics.ts";
 
 const PERCENTILES = [0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 1];
 const b = (lower: number, width: number, count: number): Bucket => ({
@@ -163,13 +164,14 @@ function statsJson(
   const details: unknown[] = [];
   for (const [t, f] of Object.entries(targets)) {
     for (const [k, v] of Object.entries(f.counters ?? {}))
-      stats.push({ name: `wasmcustom.mirror.${t}.${k}`, value: v });
+      stats.push({ name: envoyStatName(t, k), value: v });
+    // given in milliseconds, recorded by the filter in microseconds
     for (const [k, v] of Object.entries(f.histograms ?? {}))
       details.push({
-        name: `wasmcustom.mirror.${t}.${k}`,
+        name: envoyStatName(t, k),
         totals: v.map((x) => ({
-          lower_bound: x.lower,
-          width: x.width,
+          lower_bound: x.lower * 1000,
+          width: x.width * 1000,
           count: x.count,
         })),
         intervals: [],
@@ -194,24 +196,23 @@ function healthy(
 ): Fake {
   return {
     counters: {
-      mirrored: n,
+      copies: n,
       inflight: 0,
       "skipped.sampled_out": 3,
       "skipped.method": 2,
-      dispatch_failed: 0,
-      "live.rq_2xx": n,
-      "dark.rq_2xx": n,
-      "compare.compared": n,
-      "compare.status_mismatch": 0,
-      "compare.body_mismatch": 0,
-      "compare.ignored": 0,
-      "compare.incomplete": 0,
+      "dispatch_failures.unknown_cluster": 0,
+      "live.2xx": n,
+      "dark.2xx": n,
+      "compared.match": n,
+      "compared.status_mismatch": 0,
+      "compared.body_mismatch": 0,
+      "not_compared.ignored_status": 0,
+      "not_compared.incomplete": 0,
       ...counters,
     },
     histograms: {
-      "dark.latency_ms": [b(darkMs, 1, n)],
-      "live.latency_ms": [b(liveMs, 0.1, n)],
-      "live.headers_ms": [b(liveMs, 0.1, n)],
+      "dark.duration": [b(darkMs, 1, n)],
+      "live.duration": [b(liveMs, 0.1, n)],
     },
   };
 }
@@ -221,19 +222,20 @@ describe("parseStats", () => {
     const json = statsJson(
       {
         "kitchen-next": healthy(40, 30, 2, {
-          "dark.rq_2xx": 36,
-          "dark.rq_5xx": 3,
-          "dark.rq_reset": 1,
-          "compare.status_mismatch": 4,
-          "compare.body_mismatch": 1,
+          "dark.2xx": 36,
+          "dark.5xx": 3,
+          "dark.reset": 1,
+          "compared.match": 35,
+          "compared.status_mismatch": 4,
+          "compared.body_mismatch": 1,
         }),
-        outbound_8080__menu_dark_svc: healthy(5),
+        "outbound|8080||menu.dark.svc": healthy(5),
       },
       [{ name: "cluster.kitchen.upstream_rq_total", value: 99 }],
     );
     const [a, menu] = parseStats(json);
     assert.equal(a.target, "kitchen-next");
-    assert.equal(menu.target, "outbound_8080__menu_dark_svc");
+    assert.equal(menu.target, "outbound|8080||menu.dark.svc");
     assert.equal(a.mirrored, 40);
     assert.equal(a.skipped, 5);
     assert.equal(a.dark.total, 40);
@@ -248,7 +250,7 @@ describe("parseStats", () => {
 
   it("a target with no answers yet has NaN rates and empty latencies", () => {
     const [t] = parseStats(
-      statsJson({ k: { counters: { mirrored: 0 }, histograms: {} } }),
+      statsJson({ k: { counters: { copies: 0 }, histograms: {} } }),
     );
     assert.equal(t.dark.total, 0);
     assert.ok(Number.isNaN(t.dark.errorPct));
@@ -259,12 +261,12 @@ describe("parseStats", () => {
   it("refuses histograms without detailed buckets (an Envoy ignoring histogram_buckets)", () => {
     const json = {
       stats: [
-        { name: "wasmcustom.mirror.k.mirrored", value: 1 },
+        { name: envoyStatName("k", "copies"), value: 1 },
         {
           histograms: {
             supported_quantiles: [50],
             computed_quantiles: [
-              { name: "wasmcustom.mirror.k.dark.latency_ms", values: [] },
+              { name: envoyStatName("k", "dark.duration"), values: [] },
             ],
           },
         },
@@ -319,7 +321,7 @@ describe("parseStats", () => {
       status: "exact",
       body: false,
     });
-    assert.deepEqual(modes.get("outbound_80__menu_dark"), {
+    assert.deepEqual(modes.get("outbound|80||menu.dark"), {
       status: "off",
       body: true,
     });
@@ -393,7 +395,7 @@ describe("judgeTarget and exitCodeOf", () => {
     "limits are strict: a mean of exactly 50 ms fails": {
       stats: target({
         ...healthy(40),
-        histograms: { "dark.latency_ms": [b(50, 0, 40)] },
+        histograms: { "dark.duration": [b(50, 0, 40)] },
       }),
       outcome: "fail",
       failed: ["dark mean latency"],
@@ -401,7 +403,7 @@ describe("judgeTarget and exitCodeOf", () => {
     "a tail over p95 but not the mean fails p95 only": {
       stats: target({
         ...healthy(40),
-        histograms: { "dark.latency_ms": [b(5, 1, 37), b(300, 10, 3)] },
+        histograms: { "dark.duration": [b(5, 1, 37), b(300, 10, 3)] },
       }),
       outcome: "fail",
       failed: ["dark p95 latency"],
@@ -409,33 +411,30 @@ describe("judgeTarget and exitCodeOf", () => {
     "dark 5xx and resets count as errors": {
       stats: target(
         healthy(100, 10, 5, {
-          "dark.rq_2xx": 99,
-          "dark.rq_reset": 1,
+          "dark.2xx": 99,
+          "dark.reset": 1,
         }),
       ),
       outcome: "fail",
       failed: ["dark error rate"],
     },
     "4xx are not errors": {
-      stats: target(
-        healthy(100, 10, 5, { "dark.rq_2xx": 50, "dark.rq_4xx": 50 }),
-      ),
+      stats: target(healthy(100, 10, 5, { "dark.2xx": 50, "dark.4xx": 50 })),
       outcome: "pass",
     },
     "status and body mismatches add up against the mismatch limit": {
       stats: target(
         healthy(200, 10, 5, {
-          "compare.status_mismatch": 1,
-          "compare.body_mismatch": 1,
+          "compared.match": 198,
+          "compared.status_mismatch": 1,
+          "compared.body_mismatch": 1,
         }),
       ),
       outcome: "fail",
       failed: ["mismatch rate"],
     },
     "below min_samples nothing is judged": {
-      stats: target(
-        healthy(19, 500, 5, { "dark.rq_2xx": 0, "dark.rq_5xx": 19 }),
-      ),
+      stats: target(healthy(19, 500, 5, { "dark.2xx": 0, "dark.5xx": 19 })),
       outcome: "not enough data",
       lacking: [
         "dark mean latency",
@@ -445,7 +444,7 @@ describe("judgeTarget and exitCodeOf", () => {
       ],
     },
     "a failure wins over not enough data": {
-      stats: target(healthy(30, 500, 5, { "compare.compared": 3 })),
+      stats: target(healthy(30, 500, 5, { "compared.match": 3 })),
       outcome: "fail",
       failed: ["dark mean latency", "dark p95 latency"],
       lacking: ["mismatch rate"],
@@ -453,7 +452,7 @@ describe("judgeTarget and exitCodeOf", () => {
     "latency samples lagging behind the counters are not enough data": {
       stats: target({
         ...healthy(30),
-        histograms: { "dark.latency_ms": [b(10, 1, 4)] },
+        histograms: { "dark.duration": [b(10, 1, 4)] },
       }),
       outcome: "not enough data",
       lacking: ["dark mean latency", "dark p95 latency"],
@@ -470,7 +469,7 @@ describe("judgeTarget and exitCodeOf", () => {
     "p99 is judged when set": {
       stats: target({
         ...healthy(100),
-        histograms: { "dark.latency_ms": [b(5, 1, 98), b(90, 1, 2)] },
+        histograms: { "dark.duration": [b(5, 1, 98), b(90, 1, 2)] },
       }),
       objectives: { max_dark_p99_ms: 50 },
       outcome: "fail",
@@ -577,8 +576,8 @@ describe("runReport", () => {
         JSON.stringify(
           statsJson({
             "kitchen-next": healthy(40, 150, 2, {
-              "dark.rq_5xx": 40,
-              "dark.rq_2xx": 0,
+              "dark.5xx": 40,
+              "dark.2xx": 0,
             }),
           }),
         ),
@@ -593,14 +592,14 @@ describe("runReport", () => {
     );
   });
 
-  it("--target picks one (by cluster name too); an unknown one is exit 3 naming the known ones", async (t) => {
+  it("--target picks one by its cluster name; an unknown one is exit 3 naming the known ones", async (t) => {
     const admin = await fakeAdmin({
       [STATS_PATH]: [
         200,
         JSON.stringify(
           statsJson({
             "kitchen-next": healthy(40),
-            outbound_80__menu_dark: healthy(3),
+            "outbound|80||menu.dark": healthy(3),
           }),
         ),
       ],
@@ -614,11 +613,11 @@ describe("runReport", () => {
     assert.equal(one.code, 2);
     assert.deepEqual(
       one.targets.map((x) => x.target),
-      ["outbound_80__menu_dark"],
+      ["outbound|80||menu.dark"],
     );
     assert.match(
       one.text,
-      /Result: NOT ENOUGH DATA \(exit 2\): outbound_80__menu_dark has 3 of 20 dark latency samples, 3 of 20 dark answers, 3 of 20 compared requests\n$/,
+      /Result: NOT ENOUGH DATA \(exit 2\): outbound\|80\|\|menu\.dark has 3 of 20 dark latency samples, 3 of 20 dark answers, 3 of 20 compared requests\n$/,
     );
     const none = await runReport({
       admin: admin.url,
@@ -628,7 +627,7 @@ describe("runReport", () => {
     assert.equal(none.code, 3);
     assert.match(
       none.text,
-      /no stats for target "nope".*targets: kitchen-next, outbound_80__menu_dark/,
+      /no stats for target "nope".*targets: kitchen-next, outbound\|80\|\|menu\.dark/,
     );
   });
 
@@ -639,7 +638,7 @@ describe("runReport", () => {
       reads++;
       // the first two reads are before a stats flush: counters ahead of the histogram
       const f = healthy(40);
-      if (reads <= 2) f.histograms!["dark.latency_ms"] = [b(10, 1, 30)];
+      if (reads <= 2) f.histograms!["dark.duration"] = [b(10, 1, 30)];
       res.end(JSON.stringify(statsJson({ k: f })));
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -668,7 +667,7 @@ describe("runReport", () => {
     },
     "an Envoy without the mirror's stats": {
       routes: { [STATS_PATH]: [200, JSON.stringify(statsJson({}))] },
-      message: /shows no mirror stats \(wasmcustom\.mirror\.\*\)/,
+      message: /shows no mirror stats \(wasmcustom\.mirror_\*\)/,
     },
     "an admin answering an error": {
       routes: { [STATS_PATH]: [503, "busy"] },

@@ -8,7 +8,6 @@ import {
   Target,
   decimalPlaces,
   parseConfig,
-  statNameOf,
 } from "../../assembly/config";
 
 const T = '"targets":[{"cluster":"dark","percentage":10}]';
@@ -508,14 +507,15 @@ describe("targets", () => {
     ]);
   });
 
-  it("makes the cluster name safe for a stat name", () => {
+  it("keeps the cluster name as the metrics' target label (only ';' is replaced)", () => {
     expect<string>(
       firstTarget(
         target('"cluster":"outbound|80||kitchen.default.svc","percentage":1'),
       ).statName,
-    ).toBe("outbound_80__kitchen_default_svc");
-    expect<string>(statNameOf("Kitchen_Next-2")).toBe("Kitchen_Next-2");
-    expect<string>(statNameOf("a b:c/é")).toBe("a_b_c__");
+    ).toBe("outbound|80||kitchen.default.svc");
+    expect<string>(
+      firstTarget(target('"cluster":"a;b;.;c","percentage":1')).statName,
+    ).toBe("a_b_._c");
     const t = firstTarget(target('"cluster":"küche","percentage":1'));
     expect<string>(t.cluster).toBe("küche");
     expect<i32>(t.clusterBytes.byteLength).toBe(6);

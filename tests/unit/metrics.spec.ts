@@ -2,73 +2,81 @@
 
 import {
   MetricKind,
-  STAT_KINDS,
-  STAT_NAMES,
+  STAT_FAMILIES,
+  STAT_LABELS,
+  STAT_VALUES,
   Stat,
   darkStatOf,
   metricName,
+  statKind,
+  tagValue,
 } from "../../assembly/metrics";
 
 describe("metric table", () => {
-  it("has one name and one kind per stat", () => {
-    expect<i32>(STAT_NAMES.length).toBe(Stat.Count);
-    expect<i32>(STAT_KINDS.length).toBe(Stat.Count);
+  it("has one family, label and value per stat", () => {
+    expect<i32>(STAT_FAMILIES.length).toBe(Stat.Count);
+    expect<i32>(STAT_LABELS.length).toBe(Stat.Count);
+    expect<i32>(STAT_VALUES.length).toBe(Stat.Count);
   });
 
-  it("has no duplicate names", () => {
-    for (let i = 0; i < STAT_NAMES.length; i++) {
-      expect<i32>(STAT_NAMES.lastIndexOf(STAT_NAMES[i])).toBe(i, STAT_NAMES[i]);
-    }
-  });
-
-  it("makes *_ms a histogram, inflight a gauge and the rest counters", () => {
+  it("has no duplicate series", () => {
     for (let i = 0; i < Stat.Count; i++) {
-      const name = STAT_NAMES[i];
-      let kind = MetricKind.Counter;
-      if (name == "inflight") kind = MetricKind.Gauge;
-      if (name.endsWith("_ms")) kind = MetricKind.Histogram;
-      expect<MetricKind>(STAT_KINDS[i]).toBe(kind, name);
+      for (let j = i + 1; j < Stat.Count; j++) {
+        expect<bool>(metricName("k", i) == metricName("k", j)).toBe(
+          false,
+          metricName("k", i),
+        );
+      }
     }
-    expect<MetricKind>(STAT_KINDS[Stat.Inflight]).toBe(MetricKind.Gauge);
-    expect<MetricKind>(STAT_KINDS[Stat.DarkLatency]).toBe(MetricKind.Histogram);
   });
 
-  it("names a metric mirror.<target>.<name>", () => {
-    expect<string>(metricName("dark", Stat.Mirrored)).toBe(
-      "mirror.dark.mirrored",
+  it("names counters *_total, makes inflight a gauge and durations histograms", () => {
+    for (let i = 0; i < Stat.Count; i++) {
+      const family = STAT_FAMILIES[i];
+      let kind = MetricKind.Counter;
+      if (family == "mirror_inflight") kind = MetricKind.Gauge;
+      if (family.endsWith("_microseconds")) kind = MetricKind.Histogram;
+      expect<MetricKind>(statKind(i)).toBe(kind, family);
+      expect<bool>(family.endsWith("_total")).toBe(
+        kind == MetricKind.Counter,
+        family,
+      );
+    }
+  });
+
+  it("writes the target and the label as tags in the name", () => {
+    expect<string>(metricName("dark", Stat.Copies)).toBe(
+      "mirror_copies_total.mirror_target=.=dark;.;",
     );
     expect<string>(metricName("kitchen-next", Stat.SkipSampledOut)).toBe(
-      "mirror.kitchen-next.skipped.sampled_out",
+      "mirror_skipped_total.mirror_target=.=kitchen-next;.;mirror_reason=.=sampled_out;.;",
     );
-    expect<string>(metricName("k", Stat.SkipNotMatched)).toBe(
-      "mirror.k.skipped.not_matched",
+    expect<string>(metricName("k", Stat.DispatchUnknownCluster)).toBe(
+      "mirror_dispatch_failures_total.mirror_target=.=k;.;mirror_reason=.=unknown_cluster;.;",
     );
-    expect<string>(metricName("k", Stat.SkipLoop)).toBe(
-      "mirror.k.skipped.loop",
+    expect<string>(metricName("k", Stat.Dark5xx)).toBe(
+      "mirror_dark_responses_total.mirror_target=.=k;.;mirror_class=.=5xx;.;",
     );
-    expect<string>(metricName("k", Stat.SkipMethod)).toBe(
-      "mirror.k.skipped.method",
+    expect<string>(metricName("k", Stat.LiveReset)).toBe(
+      "mirror_live_responses_total.mirror_target=.=k;.;mirror_class=.=reset;.;",
     );
-    expect<string>(metricName("k", Stat.SkipNoKey)).toBe(
-      "mirror.k.skipped.no_key",
+    expect<string>(metricName("k", Stat.CompareBodyMismatch)).toBe(
+      "mirror_compared_total.mirror_target=.=k;.;mirror_result=.=body_mismatch;.;",
     );
-    expect<string>(metricName("k", Stat.SkipBodyTooLarge)).toBe(
-      "mirror.k.skipped.body_too_large",
+    expect<string>(metricName("k", Stat.NotComparedIncomplete)).toBe(
+      "mirror_not_compared_total.mirror_target=.=k;.;mirror_reason=.=incomplete;.;",
     );
-    expect<string>(metricName("k", Stat.SkipOverloaded)).toBe(
-      "mirror.k.skipped.overloaded",
+    expect<string>(metricName("k", Stat.Inflight)).toBe(
+      "mirror_inflight.mirror_target=.=k;.;",
     );
-    expect<string>(metricName("k", Stat.DispatchFailed)).toBe(
-      "mirror.k.dispatch_failed",
+    expect<string>(metricName("k", Stat.DarkDuration)).toBe(
+      "mirror_dark_duration_microseconds.mirror_target=.=k;.;",
     );
-    expect<string>(metricName("k", Stat.Dark5xx)).toBe("mirror.k.dark.rq_5xx");
-    expect<string>(metricName("k", Stat.DarkReset)).toBe(
-      "mirror.k.dark.rq_reset",
-    );
-    expect<string>(metricName("k", Stat.Inflight)).toBe("mirror.k.inflight");
-    expect<string>(metricName("k", Stat.DarkLatency)).toBe(
-      "mirror.k.dark.latency_ms",
-    );
+  });
+
+  it("replaces ';' in a tag value (it would end the tag)", () => {
+    expect<string>(tagValue("a;b")).toBe("a_b");
+    expect<string>(tagValue("outbound|80||x.ns")).toBe("outbound|80||x.ns");
   });
 });
 

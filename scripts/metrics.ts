@@ -1,0 +1,320 @@
+// The filter's metrics for the tools: families, labels and what each series counts, the Envoy
+// `stats_config` that turns the tags in the names into Prometheus labels, and Istio's equivalent.
+// assembly/metrics.ts is the same table inside the filter; tests/host/metrics.test.ts checks that
+// the module defines exactly the series listed here, and the README's stats table, the Envoy
+// configs, the Istio manifests and the gates are generated from or tested against this file.
+
+/** The Prometheus labels (Envoy tag names). */
+export const TAGS = {
+  target: "mirror_target",
+  reason: "mirror_reason",
+  class: "mirror_class",
+  result: "mirror_result",
+} as const;
+export type TagName = (typeof TAGS)[keyof typeof TAGS];
+
+export type MetricKind = "counter" | "gauge" | "histogram";
+
+/** One series of one target (or of the VM, for the VM-wide gauges). */
+export interface Series {
+  /** Short key used by the report and the tests: "copies", "skipped.method", "dark.5xx", ... */
+  key: string;
+  family: string;
+  kind: MetricKind;
+  /** The label besides mirror_target, and its value. */
+  label?: TagName;
+  value?: string;
+  /** false for the VM-wide gauges (no mirror_target). */
+  perTarget: boolean;
+  /** What it counts (README). */
+  help: string;
+}
+
+interface FamilySpec {
+  family: string;
+  kind: MetricKind;
+  prefix: string;
+  help: string;
+  label?: TagName;
+  values?: Array<[string, string]>;
+  perTarget?: boolean;
+}
+
+const CLASSES: Array<[string, string]> = [
+  ["2xx", "status 200–299"],
+  ["3xx", "status 300–399"],
+  ["4xx", "status 400–499"],
+  ["5xx", "status 500–599"],
+  ["reset", "reset, timeout, refused, or no valid status"],
+];
+
+/** The families, in the order of the README's table. */
+export const FAMILY_SPECS: FamilySpec[] = [
+  {
+    family: "mirror_copies_total",
+    kind: "counter",
+    prefix: "copies",
+    help: "copies dispatched to the dark cluster",
+  },
+  {
+    family: "mirror_skipped_total",
+    kind: "counter",
+    prefix: "skipped",
+    label: TAGS.reason,
+    help: "requests not mirrored to this target, by reason",
+    values: [
+      ["not_matched", "the target's `match` does not fit the request"],
+      ["loop", "the request carries the marker (inbound `skip`)"],
+      ["method", "method (or a method override) not mirrored"],
+      ["no_key", "no sampling key on the request"],
+      ["sampled_out", "the key's bucket is at or above the threshold"],
+      ["rate_limited", "over the target's `max_rps`"],
+      ["overloaded", "`max_inflight` copies already in progress"],
+      ["over_budget", "the VM's `max_buffered_bytes` would be exceeded"],
+      ["body_too_large", "body over `max_body_bytes`"],
+      ["live_reset", "live request reset before its end"],
+    ],
+  },
+  {
+    family: "mirror_dispatch_failures_total",
+    kind: "counter",
+    prefix: "dispatch_failures",
+    label: TAGS.reason,
+    help: "copies Envoy refused to send (logged at most once a second)",
+    values: [
+      ["unknown_cluster", "no such cluster in this Envoy (BadArgument)"],
+      ["no_healthy_host", "no healthy host in the cluster (InternalFailure)"],
+      ["other", "any other refusal, or the body could not be read"],
+    ],
+  },
+  {
+    family: "mirror_dark_responses_total",
+    kind: "counter",
+    prefix: "dark",
+    label: TAGS.class,
+    help: "dark responses, by class",
+    values: CLASSES,
+  },
+  {
+    family: "mirror_live_responses_total",
+    kind: "counter",
+    prefix: "live",
+    label: TAGS.class,
+    help: "live responses of mirrored requests, by class",
+    values: CLASSES,
+  },
+  {
+    family: "mirror_compared_total",
+    kind: "counter",
+    prefix: "compared",
+    label: TAGS.result,
+    help: "live/dark pairs compared, by result",
+    values: [
+      ["match", "statuses (and headers, bodies when compared) agree"],
+      ["status_mismatch", "statuses differ (by `compare.status`)"],
+      ["header_mismatch", "a header of `compare.headers` differs"],
+      ["body_mismatch", "bodies (or their canonical JSON) differ"],
+      ["json_invalid", "`compare.body: json` and either body is not JSON"],
+    ],
+  },
+  {
+    family: "mirror_not_compared_total",
+    kind: "counter",
+    prefix: "not_compared",
+    label: TAGS.reason,
+    help: "mirrored requests without a comparison, by reason",
+    values: [
+      ["ignored_status", "the live status is in `compare.ignore_statuses`"],
+      ["incomplete", "the live response never completed"],
+      ["body_too_large", "a body over `compare.max_body_bytes`"],
+      ["too_deep", "JSON nested deeper than 128"],
+    ],
+  },
+  {
+    family: "mirror_inflight",
+    kind: "gauge",
+    prefix: "inflight",
+    help: "copies in progress: being assembled or awaiting the dark answer",
+  },
+  {
+    family: "mirror_dark_duration_microseconds",
+    kind: "histogram",
+    prefix: "dark.duration",
+    help: "dispatch → dark response",
+  },
+  {
+    family: "mirror_live_duration_microseconds",
+    kind: "histogram",
+    prefix: "live.duration",
+    help: "live request headers → live response end (mirrored requests)",
+  },
+  {
+    family: "mirror_buffered_bytes",
+    kind: "gauge",
+    prefix: "buffered_bytes",
+    perTarget: false,
+    help: "bytes held for copies in progress, summed over the Envoy's VMs",
+  },
+  {
+    family: "mirror_wasm_memory_bytes",
+    kind: "gauge",
+    prefix: "wasm_memory_bytes",
+    perTarget: false,
+    help: "linear memory of the filter's VMs, summed over the Envoy's VMs",
+  },
+];
+
+/** Every series, flattened. */
+export const SERIES: Series[] = FAMILY_SPECS.flatMap((f): Series[] =>
+  f.label && f.values
+    ? f.values.map(([value, help]) => ({
+        key: `${f.prefix}.${value}`,
+        family: f.family,
+        kind: f.kind,
+        label: f.label,
+        value,
+        perTarget: f.perTarget ?? true,
+        help,
+      }))
+    : [
+        {
+          key: f.prefix,
+          family: f.family,
+          kind: f.kind,
+          perTarget: f.perTarget ?? true,
+          help: f.help,
+        },
+      ],
+);
+
+const BY_KEY = new Map(SERIES.map((s) => [s.key, s]));
+
+/** The series of `key`; throws on an unknown key (a typo in a test or tool). */
+export function series(key: string): Series {
+  const s = BY_KEY.get(key);
+  if (!s) throw new Error(`no mirror metric series "${key}"`);
+  return s;
+}
+
+/** The keys of one family's series ("skipped" → ["skipped.not_matched", …]). */
+export function keysOf(prefix: string): string[] {
+  return SERIES.filter((s) => s.key.startsWith(`${prefix}.`)).map((s) => s.key);
+}
+
+/** A tag value as the filter writes it (";" would end the tag early). */
+export function tagValue(s: string): string {
+  return s.replaceAll(";", "_");
+}
+
+const tag = (label: string, value: string) => `${label}=.=${value};.;`;
+
+/** The metric name the filter defines (without Envoy's "wasmcustom." prefix). */
+export function metricName(target: string, key: string): string {
+  const s = series(key);
+  if (!s.perTarget) return s.family;
+  let name = `${s.family}.${tag(TAGS.target, tagValue(target))}`;
+  if (s.label) name += tag(s.label, s.value!);
+  return name;
+}
+
+/** The name under Envoy's /stats. */
+export function envoyStatName(target: string, key: string): string {
+  return `wasmcustom.${metricName(target, key)}`;
+}
+
+/** The labels of the series in Prometheus (with stats_config applied). */
+export function promLabels(
+  target: string,
+  key: string,
+): Record<string, string> {
+  const s = series(key);
+  const labels: Record<string, string> = {};
+  if (s.perTarget) labels[TAGS.target] = target;
+  if (s.label) labels[s.label] = s.value!;
+  return labels;
+}
+
+/**
+ * Histogram buckets of the latency histograms, in microseconds: 50 µs to 60 s, with bounds at
+ * the default objectives (50 ms, 100 ms) so that "p95 < 100 ms" is read off a bucket edge.
+ */
+export const LATENCY_BUCKETS_US = [
+  50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 75_000,
+  100_000, 150_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+  10_000_000, 60_000_000,
+];
+
+/** The prefix that selects the filter's histograms for the bucket settings. */
+export const HISTOGRAM_PREFIX = "wasmcustom.mirror_";
+
+/** Envoy's regex for a tag in the name, exactly as Istio renders one for each extraStatTags. */
+export function tagRegex(label: string): string {
+  return `(${label}=\\.=(.*?);\\.;)`;
+}
+
+/** The bootstrap `stats_config` every shipped Envoy config carries. */
+export function envoyStatsConfig(): {
+  stats_tags: Array<{ tag_name: string; regex: string }>;
+  histogram_bucket_settings: Array<{
+    match: { prefix: string };
+    buckets: number[];
+  }>;
+} {
+  return {
+    stats_tags: Object.values(TAGS).map((t) => ({
+      tag_name: t,
+      regex: tagRegex(t),
+    })),
+    histogram_bucket_settings: [
+      { match: { prefix: HISTOGRAM_PREFIX }, buckets: LATENCY_BUCKETS_US },
+    ],
+  };
+}
+
+/**
+ * The pod annotations that give an Istio sidecar the same: istio-agent renders
+ * `sidecar.istio.io/extraStatTags` into stats_tags with tagRegex (every Istio release with the
+ * annotation) and `sidecar.istio.io/statsHistogramBuckets` into histogram_bucket_settings
+ * (Istio ≥ 1.19).
+ */
+export function istioStatsAnnotations(): Record<string, string> {
+  return {
+    "sidecar.istio.io/extraStatTags": Object.values(TAGS).join(","),
+    "sidecar.istio.io/statsHistogramBuckets": JSON.stringify({
+      [HISTOGRAM_PREFIX]: LATENCY_BUCKETS_US,
+    }),
+  };
+}
+
+const BY_SERIES = new Map(
+  SERIES.map((s) => [`${s.family}|${s.label ?? ""}|${s.value ?? ""}`, s]),
+);
+
+/**
+ * An Envoy stat name of the filter (with or without "wasmcustom.") → its target and series key;
+ * undefined for any other stat. Tolerates labels in any order.
+ */
+export function parseStatName(
+  name: string,
+): { target?: string; key: string } | undefined {
+  const bare = name.startsWith("wasmcustom.")
+    ? name.slice("wasmcustom.".length)
+    : name;
+  const dot = bare.indexOf(".");
+  const family = dot < 0 ? bare : bare.slice(0, dot);
+  const labels: Record<string, string> = {};
+  let rest = dot < 0 ? "" : bare.slice(dot + 1);
+  while (rest.length > 0) {
+    const m = /^([a-z_]+)=\.=(.*?);\.;/.exec(rest);
+    if (!m) return undefined;
+    labels[m[1]] = m[2];
+    rest = rest.slice(m[0].length);
+  }
+  const target = labels[TAGS.target];
+  const others = Object.keys(labels).filter((l) => l !== TAGS.target);
+  if (others.length > 1) return undefined;
+  const label = others[0] ?? "";
+  const s = BY_SERIES.get(`${family}|${label}|${label ? labels[label] : ""}`);
+  if (!s || s.perTarget !== (target !== undefined)) return undefined;
+  return { target, key: s.key };
+}

@@ -10,14 +10,16 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, sep } from "node:path";
 import { after, describe, it } from "node:test";
 import { envoyBinary, REPO_ROOT } from "./harness.ts";
 
@@ -26,6 +28,28 @@ after(() => {
   for (const dir of copies) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The repository's files: as git lists them, or (no git) all but what .gitignore names. */
+function repositoryFiles(): string[] {
+  try {
+    return execFileSync(
+      "git",
+      ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "ignore"] },
+    )
+      .toString()
+      .split("\0")
+      .filter(Boolean);
+  } catch {
+    const skip = new Set([".git", "node_modules", ".venv", "build", "tmp"]);
+    return (readdirSync(REPO_ROOT, { recursive: true }) as string[]).filter(
+      (f) =>
+        !skip.has(f.split(sep)[0]) &&
+        !f.endsWith(".log") &&
+        statSync(join(REPO_ROOT, f)).isFile(),
+    );
+  }
+}
+
 /**
  * A fresh copy of the repository: its files as git sees them (tracked and untracked, not
  * ignored), without build/ (unless `withBuild`), with this checkout's node_modules linked in.
@@ -33,14 +57,7 @@ after(() => {
 function freshCopy(withBuild = false): string {
   const dir = mkdtempSync(join(tmpdir(), "mirror-clone-"));
   copies.push(dir);
-  const files = execFileSync(
-    "git",
-    ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-    { cwd: REPO_ROOT },
-  )
-    .toString()
-    .split("\0")
-    .filter((f) => f && existsSync(join(REPO_ROOT, f)));
+  const files = repositoryFiles().filter((f) => existsSync(join(REPO_ROOT, f)));
   for (const f of files) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     copyFileSync(join(REPO_ROOT, f), join(dir, f));

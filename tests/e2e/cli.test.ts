@@ -120,6 +120,7 @@ describe("on a fresh clone, --help and bad arguments are answered before any bui
     ["oci", /^usage: npm run oci/],
     ["report", /^usage: npm run report/],
     ["sync", /^usage: npm run sync/],
+    ["envoy", /^usage: npm run envoy/],
   ];
   for (const [script, usage] of helps)
     it(`npm run ${script} -- --help`, async () => {

@@ -169,11 +169,21 @@ class Checker {
     return this.error.length == 0;
   }
 
-  /** Refuses any member of `obj` not in `allowed`. */
+  /**
+   * Refuses any member of `obj` not in `allowed`, suggesting the nearest allowed name when one is
+   * close: `targets[0].percentge: unknown field (did you mean "percentage"?)`.
+   */
   known(obj: JsonValue, path: string, allowed: string[]): bool {
     for (let i = 0; i < obj.keys.length; i++) {
-      if (!allowed.includes(obj.keys[i])) {
-        return this.fail(join(path, obj.keys[i]), E_UNKNOWN);
+      const key = obj.keys[i];
+      if (!allowed.includes(key)) {
+        const near = nearestName(key, allowed);
+        return this.fail(
+          join(path, key),
+          near.length == 0
+            ? E_UNKNOWN
+            : E_UNKNOWN + ' (did you mean "' + near + '"?)',
+        );
       }
     }
     return true;
@@ -252,6 +262,64 @@ class Checker {
     }
     return true;
   }
+}
+
+/**
+ * The name of `names` nearest to `key` (ASCII case ignored; a swap of two neighbours counts as one
+ * edit), or "" when none is within max(1, len/3) edits of it: a suggestion, never a guess.
+ */
+function nearestName(key: string, names: string[]): string {
+  const n = key.length;
+  if (n == 0 || n > 64) return "";
+  const limit = max<i32>(1, n / 3);
+  let best = "";
+  let bestDistance = limit + 1;
+  for (let i = 0; i < names.length; i++) {
+    const d = editDistance(key, names[i]);
+    if (d < bestDistance) {
+      best = names[i];
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Optimal-string-alignment distance between `a` and `b`, ASCII case ignored. */
+function editDistance(a: string, b: string): i32 {
+  const n = a.length;
+  const m = b.length;
+  // Three rows of the DP table: i-2, i-1 and i.
+  let before = new Array<i32>(m + 1);
+  let prev = new Array<i32>(m + 1);
+  let row = new Array<i32>(m + 1);
+  for (let j = 0; j <= m; j++) prev[j] = j;
+  for (let i = 1; i <= n; i++) {
+    row[0] = i;
+    const ca = lowerAscii(a.charCodeAt(i - 1));
+    for (let j = 1; j <= m; j++) {
+      const cb = lowerAscii(b.charCodeAt(j - 1));
+      let d = min<i32>(prev[j] + 1, row[j - 1] + 1);
+      d = min<i32>(d, prev[j - 1] + (ca == cb ? 0 : 1));
+      if (
+        i > 1 &&
+        j > 1 &&
+        ca == lowerAscii(b.charCodeAt(j - 2)) &&
+        lowerAscii(a.charCodeAt(i - 2)) == cb
+      ) {
+        d = min<i32>(d, before[j - 2] + 1);
+      }
+      row[j] = d;
+    }
+    const spare = before;
+    before = prev;
+    prev = row;
+    row = spare;
+  }
+  return prev[m];
+}
+
+function lowerAscii(c: i32): i32 {
+  return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
 }
 
 function join(path: string, key: string): string {

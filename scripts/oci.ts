@@ -3,7 +3,7 @@
 // Reproducible: the same wasm gives byte-identical blobs and so the same digests on every machine
 // (fixed tar metadata, pure-JS gzip with a zero timestamp, canonical JSON, no dates anywhere).
 //
-//   node --import tsx scripts/oci.ts [--wasm build/mirror.wasm] [--out build/oci] [--tag 0.1.0] [--json]
+//   npm run oci -- [--wasm build/mirror.wasm] [--out build/oci] [--tag 0.1.0] [--json]
 import { createHash } from "node:crypto";
 import {
   existsSync,
@@ -13,10 +13,11 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "fflate";
+import { ensureBuild, RELEASE_WASM, shownPath, userPath } from "./build.ts";
 import { Header } from "tar";
 
 /** Repository root (this file lives in `scripts/`). */
@@ -183,22 +184,48 @@ export function writeOciLayout(dir: string, image: WasmImage, tag: string) {
 /** Digest without its `sha256:` prefix: what a WasmPlugin's `sha256` field takes. */
 export const hexOf = (digest: string) => digest.replace(/^sha256:/, "");
 
+export const USAGE = `usage: npm run oci -- [--wasm FILE] [--out DIR] [--tag TAG] [--json]
+
+Packs the module as a Wasm OCI image in Istio's compat variant and writes it as an OCI image
+layout, without a Docker engine; prints its digests (the image digest is a WasmPlugin's sha256).
+
+  --wasm FILE   the module        [build/mirror.wasm, built first if missing or stale]
+  --out DIR     the image layout  [build/oci]
+  --tag TAG     its tag           [${DEFAULT_TAG}]
+  --json        print the digests as JSON
+  -h, --help
+`;
+
+class UsageError extends Error {}
+
 function main(): void {
-  const { values } = parseArgs({
-    options: {
-      wasm: { type: "string", default: "build/mirror.wasm" },
-      out: { type: "string", default: "build/oci" },
-      tag: { type: "string", default: DEFAULT_TAG },
-      json: { type: "boolean", default: false },
-    },
-  });
-  const wasmPath = resolve(values.wasm);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        wasm: { type: "string" },
+        out: { type: "string", default: "build/oci" },
+        tag: { type: "string", default: DEFAULT_TAG },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (values.wasm === undefined) ensureBuild();
+  const wasmPath =
+    values.wasm === undefined ? RELEASE_WASM : userPath(values.wasm);
   if (!existsSync(wasmPath))
-    throw new Error(`${values.wasm} is missing: run npm run build first`);
+    throw new Error(`${shownPath(wasmPath)} is missing`);
   const image = buildWasmImage(readFileSync(wasmPath));
-  const out = resolve(values.out);
+  const out = userPath(values.out);
   writeOciLayout(out, image, values.tag);
-  const shown = relative(process.cwd(), out) || ".";
+  const shown = shownPath(out);
   if (values.json) {
     console.log(
       JSON.stringify({
@@ -218,7 +245,7 @@ function main(): void {
   }
   console.log(
     [
-      `${shown}: OCI image layout of ${values.wasm}, Istio Wasm image (compat variant), tag ${values.tag}`,
+      `${shown}: OCI image layout of ${shownPath(wasmPath)}, Istio Wasm image (compat variant), tag ${values.tag}`,
       `  plugin.wasm  sha256 ${image.wasmSha256} (${image.wasmSize} B)`,
       `  layer        ${image.layer.digest} (${MEDIA_TYPES.layer}, ${image.layer.size} B)`,
       `  image        ${image.manifest.digest}`,
@@ -236,6 +263,6 @@ if (
     main();
   } catch (err) {
     console.error(`oci: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    process.exit(err instanceof UsageError ? 2 : 1);
   }
 }

@@ -22,6 +22,12 @@ import {
   writeEnvoyConfig,
 } from "./harness.ts";
 import { envoyStatsConfig } from "../../scripts/metrics.ts";
+import { parse as parseYaml } from "yaml";
+import {
+  ENVOY_YAML,
+  envoyYamlWithPlugin,
+  PLUGIN_CONFIG_FILE,
+} from "../../scripts/plugin-config.ts";
 
 test(
   `Envoy ${envoyBinary?.version ?? "(none)"} at ${envoyBinary?.bin ?? "-"}`,
@@ -59,17 +65,54 @@ for (const file of shipped) {
   });
 }
 
-test("the plugin JSON inlined in envoy/envoy.yaml equals envoy/config.json", () => {
+test("the plugin JSON inlined in envoy/envoy.yaml is envoy/config.json, verbatim (npm run sync writes it)", async () => {
   const inline = wasmPluginConfigs(readShippedConfig());
   assert.equal(
     inline.length,
     1,
     "envoy/envoy.yaml should hold one wasm filter",
   );
-  const file: unknown = JSON.parse(
-    readFileSync(join(REPO_ROOT, "envoy", "config.json"), "utf8"),
+  const text = readFileSync(PLUGIN_CONFIG_FILE, "utf8");
+  assert.deepEqual(
+    JSON.parse(inline[0]),
+    JSON.parse(text),
+    "envoy/envoy.yaml's plugin JSON differs from envoy/config.json: run npm run sync",
   );
-  assert.deepEqual(JSON.parse(inline[0]), file);
+  assert.equal(
+    await envoyYamlWithPlugin(text),
+    readFileSync(ENVOY_YAML, "utf8"),
+    "envoy/envoy.yaml differs from its rendering with envoy/config.json: run npm run sync",
+  );
+});
+
+test("the README's Envoy snippet is envoy/envoy.yaml's wasm filter, and its demo line names envoy/config.json's share and key", () => {
+  const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+  const block =
+    /The filter's part of an Envoy config:\n\n```yaml\n([\s\S]*?)```/.exec(
+      readme,
+    );
+  assert.ok(
+    block,
+    'README: no YAML block after "The filter\'s part of an Envoy config:"',
+  );
+  const [snippet] = parseYaml(block[1]) as unknown[];
+  const [shipped] = (
+    readShippedConfig().static_resources.listeners[0].filter_chains[0]
+      .filters[0].typed_config.http_filters as unknown[]
+  ).filter((f) => (f as { name: string }).name === "envoy.filters.http.wasm");
+  assert.deepEqual(
+    snippet,
+    shipped,
+    "README: the snippet differs from envoy/envoy.yaml's filter",
+  );
+  const plugin = JSON.parse(readFileSync(PLUGIN_CONFIG_FILE, "utf8"));
+  const key = String(plugin.sampling.keys[0]).replace(/^header:/, "");
+  assert.match(
+    readme,
+    new RegExp(
+      `${plugin.targets[0].percentage}% of diners, keyed on\\s+\`${key}\``,
+    ),
+  );
 });
 
 test("every shipped wasm filter: root id mirror, V8, build/mirror.wasm relative to the repo root, FAIL_OPEN", () => {

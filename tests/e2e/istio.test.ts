@@ -1,38 +1,59 @@
 // The Istio manifests in istio/, checked against what Istio and Envoy themselves accept: every
-// document passes Istio's and Kubernetes' published schemas (a typo or a bad enum is caught); the
-// plugin configs equal envoy/config.json with the dark cluster named as Istio names it; the dark
-// workload stays out of the mirror's selectors; and the filter inside the EnvoyFilter patch (and
-// the WasmPlugin as Istio renders it) is validated and run by the real Envoy against a dark
-// cluster named `outbound|8080||kitchen-next.default.svc.cluster.local`.
+// document passes Istio's published CRD schemas and Kubernetes' (a typo or a bad enum is caught);
+// the plugin configs equal envoy/config.json with the dark cluster named as Istio names it; the
+// dark workload stays out of the mirror's selectors; `npm run istio` renders both for any service;
+// and the filter the EnvoyFilter delivers (over ECDS, as istiod serves it) and the WasmPlugin as
+// Istio 1.31 renders it are validated and run by the real Envoy against a dark cluster named
+// `outbound|8080||kitchen-next.default.svc.cluster.local` — including with the module file
+// missing, where the EnvoyFilter's listener keeps serving live traffic.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import test from "node:test";
 import {
   at,
+  DEMO_SERVICE,
   ENVOYFILTER_FILE,
-  envoyFilterWasm,
+  envoyFilterParts,
   findManifest,
+  imageSha256,
   ISTIO_DARK_CLUSTER,
+  istioClusterName,
   loadManifests,
+  parseManifests,
+  RBAC_TYPE,
   readEnvoyPluginConfig,
   renderEnvoyFilter,
   renderWasmPlugin,
   toIstioPluginConfig,
   validateManifests,
+  WASM_TYPE,
   WASMPLUGIN_FILE,
 } from "../../scripts/istio-config.ts";
 import {
+  closedPort,
   mirroredByFormula,
   renderEnvoyConfig,
+  REPO_ROOT,
   request,
   scenario,
   type Scope,
   statName,
   validateConfig,
+  waitFor,
   WASM_PATH,
 } from "./harness.ts";
+import { istioStatsAnnotations } from "../../scripts/metrics.ts";
 
 /** Plain JSON of the parsed manifests: `any` keeps the navigation below readable. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -48,9 +69,8 @@ const darkService = kind("Service", "kitchen-next");
 const liveDeployment = kind("Deployment", "kitchen");
 const liveService = kind("Service", "kitchen");
 const expectedPluginConfig: Obj = toIstioPluginConfig(readEnvoyPluginConfig());
-/** The EnvoyFilter's wasm patch, its HTTP filter and the plugin JSON inside. */
-const wasmPatch = (): { patch: Obj; filter: Obj; pluginJson: string } =>
-  envoyFilterWasm(envoyFilter);
+/** The EnvoyFilter's two patches (extension config, HTTP filter) and the plugin JSON inside. */
+const parts = (): Obj => envoyFilterParts(envoyFilter);
 
 /** `labels` ⊇ every pair of `selector`. */
 const selects = (selector: Record<string, string>, labels: Obj) =>
@@ -106,7 +126,7 @@ const broken: Record<
   },
   "a sha256 that is not 64 hex digits": {
     of: wasmPlugin,
-    mutate: (o) => (o.spec.sha256 = "sha256:" + o.spec.sha256),
+    mutate: (o) => (o.spec.sha256 = "sha256:" + "0".repeat(64)),
     error: /\/spec\/sha256: must match pattern/,
   },
   "a match mode in lower case (server)": {
@@ -116,15 +136,31 @@ const broken: Record<
   },
   "a bad EnvoyFilter context (SIDECAR_INBOND)": {
     of: envoyFilter,
-    mutate: (o) => (o.spec.configPatches[0].match.context = "SIDECAR_INBOND"),
+    mutate: (o) => (o.spec.configPatches[1].match.context = "SIDECAR_INBOND"),
     error:
-      /\/spec\/configPatches\/0\/match\/context: must be equal to one of the allowed values/,
+      /\/spec\/configPatches\/1\/match\/context: must be equal to one of the allowed values/,
   },
   "a bad EnvoyFilter operation (INSERT_BEFOR)": {
     of: envoyFilter,
-    mutate: (o) => (o.spec.configPatches[0].patch.operation = "INSERT_BEFOR"),
+    mutate: (o) => (o.spec.configPatches[1].patch.operation = "INSERT_BEFOR"),
     error:
-      /\/spec\/configPatches\/0\/patch\/operation: must be equal to one of the allowed values/,
+      /\/spec\/configPatches\/1\/patch\/operation: must be equal to one of the allowed values/,
+  },
+  "a bad EnvoyFilter applyTo (EXTENSION_CONFIGS)": {
+    of: envoyFilter,
+    mutate: (o) => (o.spec.configPatches[0].applyTo = "EXTENSION_CONFIGS"),
+    error:
+      /\/spec\/configPatches\/0\/applyTo: must be equal to one of the allowed values/,
+  },
+  "a typo in a label of the metadata (labls)": {
+    of: envoyFilter,
+    mutate: (o) => (o.metadata.labls = { app: "x" }),
+    error: /unknown field "labls"/,
+  },
+  "a port number given as a string in the WasmPlugin": {
+    of: wasmPlugin,
+    mutate: (o) => (o.spec.match[0].ports[0].number = "8080"),
+    error: /\/spec\/match\/0\/ports\/0\/number: must be integer/,
   },
   "a typo in an EnvoyFilter field (workloadSelecter)": {
     of: envoyFilter,
@@ -187,46 +223,139 @@ test("the WasmPlugin's pluginConfig is envoy/config.json with the dark cluster n
 });
 
 test("the EnvoyFilter's embedded plugin JSON is the same config", () => {
-  assert.deepEqual(JSON.parse(wasmPatch().pluginJson), expectedPluginConfig);
+  assert.deepEqual(JSON.parse(parts().pluginJson), expectedPluginConfig);
 });
 
-test("regenerating the manifests from envoy/config.json (--write) leaves them as committed", async () => {
-  assert.equal(await renderWasmPlugin(), readFileSync(WASMPLUGIN_FILE, "utf8"));
+test("regenerating the manifests from envoy/config.json (npm run sync) leaves them as committed", async () => {
   assert.equal(
-    await renderEnvoyFilter(),
+    await renderWasmPlugin({ comments: true }),
+    readFileSync(WASMPLUGIN_FILE, "utf8"),
+    "istio/wasmplugin.yaml differs from its rendering: run npm run sync",
+  );
+  assert.equal(
+    await renderEnvoyFilter({ comments: true }),
     readFileSync(ENVOYFILTER_FILE, "utf8"),
+    "istio/envoyfilter.yaml differs from its rendering: run npm run sync",
   );
 });
 
-test("the EnvoyFilter inserts envoy.filters.http.wasm before the router on SIDECAR_INBOUND, fail open", () => {
-  const { patch, filter } = wasmPatch();
-  assert.equal(patch.match.context, "SIDECAR_INBOUND");
-  assert.equal(
-    patch.match.listener.filterChain.filter.name,
-    "envoy.filters.network.http_connection_manager",
-  );
-  assert.equal(
-    patch.match.listener.filterChain.filter.subFilter.name,
-    "envoy.filters.http.router",
-  );
-  assert.equal(patch.patch.operation, "INSERT_BEFORE");
-  assert.equal(filter.name, "envoy.filters.http.wasm");
-  const config = filter.typed_config.config;
+test("the EnvoyFilter: the mirror as an extension config (ECDS), its HTTP filter before the router on SIDECAR_INBOUND with an allow-all default that never warms", () => {
+  const { extensionPatch, extensionConfig, filterPatch, httpFilter } = parts();
+  assert.equal(extensionPatch.applyTo, "EXTENSION_CONFIG");
+  assert.equal(extensionPatch.patch.operation, "ADD");
+  assert.equal(extensionConfig.typed_config["@type"], WASM_TYPE);
+  const config = extensionConfig.typed_config.config;
   assert.equal(config.failure_policy, "FAIL_OPEN");
   assert.equal(config.root_id, wasmPlugin.spec.pluginName);
   assert.equal(config.root_id, "mirror");
   assert.equal(config.vm_config.runtime, "envoy.wasm.runtime.v8");
+
+  assert.equal(filterPatch.match.context, "SIDECAR_INBOUND");
+  assert.equal(filterPatch.match.listener.portNumber, 8080);
+  assert.equal(
+    filterPatch.match.listener.filterChain.filter.name,
+    "envoy.filters.network.http_connection_manager",
+  );
+  assert.equal(
+    filterPatch.match.listener.filterChain.filter.subFilter.name,
+    "envoy.filters.http.router",
+  );
+  assert.equal(filterPatch.patch.operation, "INSERT_BEFORE");
+  // The HTTP filter names the extension config; nothing of the module is in the listener.
+  assert.equal(httpFilter.name, extensionConfig.name);
+  assert.equal(httpFilter.name, "default.kitchen-mirror");
+  assert.equal(httpFilter.typed_config, undefined);
+  const discovery = httpFilter.config_discovery;
+  assert.deepEqual(discovery.config_source.ads, {});
+  assert.deepEqual(discovery.default_config, { "@type": RBAC_TYPE });
+  assert.equal(discovery.apply_default_config_without_warming, true);
+  assert.deepEqual(discovery.type_urls, [WASM_TYPE, RBAC_TYPE]);
 });
 
-test("the WasmPlugin: oci:// url, image sha256, root id mirror, fail open, inbound only", () => {
+test("the committed WasmPlugin: oci:// url without a digest pin, root id mirror, fail open, inbound only", () => {
   const spec = wasmPlugin.spec;
   assert.match(spec.url, /^oci:\/\/[^/]+\/.+:[\w][\w.-]*$/);
-  assert.match(spec.sha256, /^[0-9a-f]{64}$/);
+  // A committed sha256 would be the digest of an old build: a trap (see the file's header).
+  assert.equal(spec.sha256, undefined);
   assert.equal(spec.pluginName, "mirror");
   assert.equal(spec.failStrategy, "FAIL_OPEN");
   assert.deepEqual(
     spec.match.map((m: Obj) => m.mode),
     ["SERVER"],
+  );
+});
+
+test("npm run istio -- --image pins the WasmPlugin to the image digest of this build", async () => {
+  const text = await renderWasmPlugin({
+    url: "oci://registry.example.com/proxy-wasm-mirror:0.1.0",
+    sha256: imageSha256(),
+  });
+  const [rendered] = parseManifests(text, WASMPLUGIN_FILE);
+  const spec = rendered.object.spec as Obj;
+  assert.equal(spec.sha256, imageSha256());
+  assert.match(spec.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(spec.url, "oci://registry.example.com/proxy-wasm-mirror:0.1.0");
+  const errors = await validateManifests([rendered]);
+  assert.deepEqual([...errors.values()].flat(), []);
+});
+
+/** A service unlike the demo's, for `npm run istio`. */
+const CHECKOUT = {
+  service: "checkout",
+  namespace: "shop",
+  port: 9080,
+  selector: { app: "checkout", track: "stable" },
+  darkService: "checkout-next",
+  darkPort: 80,
+};
+
+test("npm run istio renders the WasmPlugin and the EnvoyFilter for any service: names, selector, port, and the dark cluster derived", async () => {
+  const cluster = "outbound|80||checkout-next.shop.svc.cluster.local";
+  assert.equal(istioClusterName("checkout-next", "shop", 80), cluster);
+  assert.equal(
+    istioClusterName("checkout-next.other", "shop", 80),
+    "outbound|80||checkout-next.other.svc.cluster.local",
+  );
+  assert.equal(
+    istioClusterName("outbound|81||x.y.svc.cluster.local", "shop", 80),
+    "outbound|81||x.y.svc.cluster.local",
+  );
+  const plugin = parseManifests(
+    await renderWasmPlugin({ service: CHECKOUT, url: "oci://r.example/m:1" }),
+    WASMPLUGIN_FILE,
+  )[0].object as Obj;
+  const filter = parseManifests(
+    await renderEnvoyFilter({ service: CHECKOUT }),
+    ENVOYFILTER_FILE,
+  )[0].object as Obj;
+  const errors = await validateManifests([
+    { label: "plugin", object: plugin },
+    { label: "filter", object: filter },
+  ]);
+  assert.deepEqual([...errors.values()].flat(), []);
+  for (const m of [plugin, filter]) {
+    assert.equal(m.metadata.name, "checkout-mirror");
+    assert.equal(m.metadata.namespace, "shop");
+  }
+  assert.deepEqual(plugin.spec.selector.matchLabels, CHECKOUT.selector);
+  assert.equal(plugin.spec.match[0].ports[0].number, 9080);
+  assert.equal(plugin.spec.pluginConfig.targets[0].cluster, cluster);
+  assert.equal(plugin.spec.sha256, undefined);
+  const p = envoyFilterParts(filter) as Obj;
+  assert.deepEqual(filter.spec.workloadSelector.labels, CHECKOUT.selector);
+  assert.equal(p.filterPatch.match.listener.portNumber, 9080);
+  assert.equal(p.extensionConfig.name, "shop.checkout-mirror");
+  assert.equal(p.httpFilter.name, "shop.checkout-mirror");
+  assert.equal(JSON.parse(p.pluginJson).targets[0].cluster, cluster);
+  // Everything else is envoy/config.json.
+  assert.deepEqual(
+    { ...JSON.parse(p.pluginJson), targets: undefined },
+    { ...readEnvoyPluginConfig(), targets: undefined },
+  );
+  // The defaults are the demo's.
+  assert.deepEqual(
+    toIstioPluginConfig(readEnvoyPluginConfig(), DEMO_SERVICE),
+    expectedPluginConfig,
   );
 });
 
@@ -257,16 +386,15 @@ test("the dark Service is the cluster the config targets: outbound|8080||kitchen
   );
 });
 
-test("the live example keeps wasmcustom stats and mounts the EnvoyFilter's module file", () => {
+test("the live example mounts the EnvoyFilter's module file, optional, carries no stats-matcher annotation (istio-agent keeps wasm* since 1.6) and the stats-tag annotations of scripts/metrics.ts", () => {
   const annotations = liveDeployment.spec.template.metadata.annotations;
-  assert.match(
-    annotations["proxy.istio.io/config"],
-    /proxyStatsMatcher:\s+inclusionPrefixes:\s+- wasmcustom\b/,
-  );
+  assert.equal(annotations["proxy.istio.io/config"], undefined);
+  for (const [k, v] of Object.entries(istioStatsAnnotations()))
+    assert.equal(annotations[k], v, k);
   const mounts = JSON.parse(annotations["sidecar.istio.io/userVolumeMount"]);
   const volumes = JSON.parse(annotations["sidecar.istio.io/userVolume"]);
   const filename = at(
-    wasmPatch().filter,
+    parts().extensionConfig,
     "typed_config",
     "config",
     "vm_config",
@@ -274,6 +402,8 @@ test("the live example keeps wasmcustom stats and mounts the EnvoyFilter's modul
     "local",
     "filename",
   );
+  // Optional: a live pod starts without the mirror; the ECDS delivery keeps a missing module
+  // from costing the listener (the scenarios below run it in Envoy).
   assert.deepEqual(volumes, [
     {
       name: "mirror-wasm",
@@ -291,27 +421,70 @@ test("the live example keeps wasmcustom stats and mounts the EnvoyFilter's modul
 const ISTIO_COPIES_STAT =
   "wasmcustom.mirror_copies_total.mirror_target=.=outbound|8080||kitchen-next.default.svc.cluster.local;.;";
 
-/** The HTTP filter the EnvoyFilter patch inserts, reading the module from the local build. */
-function extractedFilter(): Obj {
-  const filter = structuredClone(wasmPatch().filter) as Obj;
-  filter.typed_config.config.vm_config.code.local.filename = WASM_PATH;
+const TYPED_EXTENSION_CONFIG =
+  "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
+
+/**
+ * The extension config the EnvoyFilter's EXTENSION_CONFIG patch adds (what istiod serves over
+ * ECDS), with the module read from `modulePath` [the local build].
+ */
+function extensionConfig(modulePath = WASM_PATH, plugin?: object): Obj {
+  const ext = structuredClone(parts().extensionConfig) as Obj;
+  ext.typed_config.config.vm_config.code.local.filename = modulePath;
+  if (plugin)
+    ext.typed_config.config.configuration.value = JSON.stringify(plugin);
+  return ext;
+}
+
+/**
+ * Serves `ext` at `version` from a file, as a DiscoveryResponse: the ECDS istiod serves over ADS,
+ * here through Envoy's file subscription (the file is replaced atomically; Envoy watches it).
+ */
+function writeEcds(path: string, ext: Obj, version: number): void {
+  const temp = `${path}.tmp`;
+  writeFileSync(
+    temp,
+    JSON.stringify({
+      version_info: String(version),
+      resources: [{ "@type": TYPED_EXTENSION_CONFIG, ...ext }],
+    }),
+  );
+  renameSync(temp, path);
+}
+
+/** The HTTP filter the EnvoyFilter's HTTP_FILTER patch inserts, its ECDS read from `ecdsPath`. */
+function ecdsHttpFilter(ecdsPath: string): Obj {
+  const filter = structuredClone(parts().httpFilter) as Obj;
+  filter.config_discovery.config_source = {
+    resource_api_version: "V3",
+    path_config_source: { path: ecdsPath },
+  };
   return filter;
 }
 
-/** The filter Istio renders from the WasmPlugin (pilot's extensions.go), module read locally. */
+/**
+ * The filter as Istio 1.31 renders it from the WasmPlugin (pilot/pkg/model/extensions.go): the
+ * WasmPlugin becomes a TrafficExtension named `<name>~istio-translated-wasmplugin`, the plugin is
+ * named `<namespace>.<that>`, the HTTP filter `extensions.istio.io/trafficextension/<that>`
+ * (served over ECDS; inlined here), pluginConfig as JSON, the module read locally as istio-agent
+ * rewrites it after the pull.
+ */
 function wasmPluginFilter(): Obj {
   const { metadata, spec } = wasmPlugin;
-  const name = `${metadata.namespace}.${metadata.name}`;
+  const name = `${metadata.namespace}.${metadata.name}~istio-translated-wasmplugin`;
   return {
-    name,
+    name: `extensions.istio.io/trafficextension/${name}`,
     typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+      "@type": WASM_TYPE,
       config: {
         name,
         root_id: spec.pluginName,
         vm_config: {
           runtime: "envoy.wasm.runtime.v8",
           code: { local: { filename: WASM_PATH } },
+          environment_variables: {
+            key_values: { ISTIO_META_WASM_PLUGIN_RESOURCE_VERSION: "1" },
+          },
         },
         failure_policy: spec.failStrategy,
         configuration: {
@@ -334,14 +507,15 @@ function istioBootstrap(
     darkCluster: ISTIO_DARK_CLUSTER,
     withoutFilter: true,
   }) as Obj;
+  config.node = { id: "kitchen-sidecar", cluster: "kitchen" };
   const hcm =
     config.static_resources.listeners[0].filter_chains[0].filters[0]
       .typed_config;
-  const { patch } = wasmPatch();
-  const anchor = patch.match.listener.filterChain.filter.subFilter.name;
+  const { filterPatch } = parts();
+  const anchor = filterPatch.match.listener.filterChain.filter.subFilter.name;
   const i = hcm.http_filters.findIndex((f: Obj) => f.name === anchor);
   assert.ok(i >= 0, `no ${anchor} in the rendered chain`);
-  assert.equal(patch.patch.operation, "INSERT_BEFORE");
+  assert.equal(filterPatch.patch.operation, "INSERT_BEFORE");
   hcm.http_filters.splice(i, 0, filter);
   assert.deepEqual(
     config.static_resources.clusters.map((c: Obj) => c.name),
@@ -350,32 +524,194 @@ function istioBootstrap(
   return config;
 }
 
-const filters: Record<string, () => Obj> = {
-  "the filter extracted from the EnvoyFilter patch": extractedFilter,
-  "the WasmPlugin as Istio renders it": wasmPluginFilter,
-};
+/** A temp dir removed at cleanup. */
+function tempDir(s: Scope): string {
+  const dir = mkdtempSync(join(tmpdir(), "mirror-istio-"));
+  s.defer(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
-for (const [what, filter] of Object.entries(filters)) {
-  scenario(`${what} passes envoy --mode validate`, async (s) => {
-    const dir = mkdtempSync(join(tmpdir(), "mirror-istio-"));
-    s.defer(() => rmSync(dir, { recursive: true, force: true }));
-    const file = join(dir, "envoy.json");
+/** The ECDS stat `name` of the EnvoyFilter's HTTP filter. */
+const ecdsStat = (name: string) =>
+  `extension_config_discovery.http_filter.${parts().httpFilter.name}.${name}`;
+
+scenario(
+  "the EnvoyFilter's extension config passes envoy --mode validate (on_configure runs), and so does its listener",
+  async (s) => {
+    const dir = tempDir(s);
+    // The extension config inline, as Envoy will build it: module and plugin config checked.
+    const inline = {
+      name: "mirror",
+      typed_config: extensionConfig().typed_config,
+    };
+    writeFileSync(
+      join(dir, "inline.json"),
+      JSON.stringify(istioBootstrap(inline, { live: 1, dark: 2 })),
+    );
+    const first = await validateConfig(join(dir, "inline.json"));
+    assert.equal(first.code, 0, first.output);
+    // The listener with the HTTP filter that names the extension config.
+    writeEcds(join(dir, "ecds.json"), extensionConfig(), 1);
+    writeFileSync(
+      join(dir, "listener.json"),
+      JSON.stringify(
+        istioBootstrap(ecdsHttpFilter(join(dir, "ecds.json")), {
+          live: 1,
+          dark: 2,
+        }),
+      ),
+    );
+    const second = await validateConfig(join(dir, "listener.json"));
+    assert.equal(second.code, 0, second.output);
+  },
+);
+
+scenario(
+  "the WasmPlugin as Istio renders it passes envoy --mode validate",
+  async (s) => {
+    const file = join(tempDir(s), "envoy.json");
     writeFileSync(
       file,
-      JSON.stringify(istioBootstrap(filter(), { live: 1, dark: 2 })),
+      JSON.stringify(istioBootstrap(wasmPluginFilter(), { live: 1, dark: 2 })),
     );
     const { code, output } = await validateConfig(file);
     assert.equal(code, 0, output);
-  });
+  },
+);
 
-  scenario(
-    `${what} mirrors to outbound|8080||kitchen-next.default.svc.cluster.local`,
-    async (s) => mirrorsAsIstioWould(s, filter()),
-  );
-}
+scenario(
+  "the EnvoyFilter (extension config over ECDS) mirrors to outbound|8080||kitchen-next.default.svc.cluster.local",
+  async (s) => {
+    const ecds = join(tempDir(s), "ecds.json");
+    writeEcds(ecds, extensionConfig(), 1);
+    await mirrorsAsIstioWould(
+      s,
+      ecdsHttpFilter(ecds),
+      ecdsStat("update_success"),
+    );
+  },
+);
+
+scenario(
+  "the WasmPlugin as Istio renders it mirrors to outbound|8080||kitchen-next.default.svc.cluster.local",
+  async (s) => mirrorsAsIstioWould(s, wasmPluginFilter()),
+);
+
+scenario(
+  "EnvoyFilter with the module file missing: the extension config is rejected, the listener serves live traffic, nothing is mirrored; the module loads with the next changed extension config",
+  async (s) => {
+    const dir = tempDir(s);
+    const module = join(dir, "wasm-filters", "mirror.wasm");
+    const ecds = join(dir, "ecds.json");
+    writeEcds(ecds, extensionConfig(module), 1);
+    const live = await s.upstream("kitchen");
+    const dark = await s.upstream("kitchen-next");
+    const envoy = await s.envoy({
+      name: "sidecar-without-module",
+      live,
+      dark,
+      bootstrap: istioBootstrap(ecdsHttpFilter(ecds), {
+        live: live.port,
+        dark: dark.port,
+      }),
+    });
+    await envoy.waitForStat(ecdsStat("update_rejected"), 1);
+    assert.match(
+      envoy.log,
+      /rejected: Invalid path: .*wasm-filters\/mirror\.wasm/,
+    );
+    const agent = s.agent(4);
+    const traffic = async (n: number, tag: string) => {
+      for (let u = 0; u < n; u++) {
+        const reply = await request(envoy.listenerPort, {
+          path: `/menu?${tag}=${u}`,
+          headers: { "x-user-id": `${tag}-${u}` },
+          agent,
+        });
+        assert.equal(reply.status, 200, `live request ${tag}-${u}`);
+        assert.match(reply.body.toString(), /^kitchen GET/);
+      }
+    };
+    await traffic(20, "before");
+    assert.equal(live.records.length, 20);
+    assert.equal(dark.records.length, 0);
+
+    // The module appears (the ConfigMap is created); the same extension config sent again is
+    // not applied: Envoy skips a config identical to the last one it got, even a rejected one.
+    mkdirSync(dirname(module), { recursive: true });
+    copyFileSync(join(REPO_ROOT, WASM_PATH), module);
+    writeEcds(ecds, extensionConfig(module), 2);
+    await envoy.waitForStat(ecdsStat("update_attempt"), 2);
+    await traffic(20, "same");
+    assert.equal(
+      dark.records.length,
+      0,
+      "an identical extension config was applied",
+    );
+
+    // A changed extension config (any edit of the EnvoyFilter's) loads the module: mirroring starts.
+    const plugin = {
+      ...readEnvoyPluginConfig(),
+      targets: [{ cluster: ISTIO_DARK_CLUSTER, percentage: 100 }],
+    };
+    writeEcds(ecds, extensionConfig(module, plugin), 3);
+    await envoy.waitForStat(ecdsStat("update_success"), (v) => v >= 2);
+    await traffic(10, "after");
+    await dark.waitForCount(10);
+    assert.equal(live.records.length, 50);
+  },
+);
+
+scenario(
+  "the same filter inlined in the listener (the old EnvoyFilter) with the module file missing: Envoy rejects the whole listener while /ready says LIVE",
+  async (s) => {
+    const dir = tempDir(s);
+    const inline = {
+      name: "envoy.filters.http.wasm",
+      typed_config: extensionConfig(join(dir, "missing", "mirror.wasm"))
+        .typed_config,
+    };
+    const listenerPort = await closedPort();
+    const envoy = s.spawnEnvoy({
+      name: "sidecar-inline-without-module",
+      live: { port: 1 },
+      dark: { port: 2 },
+      dynamicListener: true,
+      mutate: (b) => {
+        Object.assign(b, istioBootstrap(inline, { live: 1, dark: 2 }));
+        b.static_resources.listeners[0].address.socket_address.port_value =
+          listenerPort;
+      },
+    });
+    const addressFile = join(envoy.configPath, "..", "admin-address");
+    const admin = await waitFor(
+      "the admin address",
+      () => existsSync(addressFile) && readFileSync(addressFile, "utf8").trim(),
+      20_000,
+    );
+    envoy.adminPort = Number(String(admin).split(":").pop());
+    await envoy.waitForStat("listener_manager.lds.update_rejected", 1, 20_000);
+    assert.equal((await envoy.admin("/ready")).trim(), "LIVE");
+    assert.equal(
+      await envoy.stat("listener_manager.total_listeners_active"),
+      0,
+    );
+    assert.match(envoy.log, /Invalid path: .*missing\/mirror\.wasm/);
+    const refused = await request(listenerPort, { path: "/menu" }).then(
+      () => "answered",
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    assert.equal(refused, "ECONNREFUSED");
+  },
+);
 
 /** 40 users' GETs and 4 POSTs through Envoy: the copies and the stats the config promises. */
-async function mirrorsAsIstioWould(s: Scope, filter: Obj): Promise<void> {
+async function mirrorsAsIstioWould(
+  s: Scope,
+  filter: Obj,
+  /** A stat that must reach 1 before traffic (the extension config applied). */
+  readyStat?: string,
+): Promise<void> {
   const live = await s.upstream("kitchen");
   const dark = await s.upstream("kitchen-next");
   const envoy = await s.envoy({
@@ -384,6 +720,7 @@ async function mirrorsAsIstioWould(s: Scope, filter: Obj): Promise<void> {
     dark,
     bootstrap: istioBootstrap(filter, { live: live.port, dark: dark.port }),
   });
+  if (readyStat) await envoy.waitForStat(readyStat, 1);
   assert.match(
     await envoy.admin("/clusters"),
     new RegExp(`^${ISTIO_DARK_CLUSTER.replace(/\|/g, "\\|")}::`, "m"),

@@ -22,6 +22,7 @@ import {
 const validated = [
   "percentage 150",
   "a misspelled target field",
+  "a misspelled percentage (the filter suggests the field)",
   "marker.inbound drop",
   "shorthand and targets together",
   "headers.add a control character",

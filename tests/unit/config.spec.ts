@@ -371,7 +371,7 @@ describe("unknown fields", () => {
       new Case(
         "top level, case differs",
         top('"Methods":["GET"]'),
-        "Methods: unknown field",
+        'Methods: unknown field (did you mean "methods"?)',
       ),
       new Case(
         "target member at the top without cluster",
@@ -386,7 +386,7 @@ describe("unknown fields", () => {
       new Case(
         "second target",
         '{"targets":[{"cluster":"a","percentage":1},{"cluster":"b","percentage":1,"Salt":"x"}]}',
-        "targets[1].Salt: unknown field",
+        'targets[1].Salt: unknown field (did you mean "salt"?)',
       ),
       new Case(
         "target.match",
@@ -396,7 +396,7 @@ describe("unknown fields", () => {
       new Case(
         "sampling",
         top('"sampling":{"key":["path"]}'),
-        "sampling.key: unknown field",
+        'sampling.key: unknown field (did you mean "keys"?)',
       ),
       new Case(
         "marker",
@@ -425,6 +425,101 @@ describe("unknown fields", () => {
         '{"cluster":"dark","percentage":1,"match":{"foo":1}}',
         "match.foo: unknown field",
       ),
+    ]);
+  });
+});
+
+describe("unknown fields: the nearest known name", () => {
+  it("suggests the known name a typo is nearest to, at each level", () => {
+    checkRefusals([
+      new Case(
+        "a missing letter",
+        target('"cluster":"dark","percentge":10'),
+        'targets[0].percentge: unknown field (did you mean "percentage"?)',
+      ),
+      new Case(
+        "the shorthand",
+        '{"cluster":"dark","percentge":10}',
+        'percentge: unknown field (did you mean "percentage"?)',
+      ),
+      new Case(
+        "a letter dropped from cluster",
+        targetWith('"clustr":"x"'),
+        'targets[0].clustr: unknown field (did you mean "cluster"?)',
+      ),
+      new Case(
+        "two neighbours swapped",
+        targetWith('"timeotu_ms":5'),
+        'targets[0].timeotu_ms: unknown field (did you mean "timeout_ms"?)',
+      ),
+      new Case(
+        "a letter too many",
+        top('"max_inflightt":5'),
+        'max_inflightt: unknown field (did you mean "max_inflight"?)',
+      ),
+      new Case(
+        "a dash for an underscore",
+        top('"max-body-bytes":5'),
+        'max-body-bytes: unknown field (did you mean "max_body_bytes"?)',
+      ),
+      new Case(
+        "case only",
+        targetWith('"Match":{}'),
+        'targets[0].Match: unknown field (did you mean "match"?)',
+      ),
+      new Case(
+        "a singular",
+        top('"target":[]'),
+        'target: unknown field (did you mean "targets"?)',
+      ),
+      new Case(
+        "in match",
+        targetWith('"match":{"header":{}}'),
+        'targets[0].match.header: unknown field (did you mean "headers"?)',
+      ),
+      new Case(
+        "in marker",
+        top('"marker":{"inbond":"skip"}'),
+        'marker.inbond: unknown field (did you mean "inbound"?)',
+      ),
+      new Case(
+        "in compare",
+        top('"compare":{"ignore_status":[]}'),
+        'compare.ignore_status: unknown field (did you mean "ignore_statuses"?)',
+      ),
+      new Case(
+        "in unsafe_paths",
+        top('"unsafe_paths":[{"method":["POST"],"path_prefix":"/a"}]'),
+        'unsafe_paths[0].method: unknown field (did you mean "methods"?)',
+      ),
+    ]);
+  });
+
+  it("suggests nothing when no known name is near", () => {
+    checkRefusals([
+      new Case("three letters", top('"foo":1'), "foo: unknown field"),
+      new Case(
+        "another word",
+        targetWith('"weight":1'),
+        "targets[0].weight: unknown field",
+      ),
+      new Case(
+        "a shorter name of another field",
+        targetWith('"match":{"prefix":"/"}'),
+        "targets[0].match.prefix: unknown field",
+      ),
+      new Case(
+        "a target field at the top level without cluster",
+        top('"percentage":5'),
+        "percentage: unknown field",
+      ),
+      new Case("one letter", top('"x":1'), "x: unknown field"),
+      new Case(
+        "a very long name",
+        top('"' + "targets".repeat(20) + '":1'),
+        "targets".repeat(20) + ": unknown field",
+      ),
+      new Case("an empty name", top('"":1'), '"": unknown field'),
     ]);
   });
 });

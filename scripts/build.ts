@@ -1,0 +1,67 @@
+// Builds the filter when a script needs build/mirror.wasm and it is missing or older than its
+// sources, so that scripts parse their arguments (and answer --help) before any build, and build
+// only when they must. `npm run build` is the build itself.
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { REPO_ROOT } from "./envoy.ts";
+
+/** The release module every script uses. */
+export const RELEASE_WASM = join(REPO_ROOT, "build", "mirror.wasm");
+
+/** What the build reads: the filter's sources, the compiler config, the SDK patch, the lock file. */
+function sources(): string[] {
+  const inDir = (dir: string) =>
+    existsSync(join(REPO_ROOT, dir))
+      ? readdirSync(join(REPO_ROOT, dir)).map((f) => join(REPO_ROOT, dir, f))
+      : [];
+  return [
+    ...inDir("assembly"),
+    ...inDir("patches"),
+    join(REPO_ROOT, "asconfig.json"),
+    join(REPO_ROOT, "package-lock.json"),
+  ].filter((f) => existsSync(f));
+}
+
+/** Why build/mirror.wasm must be (re)built, or undefined when it is up to date. */
+export function staleReason(): string | undefined {
+  if (!existsSync(RELEASE_WASM)) return "build/mirror.wasm is missing";
+  const built = statSync(RELEASE_WASM).mtimeMs;
+  const newer = sources().find((f) => statSync(f).mtimeMs > built);
+  return newer
+    ? `${newer.slice(REPO_ROOT.length + 1)} is newer than build/mirror.wasm`
+    : undefined;
+}
+
+/**
+ * Runs `npm run build` when build/mirror.wasm is missing or stale (its output on stderr, so that
+ * a script's stdout stays its own); throws if the build fails. Returns whether it built.
+ */
+export function ensureBuild(): boolean {
+  const why = staleReason();
+  if (!why) return false;
+  process.stderr.write(`build: ${why}; building the filter (npm run build)…\n`);
+  const r = spawnSync("npm", ["run", "--silent", "build"], {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", 2, 2],
+  });
+  if (r.error || r.status !== 0)
+    throw new Error(
+      `npm run build failed (${r.error?.message ?? `exit ${r.status}`})`,
+    );
+  return true;
+}
+
+/**
+ * A path a user typed, resolved against the directory they ran npm in (npm runs scripts in the
+ * package root and keeps the caller's directory in INIT_CWD).
+ */
+export function userPath(path: string): string {
+  return resolve(process.env.INIT_CWD ?? process.cwd(), path);
+}
+
+/** How to show `path` to the user: relative to where they are when it is below it. */
+export function shownPath(path: string): string {
+  const rel = relative(process.env.INIT_CWD ?? process.cwd(), path);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}

@@ -1,0 +1,219 @@
+// The npm scripts as a new user meets them, each run through npm in a fresh copy of the
+// repository (the tracked and untracked files, no build/, node_modules shared read-only): --help
+// and bad arguments are answered before any build; `npm run validate` builds only when it must;
+// and a typo in envoy/config.json (`percentge`) stops `npm start`, `npm run validate` and
+// `npm run istio` with the filter's own suggestion, before anything starts.
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, sep } from "node:path";
+import { after, describe, it } from "node:test";
+import { envoyBinary, REPO_ROOT } from "./harness.ts";
+
+const copies: string[] = [];
+after(() => {
+  for (const dir of copies) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The repository's files: as git lists them, or (no git) all but what .gitignore names. */
+function repositoryFiles(): string[] {
+  try {
+    return execFileSync(
+      "git",
+      ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "ignore"] },
+    )
+      .toString()
+      .split("\0")
+      .filter(Boolean);
+  } catch {
+    const skip = new Set([".git", "node_modules", ".venv", "build", "tmp"]);
+    return (readdirSync(REPO_ROOT, { recursive: true }) as string[]).filter(
+      (f) =>
+        !skip.has(f.split(sep)[0]) &&
+        !f.endsWith(".log") &&
+        statSync(join(REPO_ROOT, f)).isFile(),
+    );
+  }
+}
+
+/**
+ * A fresh copy of the repository: its files as git sees them (tracked and untracked, not
+ * ignored), without build/ (unless `withBuild`), with this checkout's node_modules linked in.
+ */
+function freshCopy(withBuild = false): string {
+  const dir = mkdtempSync(join(tmpdir(), "mirror-clone-"));
+  copies.push(dir);
+  const files = repositoryFiles().filter((f) => existsSync(join(REPO_ROOT, f)));
+  for (const f of files) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    copyFileSync(join(REPO_ROOT, f), join(dir, f));
+  }
+  symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
+  // The linked packages are those of this lock file: an old lock time keeps scripts/bootstrap.mjs
+  // from reinstalling them (into the shared node_modules).
+  utimesSync(join(dir, "package-lock.json"), new Date(0), new Date(0));
+  if (withBuild) {
+    mkdirSync(join(dir, "build"));
+    copyFileSync(
+      join(REPO_ROOT, "build", "mirror.wasm"),
+      join(dir, "build", "mirror.wasm"),
+    );
+  }
+  return dir;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** `npm run <script> -- <args>` in `cwd`. */
+function npmRun(cwd: string, script: string, ...args: string[]): Promise<Run> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn("npm", ["run", "--silent", script, "--", ...args], {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      // Envoy is never needed here; should a script look for it, it finds this one.
+      env: {
+        ...process.env,
+        ...(envoyBinary ? { ENVOY_BIN: envoyBinary.bin } : {}),
+      },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      resolve({ code, stdout, stderr, ms: Date.now() - started }),
+    );
+  });
+}
+
+const built = (dir: string) => existsSync(join(dir, "build", "mirror.wasm"));
+const SUGGESTION =
+  'targets[0].percentge: unknown field (did you mean "percentage"?)';
+
+describe("on a fresh clone, --help and bad arguments are answered before any build", () => {
+  const dir = freshCopy();
+  const helps: Array<[string, RegExp]> = [
+    ["start", /^usage: npm start/],
+    ["validate", /^usage: npm run validate/],
+    ["istio", /^usage: npm run istio/],
+    ["oci", /^usage: npm run oci/],
+    ["report", /^usage: npm run report/],
+    ["sync", /^usage: npm run sync/],
+    ["envoy", /^usage: npm run envoy/],
+  ];
+  for (const [script, usage] of helps)
+    it(`npm run ${script} -- --help`, async () => {
+      const r = await npmRun(dir, script, "--help");
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, usage);
+      assert.doesNotMatch(r.stderr, /^build:/m);
+      assert.ok(!built(dir), "it built the filter");
+    });
+  const bad: Array<[string, string[], RegExp]> = [
+    ["start", ["--duration", "abc"], /--duration: must be a positive number/],
+    ["start", ["--live-port", "http"], /--live-port: must be a port number/],
+    ["oci", ["--bogus"], /Unknown option '--bogus'/],
+    ["istio", ["--port", "x"], /--port: must be a port number/],
+    ["validate", ["--bogus"], /Unknown option '--bogus'/],
+  ];
+  for (const [script, args, message] of bad)
+    it(`npm run ${script} -- ${args.join(" ")} → exit 2`, async () => {
+      const r = await npmRun(dir, script, ...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.ok(!built(dir), "it built the filter");
+    });
+});
+
+describe("npm run validate", () => {
+  it("checks envoy/config.json with an up-to-date build, without building", async () => {
+    const dir = freshCopy(true);
+    const r = await npmRun(dir, "validate", "envoy/config.json");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      "envoy/config.json: valid (build/mirror.wasm accepts it)\n",
+    );
+    assert.doesNotMatch(r.stderr, /^build:/m);
+  });
+
+  it("on a fresh clone, builds the filter first (it is missing), then checks", async () => {
+    const dir = freshCopy();
+    const r = await npmRun(dir, "validate");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^build: build\/mirror\.wasm is missing; building/m);
+    assert.ok(built(dir));
+    assert.match(r.stdout, /^envoy\/config\.json: valid/);
+  });
+});
+
+describe("a typo in envoy/config.json (percentge) stops every script that uses it, with the filter's suggestion", () => {
+  const dir = freshCopy(true);
+  const file = join(dir, "envoy", "config.json");
+  writeFileSync(
+    file,
+    readFileSync(file, "utf8").replace('"percentage"', '"percentge"'),
+  );
+  assert.match(readFileSync(file, "utf8"), /percentge/);
+  const cases: Array<[string, string[]]> = [
+    ["validate", []],
+    ["start", ["--duration", "1"]],
+    ["istio", []],
+    ["istio", ["--image", "registry.example.com/proxy-wasm-mirror:0.1.0"]],
+    ["istio", ["--envoyfilter", "--service", "checkout"]],
+    ["sync", []],
+  ];
+  for (const [script, args] of cases)
+    it(`npm run ${script} ${args.join(" ")}`.trim(), async () => {
+      const r = await npmRun(dir, script, ...args);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `envoy/config\\.json: invalid plugin config: ${SUGGESTION.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`,
+        ),
+      );
+      assert.equal(r.stdout, "", "nothing rendered or started");
+    });
+
+  it("and a flag pointing at another file checks that file", async () => {
+    const other = join(dir, "other.json");
+    writeFileSync(
+      other,
+      '{"targets":[{"cluster":"kitchen-next","percentage":5}],"sampling":{"key":["path"]}}',
+    );
+    const r = await npmRun(dir, "validate", "other.json");
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr,
+      'other.json: invalid plugin config: sampling.key: unknown field (did you mean "keys"?)\n',
+    );
+    const start = await npmRun(dir, "start", "--config", other);
+    assert.equal(start.code, 1);
+    assert.match(
+      start.stderr,
+      /sampling\.key: unknown field \(did you mean "keys"\?\)/,
+    );
+  });
+});

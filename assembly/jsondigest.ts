@@ -374,7 +374,8 @@ const LITERALS = memory.data<u8>([
 // @ts-ignore: decorator
 @inline
 function isSpace(c: u32): bool {
-  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+  // space, tab, LF, CR
+  return c <= 0x20 && (((<u64>0x100002600) >> (<u64>c)) & 1) != 0;
 }
 
 // @ts-ignore: decorator
@@ -458,6 +459,7 @@ export class JsonDigest {
   private childAlive: bool = false;
   // firstDifference entries
   private entries: i32 = 0;
+  private deepest: i32 = 0; // once the table is full: the deepest depth it holds
   private dropped: i32 = 0x7fffffff; // least depth of an entry given up
 
   constructor(rules: IgnoreRules | null) {
@@ -481,6 +483,7 @@ export class JsonDigest {
     this.st = S_VALUE;
     this.depth = 0;
     this.entries = 0;
+    this.deepest = 0;
     this.dropped = 0x7fffffff;
     memory.fill(this.base + DEPTH_COUNT, 0, 4 * (DIFF_DEPTH + 1));
     store<u64>(this.base + PATH_HASH, T_ROOT);
@@ -520,12 +523,16 @@ export class JsonDigest {
     let p = ptr;
     let st = this.st;
     while (p < end) {
-      const c = <u32>load<u8>(p);
+      let c = <u32>load<u8>(p);
+      if (st <= S_DONE && isSpace(c)) {
+        do p++;
+        while (p < end && isSpace(<u32>load<u8>(p)));
+        continue;
+      }
       switch (st) {
         case S_VALUE:
         case S_ARRAY_FIRST: {
           p++;
-          if (isSpace(c)) break;
           if (c == 0x5d && st == S_ARRAY_FIRST) st = this.close(false);
           else st = this.beginValue(c);
           break;
@@ -533,7 +540,6 @@ export class JsonDigest {
         case S_OBJECT_FIRST:
         case S_KEY: {
           p++;
-          if (isSpace(c)) break;
           if (c == 0x22) st = this.beginKey();
           else if (c == 0x7d && st == S_OBJECT_FIRST) st = this.close(true);
           else st = this.fail();
@@ -541,13 +547,11 @@ export class JsonDigest {
         }
         case S_COLON: {
           p++;
-          if (isSpace(c)) break;
           st = c == 0x3a ? S_VALUE : this.fail();
           break;
         }
         case S_AFTER: {
           p++;
-          if (isSpace(c)) break;
           const object = (this.frameFlags() & F_OBJECT) != 0;
           if (c == 0x2c) st = object ? S_KEY : S_VALUE;
           else if (c == (object ? 0x7d : 0x5d)) st = this.close(object);
@@ -556,11 +560,13 @@ export class JsonDigest {
         }
         case S_DONE: {
           p++;
-          if (!isSpace(c)) st = this.fail();
+          st = this.fail(); // anything but whitespace after the value
           break;
         }
         case S_STRING: {
-          if (!this.keyText) p = this.plainRun(p, end);
+          const from = p;
+          p = this.plainRun(p, end);
+          if (this.keyText && p > from) this.appendRun(from, p);
           if (p == end) break;
           const b = <u32>load<u8>(p);
           p++;
@@ -660,11 +666,15 @@ export class JsonDigest {
           }
           break;
         }
-        case S_INT: {
+        case S_INT:
+        case S_FRACTION: {
           if (c - 0x30 < 10) {
-            p++;
-            this.digit(c, true);
-          } else if (c == 0x2e) {
+            const int = st == S_INT;
+            do {
+              this.digit(c, int);
+              p++;
+            } while (p < end && (c = <u32>load<u8>(p)) - 0x30 < 10);
+          } else if (c == 0x2e && st == S_INT) {
             p++;
             st = S_DOT;
           } else if ((c | 0x20) == 0x65) {
@@ -682,18 +692,6 @@ export class JsonDigest {
             st = S_FRACTION;
           } else {
             st = this.fail();
-          }
-          break;
-        }
-        case S_FRACTION: {
-          if (c - 0x30 < 10) {
-            p++;
-            this.digit(c, false);
-          } else if ((c | 0x20) == 0x65) {
-            p++;
-            st = S_E;
-          } else {
-            st = this.valueDone(this.numberDigest(), this.valueIgnored);
           }
           break;
         }
@@ -737,10 +735,14 @@ export class JsonDigest {
     return S_INVALID;
   }
 
+  // @ts-ignore: decorator
+  @inline
   private frameAt(depth: i32): usize {
     return this.base + FRAMES + <usize>((depth - 1) * FRAME);
   }
 
+  // @ts-ignore: decorator
+  @inline
   private frameFlags(): u32 {
     return load<u32>(this.frameAt(this.depth), 28);
   }
@@ -820,7 +822,7 @@ export class JsonDigest {
     const object = (flags & F_OBJECT) != 0;
     const keyHash = load<u64>(frame, 8);
     const index = load<u64>(frame, 16);
-    if (d <= DIFF_DEPTH) {
+    if (d <= DIFF_DEPTH && this.keeps(d)) {
       const b = this.base;
       let token = keyHash;
       if (!object) {
@@ -1052,6 +1054,19 @@ export class JsonDigest {
     }
   }
 
+  /** Plain member-name bytes [from, to) into the pointer text, RFC 6901-escaped. */
+  private appendRun(from: usize, to: usize): void {
+    for (let p = from; p < to && this.textLen <= POINTER_TEXT; p++) {
+      const b = <u32>load<u8>(p);
+      if (b == 0x7e || b == 0x2f) {
+        this.appendText(0x7e);
+        this.appendText(b == 0x7e ? 0x30 : 0x31);
+      } else {
+        this.appendText(b);
+      }
+    }
+  }
+
   private appendText(b: u32): void {
     const n = this.textLen;
     if (n > POINTER_TEXT) return;
@@ -1141,7 +1156,8 @@ export class JsonDigest {
     this.startToken();
     this.isKey = true;
     const d = this.depth;
-    this.keyText = d <= DIFF_DEPTH && (this.frameFlags() & F_IGNORED) == 0;
+    this.keyText =
+      d <= DIFF_DEPTH && (this.frameFlags() & F_IGNORED) == 0 && this.keeps(d);
     if (this.keyText) {
       this.textLen = load<i32>(this.base + PATH_LEN + <usize>((d - 1) * 4));
       this.appendText(0x2f);
@@ -1162,6 +1178,8 @@ export class JsonDigest {
   }
 
   /** A digit of the significand (`int`: before the point). */
+  // @ts-ignore: decorator
+  @inline
   private digit(c: u32, int: bool): void {
     if (int) this.intDigits++;
     if (c == 0x30) {
@@ -1191,6 +1209,16 @@ export class JsonDigest {
 
   // ---- firstDifference entries
 
+  /**
+   * Can a value at depth `d` still get an entry? Once the table is full only a value shallower
+   * than its deepest entry can, and that only ever gets rarer: its pointer need not be built.
+   */
+  // @ts-ignore: decorator
+  @inline
+  private keeps(d: i32): bool {
+    return this.entries < DIFF_ENTRIES || this.deepest > d;
+  }
+
   /** Keeps (pointer, digest) of the value that ended at depth `d` (1..DIFF_DEPTH). */
   private record(d: i32, v: u64): void {
     const b = this.base;
@@ -1199,12 +1227,7 @@ export class JsonDigest {
       slot = this.entries++;
       store<u8>(b + ORDER + <usize>slot, <u8>slot);
     } else {
-      let deepest = DIFF_DEPTH;
-      while (
-        deepest > d &&
-        load<i32>(b + DEPTH_COUNT + <usize>(deepest * 4)) == 0
-      )
-        deepest--;
+      const deepest = this.deepest;
       if (deepest <= d) {
         if (d < this.dropped) this.dropped = d;
         return;
@@ -1240,6 +1263,11 @@ export class JsonDigest {
     );
     const at = b + DEPTH_COUNT + <usize>(d * 4);
     store<i32>(at, load<i32>(at) + 1);
+    if (this.entries == DIFF_ENTRIES) {
+      let k = DIFF_DEPTH;
+      while (k > 1 && load<i32>(b + DEPTH_COUNT + <usize>(k * 4)) == 0) k--;
+      this.deepest = k;
+    }
   }
 
   private entryAt(slot: i32): usize {

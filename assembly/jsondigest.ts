@@ -967,6 +967,7 @@ export class JsonDigest {
     this.tw = 0;
     this.tn = 0;
     this.tlen = 0;
+    this.high = 0;
   }
 
   // @ts-ignore: decorator

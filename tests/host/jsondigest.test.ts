@@ -291,6 +291,8 @@ interface Digest {
 }
 
 const encoder = new TextEncoder();
+/** Junk bytes after each chunk fed (plain string bytes: a stray read would take them in). */
+const JUNK = 16;
 const decoder = new TextDecoder();
 
 function build(): void {
@@ -352,17 +354,27 @@ class Guest {
     return n === 0 ? "" : this.text(n);
   }
 
-  /** Digests `body` into digest `which`, fed in chunks of the given sizes (the rest at the end). */
+  /**
+   * Digests `body` into digest `which`, fed in chunks of the given sizes (the rest at the end).
+   * Each chunk is copied alone to the input buffer, junk after it: a read past a chunk's end
+   * changes the result instead of finding the body's next bytes in place.
+   */
   digest(which: number, body: Uint8Array, chunks: number[] = []): Digest {
-    const ptr = this.put(body);
+    const ptr = this.x.inputBuffer(body.length + JUNK);
     this.x.reset(which);
+    const feed = (at: number, len: number) => {
+      const view = new Uint8Array(this.x.memory.buffer, ptr, len + JUNK);
+      view.set(body.subarray(at, at + len));
+      view.fill(0x61, len);
+      this.x.update(which, ptr, len);
+    };
     let at = 0;
     for (const n of chunks) {
       const len = Math.min(n, body.length - at);
-      this.x.update(which, ptr + at, len);
+      feed(at, len);
       at += len;
     }
-    this.x.update(which, ptr + at, body.length - at);
+    feed(at, body.length - at);
     this.x.finish(which);
     return {
       state: STATES[this.x.state(which)],
@@ -777,7 +789,12 @@ function chunking(r: Rng, len: number): number[] {
   return out;
 }
 
-const NOISE_BYTES = encoder.encode('{}[],:"\\ \n0123456789eE+-.tfnulra/u');
+/** Noise: JSON's own characters, and the bytes at the edges of what strings may hold. */
+const NOISE_BYTES = [
+  ...encoder.encode('{}[],:"\\ \n0123456789eE+-.tfnulra/u'),
+  ...[0x00, 0x09, 0x0b, 0x0c, 0x1f, 0x7f, 0x80, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf],
+  ...[0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff],
+];
 
 /** 1 to 3 random byte edits, or a cut. */
 function noise(r: Rng, body: Uint8Array): Uint8Array {
@@ -785,7 +802,7 @@ function noise(r: Rng, body: Uint8Array): Uint8Array {
   const edits = 1 + r.int(3);
   for (let k = 0; k < edits; k++) {
     const at = r.int(b.length + 1);
-    const byte = r.chance(0.7) ? r.pick(Array.from(NOISE_BYTES)) : r.int(256);
+    const byte = r.chance(0.7) ? r.pick(NOISE_BYTES) : r.int(256);
     switch (r.int(5)) {
       case 0:
         b[Math.min(at, b.length - 1)] = byte;
@@ -818,6 +835,19 @@ before(async () => {
   guest = new Guest();
   h64 = (await xxhash()).h64Raw;
 });
+
+/**
+ * Documents per rule set: the two digests are made with the rules, then reset and reused for
+ * the batch (after valid, invalid and cut bodies alike).
+ */
+const BATCH = 20;
+
+/** Sets a random rule set; returns it as reference tokens. */
+function pickRules(r: Rng): string[][] {
+  const set = r.pick(PATTERN_SETS);
+  assert.equal(guest.setRules(set), "");
+  return set.map(patternTokens);
+}
 
 function bytesOf(text: string): Uint8Array {
   return encoder.encode(text);
@@ -865,10 +895,9 @@ describe("jsondigest in Wasm against the reference", () => {
 
   it(`digests ${DOCS} documents and their re-spellings equal`, () => {
     const r = rng(SEED);
+    let patterns: string[][] = [];
     for (let i = 0; i < DOCS; i++) {
-      const patternSet = r.pick(PATTERN_SETS);
-      assert.equal(guest.setRules(patternSet), "");
-      const patterns = patternSet.map(patternTokens);
+      if (i % BATCH === 0) patterns = pickRules(r);
       const g = randomDocument(r);
       const a = check(r, 0, bytesOf(spell(r, g)), patterns, `doc ${i}`);
       const b = check(
@@ -889,10 +918,9 @@ describe("jsondigest in Wasm against the reference", () => {
     const r = rng(SEED + 1);
     let different = 0;
     let exactPointers = 0;
+    let patterns: string[][] = [];
     for (let i = 0; i < DOCS; i++) {
-      const patternSet = r.pick(PATTERN_SETS);
-      guest.setRules(patternSet);
-      const patterns = patternSet.map(patternTokens);
+      if (i % BATCH === 0) patterns = pickRules(r);
       const g = randomDocument(r);
       const m = mutate(r, g);
       const live = check(r, 0, bytesOf(spell(r, g)), patterns, `doc ${i}`);
@@ -950,17 +978,16 @@ describe("jsondigest in Wasm against the reference", () => {
   it(`never traps on ${DOCS} noisy bodies and agrees on their state`, () => {
     const r = rng(SEED + 2);
     const seen = new Set<State>();
+    let patterns: string[][] = [];
     for (let i = 0; i < DOCS; i++) {
-      const patternSet = r.pick(PATTERN_SETS);
-      guest.setRules(patternSet);
-      const patterns = patternSet.map(patternTokens);
+      if (i % BATCH === 0) patterns = pickRules(r);
       let body: Uint8Array;
       const kind = r.int(10);
       if (kind === 0) {
         body = Uint8Array.from({ length: r.int(64) }, () => r.int(256));
       } else if (kind === 1) {
         body = Uint8Array.from({ length: r.int(64) }, () =>
-          r.pick(Array.from(NOISE_BYTES)),
+          r.pick(NOISE_BYTES),
         );
       } else if (kind === 2) {
         const n = MAX_DEPTH - 3 + r.int(6);
@@ -973,19 +1000,20 @@ describe("jsondigest in Wasm against the reference", () => {
       const x = check(r, 0, body, patterns, `noise ${i}`);
       seen.add(x.ref.state);
     }
-    assert.deepEqual([...seen].sort(), [
-      "Empty",
-      "Invalid",
-      "TooDeep",
-      "Valid",
-    ]);
+    if (DOCS >= 1000)
+      assert.deepEqual([...seen].sort(), [
+        "Empty",
+        "Invalid",
+        "TooDeep",
+        "Valid",
+      ]);
   });
 
   it("keeps noisy bodies that stay valid comparable with the original", () => {
     const r = rng(SEED + 3);
     let valid = 0;
+    guest.setRules([]);
     for (let i = 0; i < DOCS; i++) {
-      guest.setRules([]);
       const body = bytesOf(spell(r, randomDocument(r)));
       const a = check(r, 0, body, [], `original ${i}`);
       const b = check(r, 1, noise(r, body), [], `noisy ${i}`);
@@ -1055,6 +1083,7 @@ describe("jsondigest memory", () => {
       );
       const out = guest.digest(0, body, pieces);
       assert.notEqual(out.state, "Invalid");
+      assert.equal(out.exact, h64(body));
     }
     for (let i = 0; i < 20_000; i++) {
       const body = docs[i % docs.length];

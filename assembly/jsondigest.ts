@@ -5,7 +5,7 @@
 //   comments, no trailing commas, no leading zeros, no byte order mark, no control characters
 //   inside strings, only the escapes of RFC 8259, strings of valid UTF-8 (no overlong forms, no
 //   encoded surrogates, nothing above U+10FFFF). Anything else is Invalid. A body of only
-//   whitespace (or no bytes) is Empty.
+//   whitespace (or no bytes) is Empty. Whatever the body, `exact` is the XXH64 of its bytes.
 // - Each value has a typed 64-bit digest:
 //   - null, true and false: one constant each;
 //   - numbers by their exact decimal value: the sign, the significant digits (leading and
@@ -142,7 +142,7 @@ function tokenEnd(h: u64, w: u64, len: u64): u64 {
 }
 
 /** The token hash of `len` bytes: what a streamed key or string hashes to. */
-export function tokenHash(ptr: usize, len: usize): u64 {
+function tokenHash(ptr: usize, len: usize): u64 {
   let h = TOKEN_SEED;
   let p = ptr;
   const end = ptr + len;

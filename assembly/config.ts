@@ -60,7 +60,8 @@ export const DEFAULT_TIMEOUT_MS: u32 = 5000;
 export const MAX_TIMEOUT_MS: u32 = 600000;
 export const DEFAULT_MAX_BODY_BYTES: u32 = 65536;
 export const MAX_BODY_BYTES_LIMIT: u32 = 16777216;
-export const DEFAULT_MAX_INFLIGHT: u32 = 100;
+/** Copies in progress per VM: with Envoy's async response limit, it bounds what Envoy holds for dark answers. */
+export const DEFAULT_MAX_INFLIGHT: u32 = 50;
 export const MAX_INFLIGHT_LIMIT: u32 = 100000;
 /** Targets per configuration: each costs a match check per request and its metrics. */
 export const MAX_TARGETS: i32 = 64;

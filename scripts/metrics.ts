@@ -198,7 +198,9 @@ export function series(key: string): Series {
 
 /** The keys of one family's series ("skipped" → ["skipped.not_matched", …]). */
 export function keysOf(prefix: string): string[] {
-  return SERIES.filter((s) => s.key.startsWith(`${prefix}.`)).map((s) => s.key);
+  const f = FAMILY_SPECS.find((x) => x.prefix === prefix && x.values);
+  if (!f) throw new Error(`no labelled mirror metric family "${prefix}"`);
+  return f.values!.map(([v]) => `${prefix}.${v}`);
 }
 
 /** A tag value as the filter writes it (";" would end the tag early). */

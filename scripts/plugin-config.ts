@@ -4,7 +4,7 @@
 // demo's Envoy config rendered from both with its own ports).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Document, parseDocument, Scalar } from "yaml";
+import { parseDocument, Scalar } from "yaml";
 import { Host } from "../tests/host/emulator.ts";
 import { RELEASE_WASM, shownPath } from "./build.ts";
 import { REPO_ROOT } from "./envoy.ts";
@@ -13,6 +13,14 @@ import { REPO_ROOT } from "./envoy.ts";
 export const PLUGIN_CONFIG_FILE = join(REPO_ROOT, "envoy", "config.json");
 /** The shipped Envoy config; its wasm filter carries envoy/config.json inline. */
 export const ENVOY_YAML = join(REPO_ROOT, "envoy", "envoy.yaml");
+/** The shipped edge config (marker stripped, natively too) and its plugin configuration. */
+export const EDGE_YAML = join(REPO_ROOT, "envoy", "edge.yaml");
+export const EDGE_PLUGIN_CONFIG_FILE = join(REPO_ROOT, "envoy", "edge.json");
+/** Each shipped Envoy config and the plugin configuration it carries inline. */
+export const SHIPPED_ENVOY_CONFIGS: Array<{ yaml: string; plugin: string }> = [
+  { yaml: ENVOY_YAML, plugin: PLUGIN_CONFIG_FILE },
+  { yaml: EDGE_YAML, plugin: EDGE_PLUGIN_CONFIG_FILE },
+];
 
 /** What the filter said about a configuration. */
 export interface PluginCheck {
@@ -76,30 +84,29 @@ function pluginValuePaths(node: unknown, path: Path = []): Path[] {
   );
 }
 
-/** envoy/envoy.yaml as a YAML document (comments kept). */
-function envoyYamlDocument(): Document.Parsed {
-  return parseDocument(readFileSync(ENVOY_YAML, "utf8"));
-}
-
 /**
- * envoy/envoy.yaml's text with its wasm filter's inline plugin JSON replaced by `pluginJson`
- * (verbatim, as a block scalar): what `npm run sync` writes, the rest of the file untouched.
+ * A shipped Envoy config's text (envoy/envoy.yaml unless `file` says otherwise) with its wasm
+ * filter's inline plugin JSON replaced by `pluginJson` (verbatim, as a block scalar): what
+ * `npm run sync` writes, the rest of the file untouched.
  */
-export async function envoyYamlWithPlugin(pluginJson: string): Promise<string> {
-  const doc = envoyYamlDocument();
+export async function envoyYamlWithPlugin(
+  pluginJson: string,
+  file = ENVOY_YAML,
+): Promise<string> {
+  const doc = parseDocument(readFileSync(file, "utf8"));
   const paths = pluginValuePaths(doc.toJS());
   if (paths.length !== 1)
     throw new Error(
-      `envoy/envoy.yaml: expected one envoy.filters.http.wasm filter, found ${paths.length}`,
+      `${shownPath(file)}: expected one envoy.filters.http.wasm filter, found ${paths.length}`,
     );
   const value = new Scalar(pluginJson.trimEnd() + "\n");
   value.type = Scalar.BLOCK_LITERAL;
   doc.setIn(paths[0], value);
   const prettier = await import("prettier");
-  const options = (await prettier.resolveConfig(ENVOY_YAML)) ?? {};
+  const options = (await prettier.resolveConfig(file)) ?? {};
   return prettier.format(doc.toString({ lineWidth: 0 }), {
     ...options,
-    filepath: ENVOY_YAML,
+    filepath: file,
   });
 }
 

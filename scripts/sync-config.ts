@@ -7,17 +7,18 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureBuild } from "./build.ts";
 import { writeIstioManifests } from "./istio-config.ts";
+import { shownPath } from "./build.ts";
 import {
-  ENVOY_YAML,
   envoyYamlWithPlugin,
-  PLUGIN_CONFIG_FILE,
   readCheckedPluginConfig,
+  SHIPPED_ENVOY_CONFIGS,
 } from "./plugin-config.ts";
 
 export const USAGE = `usage: npm run sync
 
-Checks envoy/config.json with the filter (build/mirror.wasm's on_configure), then writes it into
-envoy/envoy.yaml, istio/wasmplugin.yaml and istio/envoyfilter.yaml. Exit 1 if the filter refuses it.
+Checks envoy/config.json (and envoy/edge.json) with the filter (build/mirror.wasm's on_configure),
+then writes them into envoy/envoy.yaml (envoy/edge.yaml), istio/wasmplugin.yaml and
+istio/envoyfilter.yaml. Exit 1 if the filter refuses one.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -30,22 +31,24 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   ensureBuild();
-  let text: string;
-  try {
-    text = await readCheckedPluginConfig(PLUGIN_CONFIG_FILE);
-  } catch (err) {
-    process.stderr.write(`sync: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const yaml = await envoyYamlWithPlugin(text);
   const changed: string[] = [];
-  if (yaml !== readFileSync(ENVOY_YAML, "utf8")) {
-    writeFileSync(ENVOY_YAML, yaml);
-    changed.push("envoy/envoy.yaml");
+  for (const { yaml: file, plugin } of SHIPPED_ENVOY_CONFIGS) {
+    let text: string;
+    try {
+      text = await readCheckedPluginConfig(plugin);
+    } catch (err) {
+      process.stderr.write(`sync: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const yaml = await envoyYamlWithPlugin(text, file);
+    if (yaml !== readFileSync(file, "utf8")) {
+      writeFileSync(file, yaml);
+      changed.push(shownPath(file));
+    }
   }
   await writeIstioManifests();
   process.stdout.write(
-    `sync: envoy/envoy.yaml, istio/wasmplugin.yaml and istio/envoyfilter.yaml carry envoy/config.json` +
+    `sync: envoy/envoy.yaml, istio/wasmplugin.yaml and istio/envoyfilter.yaml carry envoy/config.json, envoy/edge.yaml envoy/edge.json` +
       (changed.length ? ` (rewrote ${changed.join(", ")})` : "") +
       "\n",
   );

@@ -3,7 +3,7 @@
 // keeps Envoy from starting with the filter's field-naming message in its log.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import test from "node:test";
 import {
   DARK_CLUSTER,
@@ -24,8 +24,8 @@ import {
 import { envoyStatsConfig } from "../../scripts/metrics.ts";
 import { parse as parseYaml } from "yaml";
 import {
-  ENVOY_YAML,
   envoyYamlWithPlugin,
+  SHIPPED_ENVOY_CONFIGS,
   PLUGIN_CONFIG_FILE,
 } from "../../scripts/plugin-config.ts";
 
@@ -65,25 +65,25 @@ for (const file of shipped) {
   });
 }
 
-test("the plugin JSON inlined in envoy/envoy.yaml is envoy/config.json, verbatim (npm run sync writes it)", async () => {
-  const inline = wasmPluginConfigs(readShippedConfig());
-  assert.equal(
-    inline.length,
-    1,
-    "envoy/envoy.yaml should hold one wasm filter",
-  );
-  const text = readFileSync(PLUGIN_CONFIG_FILE, "utf8");
-  assert.deepEqual(
-    JSON.parse(inline[0]),
-    JSON.parse(text),
-    "envoy/envoy.yaml's plugin JSON differs from envoy/config.json: run npm run sync",
-  );
-  assert.equal(
-    await envoyYamlWithPlugin(text),
-    readFileSync(ENVOY_YAML, "utf8"),
-    "envoy/envoy.yaml differs from its rendering with envoy/config.json: run npm run sync",
-  );
-});
+for (const { yaml, plugin } of SHIPPED_ENVOY_CONFIGS) {
+  const y = relative(REPO_ROOT, yaml);
+  const p = relative(REPO_ROOT, plugin);
+  test(`the plugin JSON inlined in ${y} is ${p}, verbatim (npm run sync writes it)`, async () => {
+    const inline = wasmPluginConfigs(readShippedConfig(y));
+    assert.equal(inline.length, 1, `${y} should hold one wasm filter`);
+    const text = readFileSync(plugin, "utf8");
+    assert.deepEqual(
+      JSON.parse(inline[0]),
+      JSON.parse(text),
+      `${y}'s plugin JSON differs from ${p}: run npm run sync`,
+    );
+    assert.equal(
+      await envoyYamlWithPlugin(text, yaml),
+      readFileSync(yaml, "utf8"),
+      `${y} differs from its rendering with ${p}: run npm run sync`,
+    );
+  });
+}
 
 test("the README's Envoy snippet is envoy/envoy.yaml's wasm filter, and its demo line names envoy/config.json's share and key", () => {
   const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
@@ -115,7 +115,7 @@ test("the README's Envoy snippet is envoy/envoy.yaml's wasm filter, and its demo
   );
 });
 
-test("every shipped wasm filter: root id mirror, V8, build/mirror.wasm relative to the repo root, FAIL_OPEN", () => {
+test("every shipped wasm filter: root id mirror, V8, build/mirror.wasm relative to the repo root, FAIL_RELOAD after 20 ms", () => {
   for (const file of shipped) {
     const filters = wasmFilterConfigs(readShippedConfig(file));
     assert.ok(filters.length > 0, `${file} has no wasm filter`);
@@ -123,7 +123,13 @@ test("every shipped wasm filter: root id mirror, V8, build/mirror.wasm relative 
       assert.equal(c.root_id, "mirror", file);
       assert.equal(c.vm_config.runtime, "envoy.wasm.runtime.v8", file);
       assert.equal(c.vm_config.code.local.filename, "build/mirror.wasm", file);
-      assert.equal(c.failure_policy, "FAIL_OPEN", file);
+      assert.equal(c.failure_policy, "FAIL_RELOAD", file);
+      // At least 2 ms: Envoy 1.40 divides by half the base interval (1 ms crashes it).
+      assert.deepEqual(
+        c.reload_config,
+        { backoff: { base_interval: "0.02s" } },
+        file,
+      );
     }
   }
 });

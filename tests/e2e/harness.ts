@@ -206,6 +206,8 @@ export interface Recorded {
   headers: http.IncomingHttpHeaders;
   rawHeaders: string[];
   body: Buffer;
+  /** Request trailers (HTTP/1.1 chunked or HTTP/2), lower-cased names. */
+  trailers: NodeJS.Dict<string>;
   /** `now()` when the headers arrived and when the body ended. */
   startedAt: number;
   endedAt: number;
@@ -286,6 +288,7 @@ export async function startUpstream(
           headers: req.headers,
           rawHeaders: req.rawHeaders,
           body: Buffer.concat(chunks),
+          trailers: { ...req.trailers },
           startedAt,
           endedAt: now(),
         };
@@ -342,7 +345,10 @@ export async function startUpstream(
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  // A deep accept queue: thousands of connections may arrive at once (tests/e2e/hostile.test.ts).
+  await new Promise<void>((r) =>
+    server.listen({ port: 0, host: "127.0.0.1", backlog: 8192 }, r),
+  );
   upstream.port = (server.address() as net.AddressInfo).port;
   upstream.waitForCount = (n, timeoutMs = 10_000) =>
     waitFor(
@@ -461,7 +467,8 @@ export function wasmFilter(plugin: unknown) {
           runtime: "envoy.wasm.runtime.v8",
           code: { local: { filename: WASM_PATH } },
         },
-        failure_policy: "FAIL_OPEN",
+        failure_policy: "FAIL_RELOAD",
+        reload_config: { backoff: { base_interval: "0.02s" } },
         configuration: {
           "@type": "type.googleapis.com/google.protobuf.StringValue",
           value: typeof plugin === "string" ? plugin : JSON.stringify(plugin),
@@ -582,8 +589,11 @@ export function wasmPluginConfigs(config: unknown): string[] {
  * The shipped envoy/envoy.yaml moved onto test ports: listener and admin on port 0, the live
  * cluster `kitchen` and the dark `kitchen-next` on the given upstreams.
  */
-export function shippedConfig(ports: { live: number; dark: number }): object {
-  const config = readShippedConfig();
+export function shippedConfig(
+  ports: { live: number; dark: number },
+  file = "envoy/envoy.yaml",
+): Record<string, any> {
+  const config = readShippedConfig(file);
   config.admin.address.socket_address.port_value = 0;
   for (const l of config.static_resources.listeners)
     l.address.socket_address.port_value = 0;
@@ -593,7 +603,7 @@ export function shippedConfig(ports: { live: number; dark: number }): object {
   };
   for (const c of config.static_resources.clusters) {
     if (!(c.name in portOf))
-      throw new Error(`envoy/envoy.yaml: unexpected cluster ${c.name}`);
+      throw new Error(`${file}: unexpected cluster ${c.name}`);
     for (const e of c.load_assignment.endpoints)
       for (const lb of e.lb_endpoints)
         lb.endpoint.address.socket_address.port_value = portOf[c.name];

@@ -295,6 +295,8 @@ export interface FaultRow {
   peakInflight: number;
   cap: number;
   vmFailures: number;
+  /** Peak of the filter's Wasm linear memory over the Envoy's VMs (mirror_wasm_memory_bytes), when measured. */
+  peakVmMemory?: number;
 }
 
 /** Appends a row to the run's fault table (printed by zz-security.test.ts). */

@@ -24,18 +24,12 @@ export function buildTrapWasm(): string {
       process.execPath,
       [
         join(REPO_ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
-        "tests/e2e/trap/index.ts",
-        "--outFile",
-        TRAP_WASM,
-        "-O3",
-        "--shrinkLevel",
-        "1",
-        "--runtime",
-        "minimal",
-        "--use",
-        "abort=abort_proc_exit",
+        // Its own asconfig (the release options), not the repository's: asc would add the
+        // repository's entry, and with it a second "mirror" root registration.
+        "--config",
+        "asconfig.json",
       ],
-      { cwd: REPO_ROOT, encoding: "utf8" },
+      { cwd: join(REPO_ROOT, "tests", "e2e", "trap"), encoding: "utf8" },
     );
     if (r.status !== 0)
       throw new Error(

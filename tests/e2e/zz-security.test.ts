@@ -4,7 +4,7 @@
 // (`marker.inbound: "strip"`); here no unsafe method and no credential header may appear in the
 // former, and no client-supplied marker in the latter. Two cases of its own make sure both
 // registries are never empty. Then the fault table of the run: fault → live OK / total, dark
-// outcomes, VM failures.
+// outcomes, VM failures, peak Wasm memory (summed over the Envoy's VMs) where measured.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import test from "node:test";
@@ -253,6 +253,7 @@ test(
       "skipped",
       "peak/cap",
       "VM failures",
+      "peak VM memory",
     ];
     const lines = rows.map((r) => [
       r.fault.length > 70 ? r.fault.slice(0, 69) + "…" : r.fault,
@@ -268,6 +269,9 @@ test(
         .join(", ") || "-",
       `${r.peakInflight}/${r.cap}`,
       String(r.vmFailures),
+      r.peakVmMemory === undefined
+        ? "-"
+        : `${(r.peakVmMemory / (1 << 20)).toFixed(1)} MiB`,
     ]);
     const widths = cols.map((c, i) =>
       Math.max(c.length, ...lines.map((l) => l[i].length)),

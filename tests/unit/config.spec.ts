@@ -108,7 +108,7 @@ describe("defaults", () => {
       "authorization,proxy-authorization,cookie,x-forwarded-client-cert",
     );
     expect<u32>(cfg.maxBodyBytes).toBe(65536);
-    expect<u32>(cfg.maxInflight).toBe(100);
+    expect<u32>(cfg.maxInflight).toBe(50);
   });
 
   it("keeps defaults of an object whose members are all omitted", () => {

@@ -1168,6 +1168,9 @@ export class MirrorStream extends Context {
     this.held = 0;
     this.comparing = sent > 0;
     if (!this.comparing) {
+      // No copy left (every dispatch failed): nothing will judge against the live side,
+      // so its digest's bytes go back to the budget now.
+      this.live!.drop();
       this.live = null;
       this.mirrors = null;
     }

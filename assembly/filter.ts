@@ -426,7 +426,7 @@ class LiveSide {
   startNs: u64;
   side: Side = new Side();
   body: BodyDigest | null = null;
-  /** bytes of the live response body seen */
+  /** bytes of the live response body (counted whether or not bodies are compared) */
   bytes: u64 = 0;
   done: bool = false;
   gone: bool = false;
@@ -451,10 +451,7 @@ class LiveSide {
   /** The live response ended: judge every copy whose dark answer is already in. */
   ended(): void {
     const b = this.body;
-    if (b !== null) {
-      b.finishInto(this.side);
-      this.bytes = b.bytes;
-    }
+    if (b !== null) b.finishInto(this.side);
     this.done = true;
     const w = this.waiting;
     this.waiting = [];
@@ -1090,6 +1087,7 @@ export class MirrorStream extends Context {
     if (live === null || !this.comparing || live.done) {
       return FilterDataStatusValues.Continue;
     }
+    live.bytes += <u64>body_buffer_length;
     const b = live.body;
     if (b !== null && body_buffer_length > 0 && !b.done()) {
       // Hashed as it passes: the live response is never held.

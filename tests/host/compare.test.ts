@@ -234,6 +234,9 @@ function samples(host: Host): string[] {
 
 const buffered = (host: Host) => gauge(host, "mirror_buffered_bytes");
 
+/** The pointer field of a sample line. */
+const LINE_POINTER = / pointer="((?:[^"\\]|\\.)*)"$/;
+
 // ----- fan-out ---------------------------------------------------------------------------------
 
 describe("fan-out: every target decides each request", () => {
@@ -1137,6 +1140,97 @@ describe("comparison through the filter, in both orders", () => {
     exchange(host, { dark: "timeout", darkFirst: true });
     assert.equal(counter(host, stat("dark", "dark.reset")), 2);
     assert.deepEqual(results(host, "dark"), { "compared.status_mismatch": 2 });
+  });
+
+  describe("a live response that starts before the request has ended", () => {
+    const config = {
+      targets: [
+        { cluster: "a", percentage: 100 },
+        { cluster: "b", percentage: 100 },
+      ],
+      unsafe_paths: [{ methods: ["POST"], path_prefix: "/" }],
+      compare: { body: "json", headers: ["content-type"] },
+    };
+    const post = (host: Host) => {
+      const s = host.stream();
+      streams.push(s);
+      s.requestHeaders(
+        [
+          [":method", "POST"],
+          [":path", "/upload"],
+          [":authority", "k"],
+          ["x-request-id", "early"],
+        ],
+        false,
+      );
+      s.requestBody("part 1,", false);
+      return s;
+    };
+    const JSON_TYPE: Pairs = [["content-type", "application/json"]];
+
+    it("is compared when its headers came first and its body after", async () => {
+      const host = await mirror(config);
+      const s = post(host);
+      s.responseHeaders([[":status", "200"], ...JSON_TYPE], false);
+      s.responseBody('{"items":[{"price"', false);
+      s.requestBody("part 2", true);
+      s.responseBody(":1}]}", true);
+      s.done();
+      const [a, b] = host.httpCalls;
+      assert.equal(a.body.toString(), "part 1,part 2");
+      host.respond(a, {
+        headers: JSON_TYPE,
+        body: '{"items":[{"price":1.0}]}',
+      });
+      host.respond(b, { headers: JSON_TYPE, body: '{"items":[{"price":2}]}' });
+      assert.deepEqual(results(host, "a"), { "compared.match": 1 });
+      assert.deepEqual(results(host, "b"), { "compared.body_mismatch": 1 });
+      assert.equal(counter(host, stat("a", "live.2xx")), 1);
+      assert.deepEqual(
+        samples(host).map((l) => LINE_POINTER.exec(l)?.[1]),
+        ["/items/0/price"],
+      );
+      assert.equal(buffered(host), 0);
+    });
+
+    it("is compared when it ended first, with the first difference named", async () => {
+      const host = await mirror(config);
+      const s = post(host);
+      s.responseHeaders([[":status", "201"], ...JSON_TYPE], false);
+      s.responseBody('{"id":7,"ok":true}', true);
+      s.requestBody("part 2", true);
+      s.done();
+      const [a, b] = host.httpCalls;
+      host.respond(b, {
+        status: 201,
+        headers: JSON_TYPE,
+        body: '{"ok":true,"id":8}',
+      });
+      host.respond(a, {
+        status: 201,
+        headers: JSON_TYPE,
+        body: '{"ok":true,"id":7}',
+      });
+      assert.deepEqual(results(host, "a"), { "compared.match": 1 });
+      assert.deepEqual(results(host, "b"), { "compared.body_mismatch": 1 });
+      assert.deepEqual(
+        samples(host).map((l) => LINE_POINTER.exec(l)?.[1]),
+        ["/id"],
+      );
+      assert.equal(buffered(host), 0);
+    });
+
+    it("leaves nothing behind when the request is then reset", async () => {
+      const host = await mirror(config);
+      const s = post(host);
+      s.responseHeaders([[":status", "200"], ...JSON_TYPE], false);
+      s.responseBody("{}", true);
+      s.reset();
+      assert.equal(host.httpCalls.length, 0);
+      assert.deepEqual(outcomes(host, "a"), { "skipped.live_reset": 1 });
+      assert.deepEqual(results(host, "a"), {});
+      assert.equal(buffered(host), 0);
+    });
   });
 
   it("does not compare a copy whose dispatch failed, and gives its bytes back", async () => {

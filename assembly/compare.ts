@@ -51,10 +51,12 @@ export class Side {
  * exactly, by class (2xx…5xx) or not at all; then the headers of compare.headers by value; then
  * the bodies, when enabled and the statuses agree: by the XXH64 of their bytes ("exact") or by
  * their canonical JSON digests ("json": two identical non-JSON bodies still match). A dark
- * reset or timeout has status 0, which agrees with no live status.
+ * reset or timeout has status 0: there is no answer to compare, so it is a status mismatch
+ * whatever compare.status says ("off" included).
  */
 export function judge(cfg: Config, live: Side, dark: Side): Verdict {
   if (cfg.ignoreStatuses.includes(live.status)) return Verdict.Ignored;
+  if (dark.status == 0) return Verdict.StatusMismatch;
   let sameStatus = true;
   if (cfg.compareStatus == StatusCompare.Exact) {
     sameStatus = live.status == dark.status;

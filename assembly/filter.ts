@@ -426,10 +426,12 @@ class LiveSide {
   startNs: u64;
   side: Side = new Side();
   body: BodyDigest | null = null;
-  /** bytes of the live response body seen */
+  /** bytes of the live response body (counted whether or not bodies are compared) */
   bytes: u64 = 0;
   done: bool = false;
   gone: bool = false;
+  /** the request is still being assembled: its copies are not dispatched yet */
+  assembling: bool = true;
   /** dispatched copies whose dark side is not known yet */
   pendingCopies: i32 = 0;
   /** copies whose dark side is known, awaiting this live response */
@@ -451,16 +453,13 @@ class LiveSide {
   /** The live response ended: judge every copy whose dark answer is already in. */
   ended(): void {
     const b = this.body;
-    if (b !== null) {
-      b.finishInto(this.side);
-      this.bytes = b.bytes;
-    }
+    if (b !== null) b.finishInto(this.side);
     this.done = true;
     const w = this.waiting;
     this.waiting = [];
     for (let i = 0; i < w.length; i++) w[i].judgeAndFinish();
-    // Copies still awaiting their dark answer judge against this digest later.
-    if (this.pendingCopies == 0) this.drop();
+    // Copies still awaiting their dark answer (or their dispatch) judge against this digest later.
+    if (this.pendingCopies == 0 && !this.assembling) this.drop();
   }
 
   /** The live stream went away before its response ended. */
@@ -938,7 +937,7 @@ export class MirrorStream extends Context {
   chunks: ArrayBuffer[] | null = null;
   bodyBytes: u32 = 0;
   held: u64 = 0;
-  /** the live response is being compared (some copy was dispatched) */
+  /** some copy was dispatched: its live side is awaited */
   comparing: bool = false;
 
   constructor(context_id: u32, root: MirrorRoot) {
@@ -1063,8 +1062,10 @@ export class MirrorStream extends Context {
   }
 
   onResponseHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    // Read from the request's headers on, copies sent or not yet: a response may start (and even
+    // end) before the request has (a streamed upload, a gRPC client stream).
     const live = this.live;
-    if (live === null || !this.comparing || live.done) {
+    if (live === null || live.done) {
       return FilterHeadersStatusValues.Continue;
     }
     const cfg = live.cfg;
@@ -1087,9 +1088,8 @@ export class MirrorStream extends Context {
     end_of_stream: bool,
   ): FilterDataStatusValues {
     const live = this.live;
-    if (live === null || !this.comparing || live.done) {
-      return FilterDataStatusValues.Continue;
-    }
+    if (live === null || live.done) return FilterDataStatusValues.Continue;
+    live.bytes += <u64>body_buffer_length;
     const b = live.body;
     if (b !== null && body_buffer_length > 0 && !b.done()) {
       // Hashed as it passes: the live response is never held.
@@ -1102,7 +1102,7 @@ export class MirrorStream extends Context {
 
   onResponseTrailers(a: u32): FilterTrailersStatusValues {
     const live = this.live;
-    if (live !== null && this.comparing && !live.done) this.liveEnded();
+    if (live !== null && !live.done) this.liveEnded();
     return FilterTrailersStatusValues.Continue;
   }
 
@@ -1150,13 +1150,13 @@ export class MirrorStream extends Context {
     const cfg = this.cfg!;
     const mirrors = this.mirrors!;
     const body = this.joinBody();
-    const live = parseHeaderMap(this.pairs);
+    const liveHeaders = parseHeaderMap(this.pairs);
     const now = nowNs();
     let sent = 0;
     for (let i = 0; i < mirrors.length; i++) {
       const m = mirrors[i];
       const headers = serializeHeaderMap(
-        shadowHeaders(cfg, m.stats.target, live),
+        shadowHeaders(cfg, m.stats.target, liveHeaders),
       );
       if (root.dispatch(m, headers, body, now)) sent++;
     }
@@ -1167,7 +1167,11 @@ export class MirrorStream extends Context {
     release(this.held);
     this.held = 0;
     this.comparing = sent > 0;
+    this.live!.assembling = false;
     if (!this.comparing) {
+      // No copy left (every dispatch failed): nothing will judge against the live side,
+      // so its digest's bytes go back to the budget now.
+      this.live!.drop();
       this.live = null;
       this.mirrors = null;
     }

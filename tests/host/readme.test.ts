@@ -1,6 +1,8 @@
 /**
  * The README's examples of refused configurations are what the release module
- * logs: each line in its fenced block is produced by a config listed here.
+ * logs: each line in its fenced block is produced by a config listed here. The
+ * Configuration section's JSON example is accepted without a warning, and its
+ * field table has a row for every field of the example and no other.
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
@@ -13,6 +15,8 @@ const README = fileURLToPath(new URL("../../README.md", import.meta.url));
 
 const T = (extra: string) =>
   `{"targets":[{"cluster":"kitchen-next",${extra}}]}`;
+const C = (compare: string) =>
+  `{"cluster":"kitchen-next","percentage":10,"compare":${compare}}`;
 const CONFIGS: string[] = [
   T('"percentage":150'),
   T('"percentage":10,"timeout_ms":0'),
@@ -20,6 +24,24 @@ const CONFIGS: string[] = [
   '{"cluster":"kitchen-next","percentage":10,"marker":{"inbound":"drop"}}',
   T('"percentage":10,"clustr":"x"'),
   '{"cluster": "k" "percentage": 1}',
+  JSON.stringify({
+    targets: Array.from({ length: 65 }, (_, i) => ({
+      cluster: `kitchen-${i}`,
+      percentage: 1,
+    })),
+  }),
+  '{"targets":[{"cluster":"kitchen-next","percentage":10},{"cluster":"kitchen-next","percentage":5}]}',
+  T('"percentage":10,"max_rps":0'),
+  '{"cluster":"kitchen-next","percentage":10,"max_body_bytes":1048576,"max_buffered_bytes":524288}',
+  '{"cluster":"kitchen-next","percentage":10,"method_override":["body:_method"]}',
+  C('{"body":"yes"}'),
+  C('{"ignore":["/timestamp"]}'),
+  C('{"body":"json","ignore":["timestamp"]}'),
+  C('{"body":"json","ignore":["/**"]}'),
+  C('{"headers":["Content-Type"]}'),
+  C('{"max_body_bytes":-1}'),
+  C('{"samples_per_second":5000}'),
+  C('{"sample_query":"yes"}'),
 ];
 
 it("every refused-config example in the README is what the filter logs", async () => {
@@ -40,4 +62,57 @@ it("every refused-config example in the README is what the filter logs", async (
     assert.deepEqual(host.trapped, []);
   }
   assert.deepEqual(logged, documented);
+});
+
+/** The README's section that starts with `heading`, up to the next heading of its level. */
+function section(readme: string, heading: string): string {
+  const start = readme.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `README: no "${heading}" section`);
+  const level = heading.split(" ")[0];
+  const end = readme.indexOf(`\n${level} `, start + heading.length + 2);
+  return readme.slice(start, end < 0 ? undefined : end);
+}
+
+/**
+ * Field paths of a plugin config as the README's table names them: `targets[i].x`, objects
+ * entered, arrays and the maps of user-chosen names (`match.headers`, `headers.add`) as leaves.
+ */
+function fieldPaths(value: unknown, path = ""): string[] {
+  const maps = ["targets[i].match.headers", "headers.add"];
+  if (Array.isArray(value)) {
+    if (path !== "targets") return [path];
+    return [path, ...value.flatMap((t) => fieldPaths(t, "targets[i]"))];
+  }
+  if (value === null || typeof value !== "object" || maps.includes(path))
+    return [path];
+  return Object.entries(value).flatMap(([k, v]) =>
+    fieldPaths(v, path ? `${path}.${k}` : k),
+  );
+}
+
+it("the README's configuration example is accepted silently, and the table documents exactly its fields", async () => {
+  const text = section(readFileSync(README, "utf8"), "## Configuration");
+  const json = /```json\n([\s\S]*?)\n```/.exec(text)?.[1];
+  assert.ok(json, "README: no JSON example in Configuration");
+  const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
+  assert.equal(host.configure(json), true, host.logs()[0]?.message);
+  assert.deepEqual(host.logsAtLeast("warn"), []);
+  const documented = new Set(
+    text
+      .split("\n")
+      .filter((l) => l.startsWith("| `"))
+      .flatMap((l) => [...l.split("|")[1].matchAll(/`([^`]+)`/g)])
+      .map((m) => m[1]),
+  );
+  const example = new Set(fieldPaths(JSON.parse(json)));
+  assert.deepEqual(
+    [...example].filter((f) => !documented.has(f)),
+    [],
+    "fields of the example without a row",
+  );
+  assert.deepEqual(
+    [...documented].filter((f) => !example.has(f)),
+    [],
+    "rows for fields the example does not show",
+  );
 });

@@ -48,6 +48,7 @@ const E_COMPARE_BODY =
 const E_IGNORE_NEEDS_JSON = 'needs compare.body "json"';
 const E_TOO_MANY_TARGETS = "must have at most 64 targets, got ";
 const E_DUPLICATE_CLUSTER = "is already the cluster of ";
+const E_SAME_LABEL = "would have the same mirror_target label as ";
 const E_OVERRIDE_FORM = 'must be "header:NAME" or "query:NAME", got ';
 const E_BUDGET_BELOW_BODY = "must be at least max_body_bytes (";
 const E_RPS = "must be a number greater than 0 and at most 1000000, got ";
@@ -901,12 +902,20 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       if (!c.known(tv, p, SHORTHAND_FIELDS)) return null;
       const t = parseTarget(c, tv, p, defaultSalt);
       if (t === null) return null;
-      // Each target has its own metrics, named by its cluster.
+      // Each target has its own metrics, labelled by its cluster.
       for (let j = 0; j < cfg.targets.length; j++) {
-        if (cfg.targets[j].cluster == t.cluster) {
+        const other = cfg.targets[j];
+        if (other.cluster == t.cluster) {
           c.fail(
             p + ".cluster",
             E_DUPLICATE_CLUSTER + "targets[" + j.toString() + "]",
+          );
+          return null;
+        }
+        if (other.statName == t.statName) {
+          c.fail(
+            p + ".cluster",
+            E_SAME_LABEL + "targets[" + j.toString() + '] (";" becomes "_")',
           );
           return null;
         }
@@ -1080,14 +1089,12 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       return null;
     cfg.maxBufferedBytes = <u32>budget.num;
   }
+  // (max_body_bytes is at most 16 MiB and the default budget 32 MiB: only a budget set too low
+  // can be below it.)
   if (cfg.maxBufferedBytes < cfg.maxBodyBytes) {
     c.fail(
-      budget !== null ? "max_buffered_bytes" : "max_body_bytes",
-      budget !== null
-        ? E_BUDGET_BELOW_BODY + cfg.maxBodyBytes.toString() + ")"
-        : "must be at most max_buffered_bytes (" +
-            cfg.maxBufferedBytes.toString() +
-            "): raise max_buffered_bytes with it",
+      "max_buffered_bytes",
+      E_BUDGET_BELOW_BODY + cfg.maxBodyBytes.toString() + ")",
     );
     return null;
   }

@@ -505,6 +505,8 @@ class Mirror {
   darkBytes: u64 = 0;
   /** compare.body "json": the dark body's digest (for firstDifference), from the root's pool */
   darkJson: JsonDigest | null = null;
+  /** the dark answer will never come: the root was retired, or the host never called back */
+  cancelled: bool = false;
   finished: bool = false;
 
   constructor(
@@ -545,11 +547,23 @@ class Mirror {
     }
   }
 
+  /** The dark answer will never come (counted as a dark reset): nothing to compare with. */
+  cancel(): void {
+    this.cancelled = true;
+    this.stats.inc(Stat.DarkReset);
+    this.darkEnded();
+  }
+
   /** Both sides known: count the live side and the verdict on this copy's target. */
   judgeAndFinish(): void {
     const live = this.live;
     const st = this.stats;
     st.inc(liveStatOf(live.side.status));
+    if (this.cancelled) {
+      st.inc(Stat.NotComparedIncomplete);
+      this.finish();
+      return;
+    }
     const v = judge(this.cfg, live.side, this.dark);
     switch (v) {
       case Verdict.Ignored:
@@ -694,8 +708,7 @@ function forgetOverdue(now: u64): void {
     const m = pending.get(keys[i]);
     if (now >= m.forgetAtNs) {
       pending.delete(keys[i]);
-      m.stats.inc(Stat.DarkReset);
-      m.darkEnded();
+      m.cancel();
     }
   }
 }
@@ -864,6 +877,9 @@ export class MirrorRoot extends RootContext {
     if (r != OK) {
       st.inc(dispatchStatOf(r));
       noteDispatchFailure(t.cluster, r);
+      // Envoy sent nothing: the copy does not count against max_rps.
+      const rate = st.rate;
+      if (rate !== null) rate.refund();
       m.finish();
       return false;
     }
@@ -916,8 +932,7 @@ export class MirrorRoot extends RootContext {
       if (<u32>(keys[i] >> 32) != this.context_id) continue;
       const m = pending.get(keys[i]);
       pending.delete(keys[i]);
-      m.stats.inc(Stat.DarkReset);
-      m.darkEnded();
+      m.cancel();
     }
     this.flushStats();
     return true;

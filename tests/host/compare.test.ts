@@ -359,6 +359,7 @@ describe("fan-out: every target decides each request", () => {
         percentage: 100,
       })),
       unsafe_paths: [{ methods: ["POST"], path_prefix: "/" }],
+      max_inflight: 64,
     });
     const s = request(host, { method: "POST", body: ["ab", "cd"] });
     assert.deepEqual(
@@ -436,7 +437,13 @@ describe("max_rps: a token bucket per target per VM, on the filter's clock", () 
   });
 
   it("holds a steady rate: 20 requests/s for 10 s at max_rps 5 → 5 + 50 copies", async () => {
-    const host = await mirror({ cluster: "dark", percentage: 100, max_rps: 5 });
+    // (max_inflight above the copies kept in flight: the rate is the only limit here)
+    const host = await mirror({
+      cluster: "dark",
+      percentage: 100,
+      max_rps: 5,
+      max_inflight: 1000,
+    });
     // 201 requests at t = 0, 50 ms, …, 10 000 ms: the burst of 5, then one per 200 ms.
     const copies = run(host, 201, 50);
     assert.equal(copies, 55);

@@ -1730,6 +1730,14 @@ describe("dark responses", () => {
       "room for a new copy",
     );
     assert.equal(gauge(host, stat("dark", "inflight")), 1);
+    // Their comparisons are incomplete (no dark answer will come), never a mismatch.
+    assert.equal(counter(host, stat("dark", "dark.reset")), 2);
+    assert.equal(counter(host, stat("dark", "not_compared.incomplete")), 2);
+    assert.equal(counter(host, stat("dark", "compared.status_mismatch")), 0);
+    assert.deepEqual(
+      host.logs("info").filter((l) => l.message.startsWith("mirror mismatch")),
+      [],
+    );
   });
 
   it("frees overdue calls the host never answered, counting them as rq_reset", async () => {
@@ -1739,9 +1747,24 @@ describe("dark responses", () => {
     send(host);
     assert.equal(counter(host, stat("dark", "copies")), 2);
     assert.equal(counter(host, stat("dark", "dark.reset")), 1);
+    assert.equal(counter(host, stat("dark", "not_compared.incomplete")), 1);
     assert.equal(gauge(host, stat("dark", "inflight")), 1);
     host.respond(host.httpCalls[1], { status: 200 });
     assert.equal(gauge(host, stat("dark", "inflight")), 0);
+  });
+
+  it("gives a max_rps token back when Envoy refuses the copy", async () => {
+    const host = await mirror(
+      { ...ALL, max_rps: 1 },
+      { clusters: { dark: "missing" } },
+    );
+    send(host);
+    host.setCluster("dark", "healthy");
+    send(host);
+    assert.deepEqual(outcomes(host, "dark"), {
+      copies: 1,
+      "dispatch_failures.unknown_cluster": 1,
+    });
   });
 });
 

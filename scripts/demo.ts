@@ -23,7 +23,7 @@ import {
   SHIPPED_PORTS,
   shippedEnvoyConfig,
 } from "./plugin-config.ts";
-import { runReport } from "./report.ts";
+import { runReport } from "./report/cli.ts";
 
 const DARK_CLUSTER = "kitchen-next";
 /** The ports in use (the shipped ones unless flags say otherwise). */

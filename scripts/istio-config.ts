@@ -293,7 +293,7 @@ const typeKey = (o: JsonObject) => `${String(o.apiVersion)} ${String(o.kind)}`;
  * A CRD's structural schema as the API server applies it: every object schema that lists its
  * properties and does not preserve unknown fields refuses others (strict field validation).
  */
-function strictSchema(schema: Json): Json {
+export function strictSchema(schema: Json): Json {
   if (Array.isArray(schema)) return schema.map(strictSchema);
   if (!isObject(schema)) return schema;
   const out: JsonObject = {};

@@ -60,16 +60,28 @@ const total = (name: string, s: QueryScope, extra: readonly string[] = []) =>
   sum(s, increase(name, s, extra));
 const oneOf = (label: string, values: readonly string[]) =>
   `${label}=~"${values.join("|")}"`;
+/**
+ * `part`, or 0 where it has no series but `whole` has: an Envoy exports every series of the
+ * filter from the start, but a series can be missing (stats eviction, relabelling), and a sum
+ * over nothing is no value at all.
+ */
+const orZero = (part: string, whole: string) => `(${part} or 0 * ${whole})`;
 
 /** Copies dispatched. */
 export const copies = (s: QueryScope) => total(COPIES, s);
 
-/** Copies Envoy refused to send, all reasons. */
-export const dispatchFailures = (s: QueryScope) => total(DISPATCH_FAILURES, s);
+/** Copies Envoy refused to send, all reasons (0 when the target has copies but no such series). */
+export const dispatchFailures = (s: QueryScope) =>
+  orZero(total(DISPATCH_FAILURES, s), copies(s));
 
 /** Requests skipped for any reason but sampling and match, plus dispatch failures. */
-export const turnedAway = (s: QueryScope) =>
-  `${total(SKIPPED, s, [`${TAGS.reason}!~"${NOT_TURNED_AWAY.join("|")}"`])} + ${dispatchFailures(s)}`;
+export const turnedAway = (s: QueryScope) => {
+  const skipped = total(SKIPPED, s, [
+    `${TAGS.reason}!~"${NOT_TURNED_AWAY.join("|")}"`,
+  ]);
+  const failed = total(DISPATCH_FAILURES, s);
+  return `(${skipped} + ${failed} or ${skipped} or ${failed})`;
+};
 
 /** Answers of one side, any class. */
 export const answers = (side: SideName, s: QueryScope) =>
@@ -77,14 +89,14 @@ export const answers = (side: SideName, s: QueryScope) =>
 
 /** 5xx and resets per answer of one side, in percent. */
 export const errorPct = (side: SideName, s: QueryScope) =>
-  `100 * ${total(responses(side), s, [oneOf(TAGS.class, ERROR_CLASSES)])} / ${answers(side, s)}`;
+  `100 * ${orZero(total(responses(side), s, [oneOf(TAGS.class, ERROR_CLASSES)]), answers(side, s))} / ${answers(side, s)}`;
 
 /** Compared pairs, any result. */
 export const compared = (s: QueryScope) => total(COMPARED, s);
 
 /** Compared pairs whose result is not "match", per compared pair, in percent. */
 export const mismatchPct = (s: QueryScope) =>
-  `100 * ${total(COMPARED, s, [`${TAGS.result}!="match"`])} / ${compared(s)}`;
+  `100 * ${orZero(total(COMPARED, s, [`${TAGS.result}!="match"`]), compared(s))} / ${compared(s)}`;
 
 /** Latency samples of one side. */
 export const latencyCount = (side: SideName, s: QueryScope) =>

@@ -119,6 +119,7 @@ describe("on a fresh clone, --help and bad arguments are answered before any bui
     ["istio", /^usage: npm run istio/],
     ["oci", /^usage: npm run oci/],
     ["report", /^usage: npm run report/],
+    ["gates", /^usage: npm run gates/],
     ["sync", /^usage: npm run sync/],
     ["envoy", /^usage: npm run envoy/],
   ];

@@ -3,6 +3,12 @@
 // names, their UTF-8 bytes, thresholds) is computed here, at configure time.
 
 import { CharBuf, JsonKind, JsonValue, parseJson } from "./json";
+import {
+  IgnoreRules,
+  compileIgnore,
+  digestFootprint,
+  ignoreError,
+} from "./jsondigest";
 import { tagValue } from "./metrics";
 import { thresholdOf } from "./sampler";
 
@@ -37,6 +43,14 @@ const E_BOOL = "must be true or false, got ";
 const E_TOO_LONG = "must be at most 1024 characters";
 const E_CONFIG_TOO_LARGE = "is larger than 1 MiB";
 const E_COMPARE_STATUS = 'must be "exact", "class" or "off", got ';
+const E_COMPARE_BODY =
+  'must be false, "exact" or "json" (true means "exact"), got ';
+const E_IGNORE_NEEDS_JSON = 'needs compare.body "json"';
+const E_TOO_MANY_TARGETS = "must have at most 64 targets, got ";
+const E_DUPLICATE_CLUSTER = "is already the cluster of ";
+const E_OVERRIDE_FORM = 'must be "header:NAME" or "query:NAME", got ';
+const E_BUDGET_BELOW_BODY = "must be at least max_body_bytes (";
+const E_RPS = "must be a number greater than 0 and at most 1000000, got ";
 
 /** Longest cluster name accepted (Istio's are well under 200). */
 export const MAX_NAME_LENGTH: i32 = 1024;
@@ -48,6 +62,25 @@ export const DEFAULT_MAX_BODY_BYTES: u32 = 65536;
 export const MAX_BODY_BYTES_LIMIT: u32 = 16777216;
 export const DEFAULT_MAX_INFLIGHT: u32 = 100;
 export const MAX_INFLIGHT_LIMIT: u32 = 100000;
+/** Targets per configuration: each costs a match check per request and its metrics. */
+export const MAX_TARGETS: i32 = 64;
+/**
+ * The VM-wide memory budget for copies in progress. The VM's linear memory stays within about
+ * twice the budget plus max_body_bytes (README, "Memory"), far below Envoy's 1 GiB cap per VM.
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES: u32 = 32 << 20;
+export const MIN_MAX_BUFFERED_BYTES: u32 = 64 << 10;
+export const MAX_BUFFERED_BYTES_LIMIT: u32 = 256 << 20;
+export const DEFAULT_COMPARE_MAX_BODY_BYTES: u32 = 1 << 20;
+export const COMPARE_MAX_BODY_BYTES_LIMIT: u32 = 1 << 30;
+export const DEFAULT_SAMPLES_PER_SECOND: f64 = 1;
+/** Method-override sources checked by default (frameworks that honour them perform the write). */
+export const DEFAULT_METHOD_OVERRIDES: string[] = [
+  "header:x-http-method-override",
+  "header:x-http-method",
+  "header:x-method-override",
+  "query:_method",
+];
 
 /** Hop-by-hop headers: never copied, never added (RFC 9110 §7.6.1). */
 export const HOP_BY_HOP: string[] = [
@@ -106,6 +139,10 @@ export class Target {
   pathPrefix: string = "";
   pathPrefixBytes: ArrayBuffer = new ArrayBuffer(0);
   matchHeaders: HeaderMatch[] = [];
+  /** copies per second per VM (token bucket); 0: no cap */
+  maxRps: f64 = 0;
+  /** index of this target's salt among the config's distinct salts (one bucket each) */
+  saltGroup: i32 = 0;
 }
 
 /** An opt-in exception: these methods are mirrored under this path prefix. */
@@ -114,6 +151,15 @@ export class UnsafePath {
   methodBytes: ArrayBuffer[] = [];
   pathPrefix: string = "";
   pathPrefixBytes: ArrayBuffer = new ArrayBuffer(0);
+}
+
+/** How live and dark bodies are compared. */
+export enum BodyCompare {
+  Off,
+  /** XXH64 of the bytes */
+  Exact,
+  /** canonical JSON digest (jsondigest.ts), compare.ignore applied */
+  Json,
 }
 
 /** How live and dark statuses are compared. */
@@ -144,17 +190,38 @@ export class Config {
   ];
   maxBodyBytes: u32 = DEFAULT_MAX_BODY_BYTES;
   maxInflight: u32 = DEFAULT_MAX_INFLIGHT;
+  maxBufferedBytes: u32 = DEFAULT_MAX_BUFFERED_BYTES;
+  /** where a method override may be written (header or query parameter) */
+  methodOverrides: SamplingKey[] = [];
+  /** distinct salt prefixes of the targets, utf8(salt + ":"), in saltGroup order */
+  saltPrefixes: ArrayBuffer[] = [];
   compareStatus: StatusCompare = StatusCompare.Exact;
-  /** compare XXH64 digests of the live and dark response bodies */
-  compareBody: bool = false;
-  /** a live status listed here is not judged (counted as compare.ignored) */
+  compareBody: BodyCompare = BodyCompare.Off;
+  /** compare.ignore, compiled (body "json" only) */
+  ignoreRules: IgnoreRules | null = null;
+  /** bodies over this are not compared */
+  compareMaxBodyBytes: u32 = DEFAULT_COMPARE_MAX_BODY_BYTES;
+  /** response headers compared by value (lower-case names) */
+  compareHeaders: string[] = [];
+  compareHeaderBytes: ArrayBuffer[] = [];
+  /** mismatch log lines per second per target (0: none) */
+  samplesPerSecond: f64 = DEFAULT_SAMPLES_PER_SECOND;
+  /** the sample log line keeps the query string of the path */
+  sampleQuery: bool = false;
+  /** a live status listed here is not judged (counted as not_compared ignored_status) */
   ignoreStatuses: i32[] = [];
+  /** bytes one JSON digest holds (counted in the memory budget per comparison) */
+  digestBytes: u32 = 0;
 }
 
-/** parseConfig's answer: a config, or null and `error` ("<field>: <reason>"). */
+/**
+ * parseConfig's answer: a config, or null and `error` ("<field>: <reason>"); `warnings` name
+ * what an accepted config will never do (e.g. a target at 0 %).
+ */
 export class ConfigResult {
   config: Config | null = null;
   error: string = "";
+  warnings: string[] = [];
 }
 
 class Checker {
@@ -480,11 +547,13 @@ const TOP_FIELDS = [
   "targets",
   "sampling",
   "methods",
+  "method_override",
   "unsafe_paths",
   "marker",
   "headers",
   "max_body_bytes",
   "max_inflight",
+  "max_buffered_bytes",
   "compare",
 ];
 const SHORTHAND_FIELDS = [
@@ -495,6 +564,17 @@ const SHORTHAND_FIELDS = [
   "authority",
   "host_suffix",
   "match",
+  "max_rps",
+];
+const COMPARE_FIELDS = [
+  "status",
+  "body",
+  "ignore",
+  "ignore_statuses",
+  "headers",
+  "max_body_bytes",
+  "samples_per_second",
+  "sample_query",
 ];
 
 function parseTarget(
@@ -611,7 +691,52 @@ function parseTarget(
       }
     }
   }
+
+  const rps = v.get("max_rps");
+  if (rps !== null) {
+    const p = join(path, "max_rps");
+    if (rps.kind != JsonKind.Number) {
+      c.fail(p, E_NUMBER + kindOf(rps));
+      return null;
+    }
+    if (!(rps.num > 0 && rps.num <= 1000000)) {
+      c.fail(p, E_RPS + rps.raw);
+      return null;
+    }
+    t.maxRps = rps.num;
+  }
   return t;
+}
+
+/** A method-override source: "header:NAME" (lower-cased) or "query:NAME". */
+function parseOverride(
+  c: Checker,
+  v: JsonValue,
+  path: string,
+): SamplingKey | null {
+  if (!c.isNonEmptyString(v, path)) return null;
+  const s = v.str;
+  const colon = s.indexOf(":");
+  const kind = colon < 0 ? s : s.substring(0, colon);
+  const name = colon < 0 ? "" : s.substring(colon + 1);
+  const k = new SamplingKey();
+  if (kind == "header" && isHeaderName(asciiLower(name))) {
+    k.source = KeySource.Header;
+    k.name = asciiLower(name);
+  } else if (
+    kind == "query" &&
+    name.length > 0 &&
+    name.indexOf("&") < 0 &&
+    name.indexOf("=") < 0
+  ) {
+    k.source = KeySource.Query;
+    k.name = name;
+  } else {
+    c.fail(path, E_OVERRIDE_FORM + v.describe());
+    return null;
+  }
+  k.nameBytes = utf8(k.name);
+  return k;
 }
 
 function parseKey(c: Checker, v: JsonValue, path: string): SamplingKey | null {
@@ -677,6 +802,15 @@ export function parseConfig(text: string): ConfigResult {
   if (cfg === null || !c.ok()) {
     res.error = c.error;
     return res;
+  }
+  for (let i = 0; i < cfg.targets.length; i++) {
+    if (cfg.targets[i].threshold == 0) {
+      res.warnings.push(
+        "targets[" +
+          i.toString() +
+          "].percentage: 0 mirrors nothing (every request is counted as sampled_out)",
+      );
+    }
   }
   res.config = cfg;
   return res;
@@ -755,6 +889,10 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       c.fail("targets", E_NON_EMPTY);
       return null;
     }
+    if (targets.items.length > MAX_TARGETS) {
+      c.fail("targets", E_TOO_MANY_TARGETS + targets.items.length.toString());
+      return null;
+    }
     for (let i = 0; i < targets.items.length; i++) {
       const p = "targets[" + i.toString() + "]";
       const tv = targets.items[i];
@@ -762,7 +900,50 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       if (!c.known(tv, p, SHORTHAND_FIELDS)) return null;
       const t = parseTarget(c, tv, p, defaultSalt);
       if (t === null) return null;
+      // Each target has its own metrics, named by its cluster.
+      for (let j = 0; j < cfg.targets.length; j++) {
+        if (cfg.targets[j].cluster == t.cluster) {
+          c.fail(
+            p + ".cluster",
+            E_DUPLICATE_CLUSTER + "targets[" + j.toString() + "]",
+          );
+          return null;
+        }
+      }
       cfg.targets.push(t);
+    }
+  }
+  // One bucket per distinct salt and request: targets that share a salt share it.
+  for (let i = 0; i < cfg.targets.length; i++) {
+    const t = cfg.targets[i];
+    let g = 0;
+    while (
+      g < cfg.saltPrefixes.length &&
+      !bufEqual(cfg.saltPrefixes[g], t.saltPrefix)
+    )
+      g++;
+    if (g == cfg.saltPrefixes.length) cfg.saltPrefixes.push(t.saltPrefix);
+    t.saltGroup = g;
+  }
+
+  const overrides = root.get("method_override");
+  if (overrides !== null) {
+    if (!c.isArray(overrides, "method_override")) return null;
+    for (let i = 0; i < overrides.items.length; i++) {
+      const k = parseOverride(
+        c,
+        overrides.items[i],
+        "method_override[" + i.toString() + "]",
+      );
+      if (k === null) return null;
+      cfg.methodOverrides.push(k);
+    }
+  } else {
+    for (let i = 0; i < DEFAULT_METHOD_OVERRIDES.length; i++) {
+      const v = new JsonValue();
+      v.kind = JsonKind.String;
+      v.str = DEFAULT_METHOD_OVERRIDES[i];
+      cfg.methodOverrides.push(parseOverride(c, v, "method_override")!);
     }
   }
 
@@ -885,6 +1066,30 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       return null;
     cfg.maxInflight = <u32>maxInflight.num;
   }
+  const budget = root.get("max_buffered_bytes");
+  if (budget !== null) {
+    if (
+      !c.isInteger(
+        budget,
+        "max_buffered_bytes",
+        <f64>MIN_MAX_BUFFERED_BYTES,
+        <f64>MAX_BUFFERED_BYTES_LIMIT,
+      )
+    )
+      return null;
+    cfg.maxBufferedBytes = <u32>budget.num;
+  }
+  if (cfg.maxBufferedBytes < cfg.maxBodyBytes) {
+    c.fail(
+      budget !== null ? "max_buffered_bytes" : "max_body_bytes",
+      budget !== null
+        ? E_BUDGET_BELOW_BODY + cfg.maxBodyBytes.toString() + ")"
+        : "must be at most max_buffered_bytes (" +
+            cfg.maxBufferedBytes.toString() +
+            "): raise max_buffered_bytes with it",
+    );
+    return null;
+  }
   const compare = root.get("compare");
   if (compare !== null && !parseCompare(c, compare, cfg)) return null;
   cfg.methodBytes = cfg.methods.map<ArrayBuffer>((m: string) => utf8(m));
@@ -897,8 +1102,7 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
 
 function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
   if (!c.isObject(v, "compare")) return false;
-  if (!c.known(v, "compare", ["status", "body", "ignore_statuses"]))
-    return false;
+  if (!c.known(v, "compare", COMPARE_FIELDS)) return false;
   const status = v.get("status");
   if (status !== null) {
     if (!c.isString(status, "compare.status")) return false;
@@ -909,19 +1113,120 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
   }
   const body = v.get("body");
   if (body !== null) {
-    if (body.kind != JsonKind.Bool) {
-      return c.fail("compare.body", E_BOOL + body.describe());
+    if (body.kind == JsonKind.Bool) {
+      cfg.compareBody = body.bool ? BodyCompare.Exact : BodyCompare.Off;
+    } else if (body.kind == JsonKind.String && body.str == "exact") {
+      cfg.compareBody = BodyCompare.Exact;
+    } else if (body.kind == JsonKind.String && body.str == "json") {
+      cfg.compareBody = BodyCompare.Json;
+    } else {
+      return c.fail("compare.body", E_COMPARE_BODY + body.describe());
     }
-    cfg.compareBody = body.bool;
   }
-  const ignore = v.get("ignore_statuses");
+  const ignore = v.get("ignore");
   if (ignore !== null) {
-    if (!c.isArray(ignore, "compare.ignore_statuses")) return false;
-    for (let i = 0; i < ignore.items.length; i++) {
-      const p = "compare.ignore_statuses[" + i.toString() + "]";
-      if (!c.isInteger(ignore.items[i], p, 100, 599)) return false;
-      cfg.ignoreStatuses.push(<i32>ignore.items[i].num);
+    if (!c.isArray(ignore, "compare.ignore")) return false;
+    if (cfg.compareBody != BodyCompare.Json) {
+      return c.fail("compare.ignore", E_IGNORE_NEEDS_JSON);
     }
+    const patterns: string[] = [];
+    for (let i = 0; i < ignore.items.length; i++) {
+      const p = "compare.ignore[" + i.toString() + "]";
+      if (!c.isString(ignore.items[i], p)) return false;
+      if (hasLoneSurrogate(ignore.items[i].str)) {
+        return c.fail(p, "must be valid Unicode (a lone surrogate escape)");
+      }
+      patterns.push(ignore.items[i].str);
+    }
+    const rules = compileIgnore(patterns);
+    if (rules === null) {
+      // ignoreError is "[i]: <reason>"
+      const sep = ignoreError.indexOf(": ");
+      return c.fail(
+        "compare.ignore" + ignoreError.substring(0, sep),
+        ignoreError.substring(sep + 2),
+      );
+    }
+    cfg.ignoreRules = rules;
+  }
+  if (cfg.compareBody == BodyCompare.Json) {
+    cfg.digestBytes = <u32>digestFootprint(cfg.ignoreRules);
+  }
+  const ignoreStatuses = v.get("ignore_statuses");
+  if (ignoreStatuses !== null) {
+    if (!c.isArray(ignoreStatuses, "compare.ignore_statuses")) return false;
+    for (let i = 0; i < ignoreStatuses.items.length; i++) {
+      const p = "compare.ignore_statuses[" + i.toString() + "]";
+      if (!c.isInteger(ignoreStatuses.items[i], p, 100, 599)) return false;
+      cfg.ignoreStatuses.push(<i32>ignoreStatuses.items[i].num);
+    }
+  }
+  const headers = v.get("headers");
+  if (headers !== null) {
+    if (!c.isArray(headers, "compare.headers")) return false;
+    for (let i = 0; i < headers.items.length; i++) {
+      const p = "compare.headers[" + i.toString() + "]";
+      const h = headers.items[i];
+      if (!c.headerName(h, p)) return false;
+      if (!cfg.compareHeaders.includes(h.str)) {
+        cfg.compareHeaders.push(h.str);
+        cfg.compareHeaderBytes.push(utf8(h.str));
+      }
+    }
+  }
+  const maxBody = v.get("max_body_bytes");
+  if (maxBody !== null) {
+    if (
+      !c.isInteger(
+        maxBody,
+        "compare.max_body_bytes",
+        0,
+        <f64>COMPARE_MAX_BODY_BYTES_LIMIT,
+      )
+    )
+      return false;
+    cfg.compareMaxBodyBytes = <u32>maxBody.num;
+  }
+  const samples = v.get("samples_per_second");
+  if (samples !== null) {
+    if (samples.kind != JsonKind.Number) {
+      return c.fail("compare.samples_per_second", E_NUMBER + kindOf(samples));
+    }
+    if (!(samples.num >= 0 && samples.num <= 1000)) {
+      return c.fail(
+        "compare.samples_per_second",
+        "must be between 0 and 1000, got " + samples.raw,
+      );
+    }
+    cfg.samplesPerSecond = samples.num;
+  }
+  const query = v.get("sample_query");
+  if (query !== null) {
+    if (query.kind != JsonKind.Bool) {
+      return c.fail("compare.sample_query", E_BOOL + query.describe());
+    }
+    cfg.sampleQuery = query.bool;
   }
   return true;
+}
+
+/** A lone UTF-16 surrogate (from a \\uD800-style escape): not valid Unicode text. */
+function hasLoneSurrogate(s: string): bool {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const n = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (n < 0xdc00 || n > 0xdfff) return true;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return true;
+  }
+  return false;
+}
+
+function bufEqual(a: ArrayBuffer, b: ArrayBuffer): bool {
+  return (
+    a.byteLength == b.byteLength &&
+    memory.compare(changetype<usize>(a), changetype<usize>(b), a.byteLength) ==
+      0
+  );
 }

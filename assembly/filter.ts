@@ -1,6 +1,12 @@
 // Root and stream contexts: the only room that calls the host. Each callback
 // reads what it needs, asks the pure rooms, applies, and returns Continue.
 // Host results are checked and handled here, never thrown (a trap fails the VM).
+//
+// Memory (README, "Memory"): every byte held for a copy in progress (the live
+// request's headers and body while it is assembled, the bookkeeping of each copy
+// and comparison) is counted against the VM-wide budget max_buffered_bytes; a
+// copy that would exceed it is abandoned (skipped: over_budget). Bodies that are
+// only scanned (hashed) are read slice by slice into one static scratch area.
 
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
 import {
@@ -13,8 +19,9 @@ import {
   log,
 } from "@solo-io/proxy-runtime/assembly";
 import { free } from "@solo-io/proxy-runtime/assembly/malloc";
-import { Verdict, judge } from "./compare";
-import { Config, Target, parseConfig } from "./config";
+import { Side, Verdict, judge, verdictName } from "./compare";
+import { BodyCompare, Config, Target, parseConfig } from "./config";
+import { JsonDigest, JsonState, firstDifference } from "./jsondigest";
 import {
   BUFFERED_BYTES,
   MetricKind,
@@ -25,14 +32,23 @@ import {
   metricName,
   statKind,
 } from "./metrics";
-import { Decision, RequestView, Skip, decideMirror } from "./policy";
+import { RequestDecision, RequestView, Skip, findPath } from "./policy";
 import { Xxh64Stream, xxh64 } from "./sampler";
 import {
+  SCRATCH_PTR,
+  SCRATCH_SIZE,
+  armScratch,
+  disarmScratch,
+} from "./scratch";
+import {
   findHeader,
+  hasNameLike,
+  namesLike,
   parseHeaderMap,
   serializeHeaderMap,
   shadowHeaders,
 } from "./shadow";
+import { TokenBucket } from "./tokens";
 
 // proxy-wasm enum values used here.
 const OK: u32 = 0;
@@ -56,8 +72,15 @@ const STATS_TICK_MS: u32 = 500;
 const LOG_INTERVAL_NS: u64 = 1_000_000_000;
 /** Completed callbacks between two garbage collections… */
 const COLLECT_EVERY: u32 = 64;
-/** …or bytes of bodies read from the host, whichever comes first. */
+/** …or bytes read from the host or allocated for copies, whichever comes first. */
 const COLLECT_AFTER_BYTES: usize = 4 << 20;
+/** Bytes per read of a body that is only scanned (hashed): one scratch area's worth. */
+const SLICE: u32 = <u32>SCRATCH_SIZE;
+/** Budget counted per copy for its bookkeeping (the Mirror and its share of the stream). */
+const COPY_BYTES: u64 = 512;
+/** Longest request id and path kept for a mismatch sample line. */
+const SAMPLE_ID_BYTES: i32 = 128;
+const SAMPLE_PATH_BYTES: i32 = 256;
 
 // Out-parameters for host calls: a static area, no allocation per call.
 const OUT_PTR: usize = memory.data(8);
@@ -68,16 +91,18 @@ const OUT_U32: usize = memory.data(4);
 const EMPTY = new ArrayBuffer(0);
 const STATUS = String.UTF8.encode(":status");
 const UPSTREAM_TIME = String.UTF8.encode("x-envoy-upstream-service-time");
+const REQUEST_ID = String.UTF8.encode("x-request-id");
+const METHOD = String.UTF8.encode(":method");
 
 /** Takes ownership of the buffer the host malloc'ed for the last call. */
 function takeOut(): ArrayBuffer {
   const ptr = load<usize>(OUT_PTR);
   const size = load<usize>(OUT_SIZE);
-  store<usize>(OUT_PTR, 0);
-  store<usize>(OUT_SIZE, 0);
-  if (ptr == 0) return EMPTY;
+  clearOut();
+  if (ptr == 0 || ptr == SCRATCH_PTR) return EMPTY;
   const buf = changetype<ArrayBuffer>(ptr);
   free(ptr); // unpinned: now owned by the GC like any other object
+  bytesSinceCollect += <usize>buf.byteLength;
   return size == 0 ? EMPTY : buf;
 }
 
@@ -95,11 +120,8 @@ function getHeader(map: u32, name: ArrayBuffer): ArrayBuffer | null {
     OUT_PTR,
     OUT_SIZE,
   );
-  if (r != OK) {
-    takeOut();
-    return null;
-  }
-  return takeOut();
+  const buf = takeOut();
+  return r == OK ? buf : null;
 }
 
 function getHeaderPairs(map: u32): ArrayBuffer {
@@ -113,8 +135,30 @@ function getBuffer(kind: u32, length: u32): ArrayBuffer | null {
   clearOut();
   const r = imports.proxy_get_buffer_bytes(kind, 0, length, OUT_PTR, OUT_SIZE);
   const buf = takeOut();
-  bytesSinceCollect += <usize>buf.byteLength;
   return r == OK ? buf : null;
+}
+
+/**
+ * Feeds `total` bytes of a host buffer to `sink`, slice by slice through the scratch area:
+ * nothing is allocated and nothing is kept. False when the host could not hand a slice.
+ */
+function scanBuffer(kind: u32, total: u32, sink: BodyDigest): bool {
+  let at: u32 = 0;
+  while (at < total && !sink.done()) {
+    const len = min(SLICE, total - at);
+    clearOut();
+    armScratch();
+    const r = imports.proxy_get_buffer_bytes(kind, at, len, OUT_PTR, OUT_SIZE);
+    disarmScratch();
+    const ptr = load<usize>(OUT_PTR);
+    const size = <u32>load<usize>(OUT_SIZE);
+    clearOut();
+    if (ptr != 0 && ptr != SCRATCH_PTR) free(ptr); // not ours to keep
+    if (r != OK || ptr == 0 || size == 0) return false;
+    sink.update(ptr, min(size, len));
+    at += size;
+  }
+  return true;
 }
 
 function nowNs(): u64 {
@@ -139,10 +183,9 @@ function resultName(r: u32): string {
 
 /**
  * The live request's headers, read from the host once per request
- * (proxy_get_header_map_pairs) and searched here: the decision needs three or
- * four headers, and in Envoy 1.40 one map read measured cheaper than four
- * single-header reads (bench/RESULTS.md, "Builds compared"); a mirrored
- * request reuses the same bytes for its copy.
+ * (proxy_get_header_map_pairs) and searched here: in Envoy 1.40 one map read
+ * measured cheaper than the three or four single-header reads a decision needs
+ * (bench/RESULTS.md); a mirrored request reuses the same bytes for its copy.
  */
 class LiveHeaders extends RequestView {
   pairs: ArrayBuffer = EMPTY;
@@ -150,10 +193,16 @@ class LiveHeaders extends RequestView {
   header(name: ArrayBuffer): ArrayBuffer | null {
     return findHeader(this.pairs, name);
   }
+
+  headerLike(name: ArrayBuffer): bool {
+    return hasNameLike(this.pairs, name);
+  }
 }
 
 const liveRequest = new LiveHeaders();
-const decision = new Decision();
+
+// ---------------------------------------------------------------------------------------------
+// Metrics.
 
 /**
  * The metrics of one target. Counters are added up here and handed to the host on the root's
@@ -169,13 +218,21 @@ class TargetStats {
   inflight: i64 = 0;
   inflightShown: i64 = 0;
   ok: bool = true;
+  /** max_rps, when set */
+  rate: TokenBucket | null = null;
+  /** mismatch sample lines */
+  samples: TokenBucket | null = null;
 
-  constructor(target: Target) {
+  constructor(target: Target, cfg: Config) {
     this.target = target;
     for (let i = 0; i < Stat.Count; i++) {
       const id = defineMetric(statKind(i), metricName(target.statName, i));
       if (id == U32.MAX_VALUE) this.ok = false;
       this.ids[i] = id;
+    }
+    if (target.maxRps > 0) this.rate = new TokenBucket(target.maxRps);
+    if (cfg.samplesPerSecond > 0) {
+      this.samples = new TokenBucket(cfg.samplesPerSecond);
     }
   }
 
@@ -262,104 +319,342 @@ class VmGauges {
 }
 
 const vmGauges = new VmGauges();
-/** Bytes held for copies in progress, in this VM (see the memory budget). */
+
+// ---------------------------------------------------------------------------------------------
+// The VM-wide limits: copies in progress (max_inflight) and bytes held (max_buffered_bytes).
+
+/** Copies in progress in this VM: assembling, awaiting the dark answer, or awaiting live. */
+let slots: u32 = 0;
+/** Bytes held for copies in progress in this VM. */
 let bufferedBytes: u64 = 0;
 
-function usBetween(from: u64, to: u64): u64 {
-  return to > from ? (to - from) / NS_PER_US : 0;
+/** Counts `n` bytes against the budget if they fit in it. */
+function reserve(cfg: Config, n: u64): bool {
+  if (bufferedBytes + n > <u64>cfg.maxBufferedBytes) return false;
+  bufferedBytes += n;
+  return true;
+}
+
+function release(n: u64): void {
+  bufferedBytes = n < bufferedBytes ? bufferedBytes - n : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparison state.
+
+/** A body being digested as it passes, up to compare.max_body_bytes. */
+class BodyDigest {
+  mode: BodyCompare;
+  max: u64;
+  bytes: u64 = 0;
+  tooLarge: bool = false;
+  hash: Xxh64Stream | null = null;
+  json: JsonDigest | null = null;
+
+  constructor(cfg: Config, json: JsonDigest | null) {
+    this.mode = cfg.compareBody;
+    this.max = <u64>cfg.compareMaxBodyBytes;
+    if (this.mode == BodyCompare.Exact) this.hash = new Xxh64Stream();
+    this.json = json;
+  }
+
+  /** Nothing more to learn from further bytes. */
+  done(): bool {
+    if (this.tooLarge) return true;
+    const j = this.json;
+    return (
+      j !== null &&
+      (j.state == JsonState.Invalid || j.state == JsonState.TooDeep)
+    );
+  }
+
+  update(ptr: usize, len: u32): void {
+    if (this.tooLarge) return;
+    this.bytes += <u64>len;
+    if (this.bytes > this.max) {
+      this.tooLarge = true;
+      return;
+    }
+    const h = this.hash;
+    if (h !== null) h.update(ptr, len);
+    const j = this.json;
+    if (j !== null) j.update(ptr, len);
+  }
+
+  /** Writes what the comparison needs into `side` (at the end of the body). */
+  finishInto(side: Side): void {
+    side.tooLarge = this.tooLarge;
+    const h = this.hash;
+    if (h !== null) side.exact = h.digest();
+    const j = this.json;
+    if (j !== null) {
+      j.finish();
+      side.json = j.state;
+      side.digest = j.digest;
+      side.exact = j.exact;
+    }
+  }
+}
+
+/** compare.headers of a response: 0 when absent, a hash of the value (never 0) when present. */
+function readCompareHeaders(
+  cfg: Config,
+  map: u32,
+  out: StaticArray<u64>,
+): void {
+  const names = cfg.compareHeaderBytes;
+  for (let i = 0; i < names.length; i++) {
+    const v = getHeader(map, names[i]);
+    unchecked(
+      (out[i] =
+        v === null ? 0 : xxh64(changetype<usize>(v), v.byteLength, 0) | 1),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One live request and its copies.
+
+/**
+ * The live side of one mirrored request, shared by its copies (one per chosen target): its
+ * response (status, headers, body digest), what a mismatch sample line names, and the copies
+ * whose dark answer came first and now wait for it.
+ */
+class LiveSide {
+  root: MirrorRoot;
+  cfg: Config;
+  startNs: u64;
+  side: Side = new Side();
+  body: BodyDigest | null = null;
+  /** bytes of the live response body seen */
+  bytes: u64 = 0;
+  done: bool = false;
+  gone: bool = false;
+  /** dispatched copies whose dark side is not known yet */
+  pendingCopies: i32 = 0;
+  /** copies whose dark side is known, awaiting this live response */
+  waiting: Mirror[] = [];
+  /** for mismatch samples */
+  requestId: ArrayBuffer = EMPTY;
+  method: ArrayBuffer = EMPTY;
+  path: ArrayBuffer = EMPTY;
+  /** bytes counted in the budget for this live side (its JSON digest) */
+  held: u64 = 0;
+
+  constructor(root: MirrorRoot, cfg: Config, startNs: u64) {
+    this.root = root;
+    this.cfg = cfg;
+    this.startNs = startNs;
+    this.side.reset(cfg.compareHeaders.length);
+  }
+
+  /** The live response ended: judge every copy whose dark answer is already in. */
+  ended(): void {
+    const b = this.body;
+    if (b !== null) {
+      b.finishInto(this.side);
+      this.bytes = b.bytes;
+    }
+    this.done = true;
+    const w = this.waiting;
+    this.waiting = [];
+    for (let i = 0; i < w.length; i++) w[i].judgeAndFinish();
+    // Copies still awaiting their dark answer judge against this digest later.
+    if (this.pendingCopies == 0) this.drop();
+  }
+
+  /** The live stream went away before its response ended. */
+  vanished(): void {
+    this.gone = true;
+    const w = this.waiting;
+    this.waiting = [];
+    for (let i = 0; i < w.length; i++) {
+      w[i].stats.inc(Stat.NotComparedIncomplete);
+      w[i].finish();
+    }
+    this.drop();
+  }
+
+  /** Gives the live digest back to the pool and its bytes back to the budget. */
+  drop(): void {
+    const b = this.body;
+    if (b !== null) {
+      const j = b.json;
+      if (j !== null) this.root.giveDigest(j);
+      b.json = null;
+    }
+    release(this.held);
+    this.held = 0;
+  }
 }
 
 /**
- * One mirrored request, from its decision to its verdict. The stream fills in
- * the live side, the call's response the dark side. While the copy is in
- * flight it is in the pending table; after the dark answer and before the live
- * one it counts in `awaitingLive`. Together they never exceed max_inflight.
+ * One copy, from its decision to its verdict. It holds a slot (max_inflight) and COPY_BYTES
+ * (and, comparing JSON, a digest's bytes) of the budget from the start of the live request
+ * until its dark side is known and the live side is judged, or gone.
  */
 class Mirror {
+  root: MirrorRoot;
   stats: TargetStats;
   cfg: Config;
-  startNs: u64;
+  live: LiveSide;
+  dispatched: bool = false;
   darkStartNs: u64 = 0;
   forgetAtNs: u64 = 0;
-  liveStatus: i32 = 0;
-  liveDone: bool = false;
-  liveGone: bool = false;
-  liveHash: Xxh64Stream | null = null;
+  dark: Side = new Side();
   darkDone: bool = false;
-  darkStatus: i32 = 0;
-  darkDigest: u64 = 0;
-  awaitingLive: bool = false;
+  darkBytes: u64 = 0;
+  /** compare.body "json": the dark body's digest (for firstDifference), from the root's pool */
+  darkJson: JsonDigest | null = null;
+  finished: bool = false;
 
-  constructor(stats: TargetStats, cfg: Config, startNs: u64) {
+  constructor(
+    root: MirrorRoot,
+    stats: TargetStats,
+    cfg: Config,
+    live: LiveSide,
+  ) {
+    this.root = root;
     this.stats = stats;
     this.cfg = cfg;
-    this.startNs = startNs;
-    if (cfg.compareBody) this.liveHash = new Xxh64Stream();
+    this.live = live;
+    slots++;
+    stats.inflightAdd(1);
   }
 
   startDark(now: u64, timeoutMs: u32): void {
+    this.dispatched = true;
     this.darkStartNs = now;
     this.forgetAtNs = now + <u64>timeoutMs * NS_PER_MS + FORGET_AFTER_NS;
+    this.live.pendingCopies++;
   }
 
   /** The dark side is known (answer, reset, timeout or forgotten). */
-  darkEnded(status: i32): void {
+  darkEnded(): void {
     this.darkDone = true;
-    this.darkStatus = status;
-    if (this.liveDone) {
-      this.judge();
-    } else if (this.liveGone) {
+    const live = this.live;
+    live.pendingCopies--;
+    if (live.done) {
+      this.judgeAndFinish();
+      if (live.pendingCopies == 0) live.drop();
+    } else if (live.gone) {
       this.stats.inc(Stat.NotComparedIncomplete);
+      this.finish();
     } else {
-      // The live response is still on its way; its stream judges when it ends.
-      this.awaitingLive = true;
-      awaitingLive++;
+      // The live response is still on its way: it judges this copy when it ends.
+      live.waiting.push(this);
     }
   }
 
-  /** The live side is known. */
-  liveEnded(now: u64): void {
-    this.liveDone = true;
-    this.stats.inc(liveStatOf(this.liveStatus));
-    this.stats.record(Stat.LiveDuration, usBetween(this.startNs, now));
-    if (this.darkDone) this.judge();
-    this.release();
-  }
-
-  /** The live stream went away before its response completed. */
-  liveVanished(): void {
-    if (this.liveDone || this.liveGone) return;
-    this.liveGone = true;
-    this.stats.inc(Stat.LiveReset);
-    if (this.darkDone) this.stats.inc(Stat.NotComparedIncomplete);
-    this.release();
-  }
-
-  release(): void {
-    if (this.awaitingLive) {
-      this.awaitingLive = false;
-      awaitingLive--;
+  /** Both sides known: count the live side and the verdict on this copy's target. */
+  judgeAndFinish(): void {
+    const live = this.live;
+    const st = this.stats;
+    st.inc(liveStatOf(live.side.status));
+    const v = judge(this.cfg, live.side, this.dark);
+    switch (v) {
+      case Verdict.Ignored:
+        st.inc(Stat.NotComparedIgnored);
+        break;
+      case Verdict.Match:
+        st.inc(Stat.CompareMatch);
+        break;
+      case Verdict.StatusMismatch:
+        st.inc(Stat.CompareStatusMismatch);
+        break;
+      case Verdict.HeaderMismatch:
+        st.inc(Stat.CompareHeaderMismatch);
+        break;
+      case Verdict.BodyMismatch:
+        st.inc(Stat.CompareBodyMismatch);
+        break;
+      case Verdict.JsonInvalid:
+        st.inc(Stat.CompareJsonInvalid);
+        break;
+      case Verdict.TooLarge:
+        st.inc(Stat.NotComparedTooLarge);
+        break;
+      default:
+        st.inc(Stat.NotComparedTooDeep);
     }
+    if (
+      v == Verdict.StatusMismatch ||
+      v == Verdict.HeaderMismatch ||
+      v == Verdict.BodyMismatch ||
+      v == Verdict.JsonInvalid
+    ) {
+      this.sample(v);
+    }
+    this.finish();
   }
 
-  /** Both sides known: count the verdict. */
-  judge(): void {
-    const h = this.liveHash;
-    const liveDigest = h !== null ? h.digest() : 0;
-    const v = judge(
-      this.cfg,
-      this.liveStatus,
-      this.darkStatus,
-      liveDigest,
-      this.darkDigest,
+  /** One info line naming the request, at most compare.samples_per_second per target. */
+  sample(v: Verdict): void {
+    const limiter = this.stats.samples;
+    if (limiter === null || !limiter.take(nowNs())) return;
+    const live = this.live;
+    let pointer = "";
+    const lb = live.body;
+    const lj = lb !== null ? lb.json : null;
+    const dj = this.darkJson;
+    if (v == Verdict.BodyMismatch && lj !== null && dj !== null) {
+      pointer = " pointer=" + quoted(firstDifference(lj, dj));
+    }
+    log(
+      LogLevelValues.info,
+      "mirror mismatch: target=" +
+        this.stats.target.cluster +
+        " result=" +
+        verdictName(v) +
+        " request_id=" +
+        quoted(String.UTF8.decode(live.requestId)) +
+        " method=" +
+        quoted(String.UTF8.decode(live.method)) +
+        " path=" +
+        quoted(String.UTF8.decode(live.path)) +
+        " live_status=" +
+        live.side.status.toString() +
+        " dark_status=" +
+        this.dark.status.toString() +
+        " live_bytes=" +
+        live.bytes.toString() +
+        " dark_bytes=" +
+        this.darkBytes.toString() +
+        pointer,
     );
-    if (v == Verdict.Ignored) this.stats.inc(Stat.NotComparedIgnored);
-    else if (v == Verdict.StatusMismatch) {
-      this.stats.inc(Stat.CompareStatusMismatch);
-    } else if (v == Verdict.BodyMismatch)
-      this.stats.inc(Stat.CompareBodyMismatch);
-    else this.stats.inc(Stat.CompareMatch);
   }
+
+  /** This copy is over: its slot, its budget and its dark digest go back. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    slots--;
+    this.stats.inflightAdd(-1);
+    release(COPY_BYTES + <u64>this.cfg.digestBytes);
+    const j = this.darkJson;
+    if (j !== null) {
+      this.root.giveDigest(j);
+      this.darkJson = null;
+    }
+  }
+}
+
+/** A string for a log line: quoted, with `"` and control characters escaped. */
+function quoted(s: string): string {
+  let plain = true;
+  for (let i = 0; i < s.length && plain; i++) {
+    const c = s.charCodeAt(i);
+    plain = c >= 0x20 && c != 0x22 && c != 0x5c && c != 0x7f;
+  }
+  if (plain) return '"' + s + '"';
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x22 || c == 0x5c) out += "\\" + String.fromCharCode(c);
+    else if (c < 0x20 || c == 0x7f) out += "?";
+    else out += String.fromCharCode(c);
+  }
+  return out + '"';
 }
 
 // Per VM, keyed by (root context id, token): Envoy numbers calls per root
@@ -369,17 +664,10 @@ const pending = new Map<u64, Mirror>();
 function callKey(rootId: u32, token: u32): u64 {
   return ((<u64>rootId) << 32) | (<u64>token);
 }
-/** Mirrors whose dark side is known and whose live side is not yet. */
-let awaitingLive: u32 = 0;
 let lastFailureLogNs: u64 = 0;
 let failuresSinceLog: u32 = 0;
 let callbacksSinceCollect: u32 = 0;
 let bytesSinceCollect: usize = 0;
-
-/** Copies in flight plus comparisons awaiting their live side. */
-function outstanding(): u32 {
-  return <u32>pending.size + awaitingLive;
-}
 
 /**
  * The minimal runtime (a third of the incremental one's size) collects only
@@ -407,18 +695,17 @@ function forgetOverdue(now: u64): void {
     const m = pending.get(keys[i]);
     if (now >= m.forgetAtNs) {
       pending.delete(keys[i]);
-      m.stats.inflightAdd(-1);
       m.stats.inc(Stat.DarkReset);
-      m.darkEnded(0);
+      m.darkEnded();
     }
   }
 }
 
-/** No room for another copy, even after forgetting overdue ones. */
-function overloaded(cfg: Config, now: u64): bool {
-  if (outstanding() < cfg.maxInflight) return false;
+/** A slot for one more copy, after forgetting overdue calls if need be. */
+function slotFree(cfg: Config, now: u64): bool {
+  if (slots < cfg.maxInflight) return true;
   forgetOverdue(now);
-  return outstanding() >= cfg.maxInflight;
+  return slots < cfg.maxInflight;
 }
 
 function noteDispatchFailure(cluster: string, r: u32): void {
@@ -471,10 +758,26 @@ function parseStatus(s: ArrayBuffer): i32 {
   return v;
 }
 
+/** At most `n` bytes of `v` (a prefix), for a sample line. */
+function prefixOf(v: ArrayBuffer | null, n: i32): ArrayBuffer {
+  if (v === null) return EMPTY;
+  return v.byteLength <= n ? v : v.slice(0, n);
+}
+
+function usBetween(from: u64, to: u64): u64 {
+  return to > from ? (to - from) / NS_PER_US : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contexts.
+
 /** The root context `mirror`: configuration, dispatch and dark responses. */
 export class MirrorRoot extends RootContext {
   config: Config | null = null;
   stats: TargetStats[] = [];
+  decision: RequestDecision = new RequestDecision(0);
+  /** JSON digests not in use, for this config's comparisons */
+  digests: JsonDigest[] = [];
 
   createContext(context_id: u32): Context {
     return new MirrorStream(context_id, this);
@@ -493,15 +796,20 @@ export class MirrorRoot extends RootContext {
       log(LogLevelValues.error, "invalid plugin config: " + res.error);
       return false;
     }
+    for (let i = 0; i < res.warnings.length; i++) {
+      log(LogLevelValues.warn, "plugin config: " + res.warnings[i]);
+    }
     vmGauges.define();
     const stats: TargetStats[] = [];
     for (let i = 0; i < cfg.targets.length; i++) {
-      stats.push(new TargetStats(cfg.targets[i]));
+      stats.push(new TargetStats(cfg.targets[i], cfg));
     }
     // A config replacing this root's previous one: what it counted is shown first.
     this.flushStats();
     this.stats = stats;
     this.config = cfg;
+    this.decision = new RequestDecision(cfg.saltPrefixes.length);
+    this.digests = [];
     imports.proxy_set_tick_period_milliseconds(STATS_TICK_MS);
     return true;
   }
@@ -517,44 +825,52 @@ export class MirrorRoot extends RootContext {
     vmGauges.flush();
   }
 
-  /** Sends the copy; counts the outcome; true when it is in flight. Never throws. */
-  dispatch(
-    m: Mirror,
-    headers: ArrayBuffer,
-    body: ArrayBuffer | null,
-    trailers: ArrayBuffer | null,
-  ): bool {
-    const st = m.stats;
-    const now = nowNs();
-    if (overloaded(m.cfg, now)) {
-      st.inc(Stat.SkipOverloaded);
-      return false;
+  /** A JSON digest for one body of this config's comparisons. */
+  takeDigest(cfg: Config): JsonDigest {
+    const d = this.digests;
+    if (d.length > 0) {
+      const j = d.pop();
+      j.reset();
+      return j;
     }
+    bytesSinceCollect += <usize>cfg.digestBytes;
+    return new JsonDigest(cfg.ignoreRules);
+  }
+
+  giveDigest(j: JsonDigest): void {
+    // Kept for reuse up to what max_inflight copies can need at once.
+    const cfg = this.config;
+    if (cfg !== null && <u32>this.digests.length < cfg.maxInflight) {
+      this.digests.push(j);
+    }
+  }
+
+  /** Sends one copy; counts the outcome; true when it is in flight. Never throws. */
+  dispatch(m: Mirror, headers: ArrayBuffer, body: ArrayBuffer, now: u64): bool {
+    const st = m.stats;
     const t = st.target;
-    const b = body !== null ? body : EMPTY;
-    const tr = trailers !== null ? trailers : EMPTY;
     store<u32>(OUT_U32, 0);
     const r = imports.proxy_http_call(
       changetype<usize>(t.clusterBytes),
       t.clusterBytes.byteLength,
       changetype<usize>(headers),
       headers.byteLength,
-      changetype<usize>(b),
-      b.byteLength,
-      changetype<usize>(tr),
-      tr.byteLength,
+      changetype<usize>(body),
+      body.byteLength,
+      changetype<usize>(EMPTY),
+      0,
       t.timeoutMs,
       OUT_U32,
     );
     if (r != OK) {
       st.inc(dispatchStatOf(r));
       noteDispatchFailure(t.cluster, r);
+      m.finish();
       return false;
     }
     m.startDark(now, t.timeoutMs);
     pending.set(callKey(this.context_id, load<u32>(OUT_U32)), m);
     st.inc(Stat.Copies);
-    st.inflightAdd(1);
     return true;
   }
 
@@ -569,18 +885,27 @@ export class MirrorRoot extends RootContext {
     const m = pending.get(key);
     pending.delete(key);
     const st = m.stats;
-    st.inflightAdd(-1);
+    const cfg = m.cfg;
     const status = headers > 0 ? darkStatus() : 0;
     st.inc(darkStatOf(status));
     st.record(Stat.DarkDuration, usBetween(m.darkStartNs, nowNs()));
-    if (m.cfg.compareBody) {
-      let body: ArrayBuffer | null = EMPTY;
-      if (body_size > 0) body = getBuffer(BUFFER_CALL_RESPONSE_BODY, body_size);
-      if (body !== null) {
-        m.darkDigest = xxh64(changetype<usize>(body), body.byteLength, 0);
-      }
+    const dark = m.dark;
+    dark.reset(cfg.compareHeaders.length);
+    dark.status = status;
+    if (headers > 0 && cfg.compareHeaders.length > 0) {
+      readCompareHeaders(cfg, MAP_CALL_RESPONSE_HEADERS, dark.headers);
     }
-    m.darkEnded(status);
+    m.darkBytes = <u64>body_size;
+    if (cfg.compareBody != BodyCompare.Off && !m.live.gone) {
+      const json =
+        cfg.compareBody == BodyCompare.Json ? this.takeDigest(cfg) : null;
+      m.darkJson = json;
+      const digest = new BodyDigest(cfg, json);
+      if (body_size > 0)
+        scanBuffer(BUFFER_CALL_RESPONSE_BODY, body_size, digest);
+      digest.finishInto(dark);
+    }
+    m.darkEnded();
     collectSometimes();
   }
 
@@ -592,27 +917,29 @@ export class MirrorRoot extends RootContext {
       if (<u32>(keys[i] >> 32) != this.context_id) continue;
       const m = pending.get(keys[i]);
       pending.delete(keys[i]);
-      m.stats.inflightAdd(-1);
       m.stats.inc(Stat.DarkReset);
-      m.darkEnded(0);
+      m.darkEnded();
     }
     this.flushStats();
     return true;
   }
 }
 
-const IDLE: u8 = 0;
-const COPYING: u8 = 1;
-const FINISHED: u8 = 2;
-
 /** One live request. Holds the copy only between its headers and its end. */
 export class MirrorStream extends Context {
   root: MirrorRoot;
-  state: u8 = IDLE;
-  mirror: Mirror | null = null;
-  headers: ArrayBuffer | null = null;
+  cfg: Config | null = null;
+  /** the copies of this request (one per chosen target) */
+  mirrors: Mirror[] | null = null;
+  live: LiveSide | null = null;
+  /** while the request is assembled: its headers and body, counted in the budget */
+  assembling: bool = false;
+  pairs: ArrayBuffer = EMPTY;
   chunks: ArrayBuffer[] | null = null;
   bodyBytes: u32 = 0;
+  held: u64 = 0;
+  /** the live response is being compared (some copy was dispatched) */
+  comparing: bool = false;
 
   constructor(context_id: u32, root: MirrorRoot) {
     super(context_id, root);
@@ -620,54 +947,68 @@ export class MirrorStream extends Context {
   }
 
   onRequestHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
-    const cfg = this.root.config;
+    const root = this.root;
+    const cfg = root.config;
     if (cfg === null) return FilterHeadersStatusValues.Continue;
-    const stats = this.root.stats;
     const pairs = getHeaderPairs(MAP_REQUEST_HEADERS);
     liveRequest.pairs = pairs;
-    decideMirror(cfg, liveRequest, decision);
+    const d = root.decision;
+    d.begin(cfg, liveRequest);
+    if (d.stripMarker) {
+      // Edge mode: no client may pose as shadow traffic to the live service,
+      // in any spelling Envoy passes ("-" and "_" alike).
+      removeLike(MAP_REQUEST_HEADERS, pairs, cfg.markerHeaderBytes);
+    }
+    // Every target is considered: each gets a copy or counts why not.
+    const stats = root.stats;
+    let chosen: Mirror[] | null = null;
+    let live: LiveSide | null = null;
+    let now: u64 = 0;
+    for (let i = 0; i < stats.length; i++) {
+      const st = stats[i];
+      const skip = d.decide(cfg, st.target, liveRequest);
+      if (skip != Skip.None) {
+        st.inc(skipStatOf(skip));
+        continue;
+      }
+      if (now == 0) now = nowNs();
+      const rate = st.rate;
+      if (rate !== null && !rate.peek(now)) {
+        st.inc(Stat.SkipRateLimited);
+        continue;
+      }
+      if (!slotFree(cfg, now)) {
+        st.inc(Stat.SkipOverloaded);
+        continue;
+      }
+      if (!reserve(cfg, COPY_BYTES + <u64>cfg.digestBytes)) {
+        st.inc(Stat.SkipOverBudget);
+        continue;
+      }
+      if (rate !== null) rate.take(now);
+      if (live === null) live = new LiveSide(root, cfg, now);
+      if (chosen === null) chosen = [];
+      chosen.push(new Mirror(root, st, cfg, live));
+    }
     liveRequest.pairs = EMPTY;
-    if (decision.stripMarker) {
-      // Edge mode: no client may pose as shadow traffic to the live service.
-      const m = cfg.markerHeaderBytes;
-      imports.proxy_remove_header_map_value(
-        MAP_REQUEST_HEADERS,
-        changetype<usize>(m),
-        m.byteLength,
-      );
-    }
-    const chosen = decision.target < 0 ? stats.length : decision.target;
-    for (let i = 0; i < chosen; i++) stats[i].inc(Stat.SkipNotMatched);
-    if (decision.target < 0) return FilterHeadersStatusValues.Continue;
-    const st = stats[decision.target];
-    switch (decision.reason) {
-      case Skip.Loop:
-        st.inc(Stat.SkipLoop);
-        return FilterHeadersStatusValues.Continue;
-      case Skip.Method:
-        st.inc(Stat.SkipMethod);
-        return FilterHeadersStatusValues.Continue;
-      case Skip.NoKey:
-        st.inc(Stat.SkipNoKey);
-        return FilterHeadersStatusValues.Continue;
-      case Skip.SampledOut:
-        st.inc(Stat.SkipSampledOut);
-        return FilterHeadersStatusValues.Continue;
-    }
-    const now = nowNs();
-    if (overloaded(cfg, now)) {
-      st.inc(Stat.SkipOverloaded);
+    if (chosen === null) return FilterHeadersStatusValues.Continue;
+    // Held once, whatever the number of copies: the request's headers until its end, and
+    // the live response's JSON digest until every copy is judged.
+    const shared = <u64>pairs.byteLength;
+    const digest = <u64>cfg.digestBytes;
+    if (!reserve(cfg, shared + digest)) {
+      this.abandonAll(chosen, Stat.SkipOverBudget);
       return FilterHeadersStatusValues.Continue;
     }
-    // Mirrored: only now are the headers decoded into the copy.
-    const live = parseHeaderMap(pairs);
-    this.headers = serializeHeaderMap(shadowHeaders(cfg, st.target, live));
-    this.mirror = new Mirror(st, cfg, now);
-    if (end_of_stream) {
-      this.finish(null);
-    } else {
-      this.state = COPYING;
-    }
+    live!.held = digest;
+    this.cfg = cfg;
+    this.mirrors = chosen;
+    this.live = live;
+    this.pairs = pairs;
+    this.held = shared;
+    this.assembling = true;
+    if (cfg.samplesPerSecond > 0) this.keepSampleFields(cfg, live!, pairs);
+    if (end_of_stream) this.finish();
     return FilterHeadersStatusValues.Continue;
   }
 
@@ -675,20 +1016,23 @@ export class MirrorStream extends Context {
     body_buffer_length: usize,
     end_of_stream: bool,
   ): FilterDataStatusValues {
-    if (this.state != COPYING) return FilterDataStatusValues.Continue;
-    const m = this.mirror!;
+    if (!this.assembling) return FilterDataStatusValues.Continue;
+    const cfg = this.cfg!;
     const len = <u32>body_buffer_length;
     if (len > 0) {
-      if (<u64>this.bodyBytes + <u64>len > <u64>m.cfg.maxBodyBytes) {
-        m.stats.inc(Stat.SkipBodyTooLarge);
-        this.abandon();
+      if (<u64>this.bodyBytes + <u64>len > <u64>cfg.maxBodyBytes) {
+        this.abandonAll(this.mirrors!, Stat.SkipBodyTooLarge);
         return FilterDataStatusValues.Continue;
       }
+      if (!reserve(cfg, <u64>len)) {
+        this.abandonAll(this.mirrors!, Stat.SkipOverBudget);
+        return FilterDataStatusValues.Continue;
+      }
+      this.held += <u64>len;
       // Continue: Envoy hands each chunk once and keeps nothing for us.
       const chunk = getBuffer(BUFFER_REQUEST_BODY, len);
       if (chunk === null) {
-        m.stats.inc(Stat.DispatchOther);
-        this.abandon();
+        this.abandonAll(this.mirrors!, Stat.DispatchOther);
         return FilterDataStatusValues.Continue;
       }
       let chunks = this.chunks;
@@ -699,26 +1043,42 @@ export class MirrorStream extends Context {
       chunks.push(chunk);
       this.bodyBytes += <u32>chunk.byteLength;
     }
-    if (end_of_stream) this.finish(null);
+    if (end_of_stream) this.finish();
     collectSometimes();
     return FilterDataStatusValues.Continue;
   }
 
   onRequestTrailers(a: u32): FilterTrailersStatusValues {
-    if (this.state == COPYING) {
-      const pairs = getHeaderPairs(MAP_REQUEST_TRAILERS);
-      this.finish(pairs.byteLength > 4 ? pairs : null);
+    const cfg = this.root.config;
+    if (cfg !== null && cfg.markerStrip) {
+      // A marker sent as a trailer never reaches live either.
+      const trailers = getHeaderPairs(MAP_REQUEST_TRAILERS);
+      if (hasNameLike(trailers, cfg.markerHeaderBytes)) {
+        removeLike(MAP_REQUEST_TRAILERS, trailers, cfg.markerHeaderBytes);
+      }
     }
+    // Envoy's async client sends no request trailers: the copy is complete now.
+    if (this.assembling) this.finish();
     return FilterTrailersStatusValues.Continue;
   }
 
   onResponseHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
-    const m = this.mirror;
-    if (m === null || m.liveDone) return FilterHeadersStatusValues.Continue;
+    const live = this.live;
+    if (live === null || !this.comparing || live.done) {
+      return FilterHeadersStatusValues.Continue;
+    }
+    const cfg = live.cfg;
     const s = getHeader(MAP_RESPONSE_HEADERS, STATUS);
-    m.liveStatus = s !== null ? parseStatus(s) : 0;
-    const now = nowNs();
-    if (end_of_stream) m.liveEnded(now);
+    live.side.status = s !== null ? parseStatus(s) : 0;
+    if (cfg.compareHeaders.length > 0) {
+      readCompareHeaders(cfg, MAP_RESPONSE_HEADERS, live.side.headers);
+    }
+    if (cfg.compareBody != BodyCompare.Off) {
+      const json =
+        cfg.compareBody == BodyCompare.Json ? this.root.takeDigest(cfg) : null;
+      live.body = new BodyDigest(cfg, json);
+    }
+    if (end_of_stream) this.liveEnded();
     return FilterHeadersStatusValues.Continue;
   }
 
@@ -726,36 +1086,42 @@ export class MirrorStream extends Context {
     body_buffer_length: usize,
     end_of_stream: bool,
   ): FilterDataStatusValues {
-    const m = this.mirror;
-    if (m === null || m.liveDone) return FilterDataStatusValues.Continue;
-    const h = m.liveHash;
-    if (h !== null && body_buffer_length > 0) {
-      // Hashed as it passes: the live response is never held.
-      const chunk = getBuffer(BUFFER_RESPONSE_BODY, <u32>body_buffer_length);
-      if (chunk !== null) h.update(changetype<usize>(chunk), chunk.byteLength);
+    const live = this.live;
+    if (live === null || !this.comparing || live.done) {
+      return FilterDataStatusValues.Continue;
     }
-    if (end_of_stream) m.liveEnded(nowNs());
+    const b = live.body;
+    if (b !== null && body_buffer_length > 0 && !b.done()) {
+      // Hashed as it passes: the live response is never held.
+      scanBuffer(BUFFER_RESPONSE_BODY, <u32>body_buffer_length, b);
+    }
+    if (end_of_stream) this.liveEnded();
     collectSometimes();
     return FilterDataStatusValues.Continue;
   }
 
   onResponseTrailers(a: u32): FilterTrailersStatusValues {
-    const m = this.mirror;
-    if (m !== null && !m.liveDone) m.liveEnded(nowNs());
+    const live = this.live;
+    if (live !== null && this.comparing && !live.done) this.liveEnded();
     return FilterTrailersStatusValues.Continue;
   }
 
   onDone(): bool {
-    if (this.state == COPYING) {
+    if (this.assembling) {
       // The live request ended before its end of stream: reset, not mirrored.
-      this.mirror!.stats.inc(Stat.SkipLiveReset);
-      this.abandon();
+      this.abandonAll(this.mirrors!, Stat.SkipLiveReset);
     }
-    const m = this.mirror;
-    if (m !== null) {
-      m.liveVanished();
-      this.mirror = null;
+    const live = this.live;
+    if (live !== null && this.comparing && !live.done && !live.gone) {
+      // The live response never completed: each dispatched copy's target counts it.
+      const mirrors = this.mirrors!;
+      for (let i = 0; i < mirrors.length; i++) {
+        if (mirrors[i].dispatched) mirrors[i].stats.inc(Stat.LiveReset);
+      }
+      live.vanished();
     }
+    this.live = null;
+    this.mirrors = null;
     return true;
   }
 
@@ -764,21 +1130,65 @@ export class MirrorStream extends Context {
     collectSometimes();
   }
 
-  /** The live request has ended: dispatch the copy and drop its bytes. */
-  finish(trailers: ArrayBuffer | null): void {
-    const body = this.joinBody();
-    const m = this.mirror!;
-    const sent = this.root.dispatch(m, this.headers!, body, trailers);
-    this.state = FINISHED;
-    this.headers = null;
-    this.chunks = null;
-    this.bodyBytes = 0;
-    if (!sent) this.mirror = null;
+  /** The live response ended: each copy's target counts it and its duration. */
+  liveEnded(): void {
+    const live = this.live!;
+    const now = nowNs();
+    const mirrors = this.mirrors!;
+    for (let i = 0; i < mirrors.length; i++) {
+      const m = mirrors[i];
+      if (m.dispatched) {
+        m.stats.record(Stat.LiveDuration, usBetween(live.startNs, now));
+      }
+    }
+    live.ended();
   }
 
-  joinBody(): ArrayBuffer | null {
+  /** The request has ended: dispatch one copy per chosen target and drop its bytes. */
+  finish(): void {
+    const root = this.root;
+    const cfg = this.cfg!;
+    const mirrors = this.mirrors!;
+    const body = this.joinBody();
+    const live = parseHeaderMap(this.pairs);
+    const now = nowNs();
+    let sent = 0;
+    for (let i = 0; i < mirrors.length; i++) {
+      const m = mirrors[i];
+      const headers = serializeHeaderMap(
+        shadowHeaders(cfg, m.stats.target, live),
+      );
+      if (root.dispatch(m, headers, body, now)) sent++;
+    }
+    this.assembling = false;
+    this.pairs = EMPTY;
+    this.chunks = null;
+    this.bodyBytes = 0;
+    release(this.held);
+    this.held = 0;
+    this.comparing = sent > 0;
+    if (!this.comparing) {
+      this.live = null;
+      this.mirrors = null;
+    }
+  }
+
+  /** The request id, method and path a mismatch sample line names (bounded). */
+  keepSampleFields(cfg: Config, live: LiveSide, pairs: ArrayBuffer): void {
+    live.requestId = prefixOf(findHeader(pairs, REQUEST_ID), SAMPLE_ID_BYTES);
+    live.method = prefixOf(findHeader(pairs, METHOD), 32);
+    const path = this.root.decision.path;
+    if (cfg.sampleQuery) {
+      live.path = prefixOf(path, SAMPLE_PATH_BYTES);
+    } else {
+      const n = pathLength(path);
+      live.path = path.slice(0, min(n, SAMPLE_PATH_BYTES));
+    }
+  }
+
+  joinBody(): ArrayBuffer {
     const chunks = this.chunks;
-    if (chunks === null || this.bodyBytes == 0) return null;
+    if (chunks === null || this.bodyBytes == 0) return EMPTY;
     if (chunks.length == 1) return chunks[0];
     const out = new ArrayBuffer(this.bodyBytes);
     bytesSinceCollect += <usize>this.bodyBytes;
@@ -791,12 +1201,66 @@ export class MirrorStream extends Context {
     return out;
   }
 
-  /** Not mirrored after all: drop everything. */
-  abandon(): void {
-    this.state = FINISHED;
-    this.mirror = null;
-    this.headers = null;
+  /** None of this request's copies goes out: each counts `why` on its target. */
+  abandonAll(mirrors: Mirror[], why: Stat): void {
+    for (let i = 0; i < mirrors.length; i++) {
+      const m = mirrors[i];
+      if (m.finished) continue;
+      m.stats.inc(why);
+      // A rate token taken for a copy that never left is given back.
+      const rate = m.stats.rate;
+      if (rate !== null) rate.refund();
+      m.finish();
+    }
+    const live = this.live;
+    if (live !== null) live.drop();
+    this.assembling = false;
+    this.pairs = EMPTY;
     this.chunks = null;
     this.bodyBytes = 0;
+    release(this.held);
+    this.held = 0;
+    this.mirrors = null;
+    this.live = null;
+    this.comparing = false;
   }
+}
+
+/** The counter of a skip reason. */
+function skipStatOf(skip: Skip): Stat {
+  switch (skip) {
+    case Skip.NotMatched:
+      return Stat.SkipNotMatched;
+    case Skip.Loop:
+      return Stat.SkipLoop;
+    case Skip.Method:
+      return Stat.SkipMethod;
+    case Skip.NoKey:
+      return Stat.SkipNoKey;
+    default:
+      return Stat.SkipSampledOut;
+  }
+}
+
+/** Removes every header of `map` named like `name` ("-" and "_" alike). */
+function removeLike(map: u32, pairs: ArrayBuffer, name: ArrayBuffer): void {
+  const names = namesLike(pairs, name);
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i];
+    imports.proxy_remove_header_map_value(
+      map,
+      changetype<usize>(n),
+      n.byteLength,
+    );
+  }
+}
+
+/** Bytes of the path before its query (or fragment). */
+function pathLength(path: ArrayBuffer): i32 {
+  const n = path.byteLength;
+  for (let i = 0; i < n; i++) {
+    const c = load<u8>(changetype<usize>(path) + i);
+    if (c == 0x3f || c == 0x23) return i;
+  }
+  return n;
 }

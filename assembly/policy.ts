@@ -1,11 +1,15 @@
-// The mirror decision: target match, loop guard, method safety, sampling key,
-// bucket. Pure: the request is seen through a RequestView, one header at a
-// time, so a request that is not mirrored never costs a full header-map read.
+// The mirror decision, for each target: match, loop guard, method safety (with method
+// overrides), sampling key, bucket. Pure: the request is seen through a RequestView.
 
 import { Config, KeySource, SamplingKey, Target } from "./config";
 import { bucketOfBytes, isSampled } from "./sampler";
 
-/** Why a request is not mirrored (None: it is). */
+export const METHOD = String.UTF8.encode(":method");
+export const PATH = String.UTF8.encode(":path");
+const COOKIE = String.UTF8.encode("cookie");
+const EMPTY = new ArrayBuffer(0);
+
+/** Why a request is not mirrored to a target (None: it is). */
 export enum Skip {
   None,
   NotMatched,
@@ -19,29 +23,85 @@ export enum Skip {
 export abstract class RequestView {
   /** The value of header `name` (lower-case UTF-8), or null when absent. */
   abstract header(name: ArrayBuffer): ArrayBuffer | null;
+  /**
+   * Whether a header named like `name` is present, "-" and "_" alike (Envoy passes
+   * `x_shadow` by default, and CGI/WSGI-style frameworks read it as `x-shadow`).
+   */
+  abstract headerLike(name: ArrayBuffer): bool;
 }
 
-/** The outcome of `decideMirror`, reused across requests. */
-export class Decision {
-  /** index of the first target whose match fits, or -1 */
-  target: i32 = -1;
-  reason: Skip = Skip.None;
-  /** the request carries the marker and inbound is "strip": remove it from live */
+/**
+ * What one request is, for every target at once: the marker, the method (with its overrides)
+ * and the sampling key are looked up at most once per request, and the key's bucket once per
+ * distinct salt. Owned by a root context, sized for its config, reused across requests.
+ */
+export class RequestDecision {
+  /** the request carries the marker (any spelling) */
+  marker: bool = false;
+  /** ...and inbound is "strip": remove it from the live request */
   stripMarker: bool = false;
-  /** the key's bucket, when a key was found */
-  bucket: u32 = 0;
+  path: ArrayBuffer = EMPTY;
+  private methodKnown: bool = false;
+  private methodOk: bool = false;
+  private keyKnown: bool = false;
+  private hasKey: bool = false;
+  private span: KeySpan = new KeySpan();
+  /** the key's bucket per salt group, valid where `known` is set */
+  private buckets: StaticArray<u32>;
+  private known: StaticArray<bool>;
 
-  reset(): void {
-    this.target = -1;
-    this.reason = Skip.None;
-    this.stripMarker = false;
-    this.bucket = 0;
+  constructor(saltGroups: i32) {
+    this.buckets = new StaticArray<u32>(saltGroups);
+    this.known = new StaticArray<bool>(saltGroups);
+  }
+
+  /** Starts a new request. */
+  begin(cfg: Config, req: RequestView): void {
+    this.marker = req.headerLike(cfg.markerHeaderBytes);
+    this.stripMarker = this.marker && cfg.markerStrip;
+    const path = req.header(PATH);
+    this.path = path !== null ? path : EMPTY;
+    this.methodKnown = false;
+    this.keyKnown = false;
+    const known = this.known;
+    for (let i = 0; i < known.length; i++) unchecked((known[i] = false));
+  }
+
+  /** Whether `t` gets a copy of this request, or why not. */
+  decide(cfg: Config, t: Target, req: RequestView): Skip {
+    if (!targetMatches(t, this.path, req)) return Skip.NotMatched;
+    if (this.marker && !cfg.markerStrip) return Skip.Loop;
+    if (!this.methodKnown) {
+      this.methodKnown = true;
+      this.methodOk = methodsAllowed(cfg, this.path, req);
+    }
+    if (!this.methodOk) return Skip.Method;
+    if (!this.keyKnown) {
+      this.keyKnown = true;
+      this.hasKey = findKey(cfg.keys, this.path, req, this.span);
+    }
+    if (!this.hasKey) return Skip.NoKey;
+    return isSampled(this.bucketOf(cfg, t.saltGroup), t.threshold)
+      ? Skip.None
+      : Skip.SampledOut;
+  }
+
+  /** The key's bucket under salt group `g` (after a decision found the key). */
+  bucketOf(cfg: Config, g: i32): u32 {
+    if (!unchecked(this.known[g])) {
+      const span = this.span;
+      unchecked(
+        (this.buckets[g] = bucketOfBytes(
+          cfg.saltPrefixes[g],
+          changetype<usize>(span.buf) + <usize>span.off,
+          span.len,
+        )),
+      );
+      unchecked((this.known[g] = true));
+    }
+    return unchecked(this.buckets[g]);
   }
 }
-
-export const METHOD = String.UTF8.encode(":method");
-export const PATH = String.UTF8.encode(":path");
-const COOKIE = String.UTF8.encode("cookie");
 
 // @ts-ignore: decorator
 @inline
@@ -112,6 +172,55 @@ export function methodAllowed(
     }
   }
   return false;
+}
+
+/**
+ * The request's method and every method override it carries (`method_override`: a header or a
+ * query parameter naming another method, which frameworks honour) are all mirrored: a GET that
+ * says `X-HTTP-Method-Override: DELETE` is a DELETE to a dark app that honours it.
+ */
+export function methodsAllowed(
+  cfg: Config,
+  path: ArrayBuffer,
+  req: RequestView,
+): bool {
+  let method = req.header(METHOD);
+  if (method === null) method = EMPTY;
+  if (!methodAllowed(cfg, method, path)) return false;
+  const overrides = cfg.methodOverrides;
+  for (let i = 0; i < overrides.length; i++) {
+    const o = overrides[i];
+    if (o.source == KeySource.Header) {
+      const v = req.header(o.nameBytes);
+      if (v !== null && !methodAllowed(cfg, upperTrimmed(v), path)) {
+        return false;
+      }
+    } else if (findQuery(path, o.nameBytes, overrideSpan)) {
+      const v = overrideSpan.buf.slice(
+        overrideSpan.off,
+        overrideSpan.off + overrideSpan.len,
+      );
+      if (!methodAllowed(cfg, upperTrimmed(v), path)) return false;
+    }
+  }
+  return true;
+}
+
+/** ASCII upper-case of `v` without surrounding spaces (an override's value). */
+function upperTrimmed(v: ArrayBuffer): ArrayBuffer {
+  let start = 0;
+  let end = v.byteLength;
+  while (start < end && isSpace(byteAt(v, start))) start++;
+  while (end > start && isSpace(byteAt(v, end - 1))) end--;
+  const out = new ArrayBuffer(end - start);
+  for (let i = start; i < end; i++) {
+    const c = byteAt(v, i);
+    store<u8>(
+      changetype<usize>(out) + <usize>(i - start),
+      c >= 0x61 && c <= 0x7a ? c - 0x20 : c,
+    );
+  }
+  return out;
 }
 
 /** Where a key was found: `len` bytes at `off` in `buf`. */
@@ -242,46 +351,4 @@ export function findKey(
   return false;
 }
 
-const span = new KeySpan();
-const EMPTY = new ArrayBuffer(0);
-
-/** Decides whether this request is mirrored, and to which target, into `d`. */
-export function decideMirror(cfg: Config, req: RequestView, d: Decision): void {
-  d.reset();
-  const marker = req.header(cfg.markerHeaderBytes);
-  if (marker !== null && cfg.markerStrip) d.stripMarker = true;
-
-  let path = req.header(PATH);
-  if (path === null) path = EMPTY;
-  for (let i = 0; i < cfg.targets.length; i++) {
-    if (targetMatches(cfg.targets[i], path, req)) {
-      d.target = i;
-      break;
-    }
-  }
-  if (d.target < 0) {
-    d.reason = Skip.NotMatched;
-    return;
-  }
-  if (marker !== null && !cfg.markerStrip) {
-    d.reason = Skip.Loop;
-    return;
-  }
-  let method = req.header(METHOD);
-  if (method === null) method = EMPTY;
-  if (!methodAllowed(cfg, method, path)) {
-    d.reason = Skip.Method;
-    return;
-  }
-  if (!findKey(cfg.keys, path, req, span)) {
-    d.reason = Skip.NoKey;
-    return;
-  }
-  const t = cfg.targets[d.target];
-  d.bucket = bucketOfBytes(
-    t.saltPrefix,
-    changetype<usize>(span.buf) + <usize>span.off,
-    span.len,
-  );
-  d.reason = isSampled(d.bucket, t.threshold) ? Skip.None : Skip.SampledOut;
-}
+const overrideSpan = new KeySpan();

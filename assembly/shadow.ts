@@ -72,6 +72,80 @@ export function findHeader(
   return null;
 }
 
+/** `a` (len bytes at ptr) names the same header as `b`: ASCII case, "-" and "_" alike. */
+export function nameLike(ptr: usize, len: u32, b: ArrayBuffer): bool {
+  if (len != <u32>b.byteLength) return false;
+  const q = changetype<usize>(b);
+  for (let i: usize = 0; i < <usize>len; i++) {
+    let x = load<u8>(ptr + i);
+    let y = load<u8>(q + i);
+    if (x == 0x5f) x = 0x2d;
+    if (y == 0x5f) y = 0x2d;
+    if (x >= 0x41 && x <= 0x5a) x += 0x20;
+    if (y >= 0x41 && y <= 0x5a) y += 0x20;
+    if (x != y) return false;
+  }
+  return true;
+}
+
+/**
+ * The names (as spelled in the map) of every header named like `name` ("-" and "_" alike) in a
+ * serialized header map; empty when none. A truncated map is searched as far as it goes.
+ */
+export function namesLike(buf: ArrayBuffer, name: ArrayBuffer): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  const size = <u32>buf.byteLength;
+  if (size < 4) return out;
+  const base = changetype<usize>(buf);
+  const count = load<u32>(base);
+  if (count > (size - 4) / 10) return out;
+  let data: u64 = 4 + <u64>count * 8;
+  for (let i: u32 = 0; i < count; i++) {
+    const nameLen = load<u32>(base + 4 + i * 8);
+    const valueLen = load<u32>(base + 8 + i * 8);
+    if (data + <u64>nameLen + <u64>valueLen + 2 > <u64>size) return out;
+    const at = <usize>data;
+    if (
+      nameLike(base + at, nameLen, name) &&
+      !listed(out, base + at, nameLen)
+    ) {
+      out.push(buf.slice(<i32>at, <i32>(at + nameLen)));
+    }
+    data += <u64>nameLen + <u64>valueLen + 2;
+  }
+  return out;
+}
+
+function listed(names: ArrayBuffer[], ptr: usize, len: u32): bool {
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i];
+    if (
+      <u32>n.byteLength == len &&
+      memory.compare(changetype<usize>(n), ptr, len) == 0
+    )
+      return true;
+  }
+  return false;
+}
+
+/** Whether a header named like `name` ("-" and "_" alike) is in a serialized header map. */
+export function hasNameLike(buf: ArrayBuffer, name: ArrayBuffer): bool {
+  const size = <u32>buf.byteLength;
+  if (size < 4) return false;
+  const base = changetype<usize>(buf);
+  const count = load<u32>(base);
+  if (count > (size - 4) / 10) return false;
+  let data: u64 = 4 + <u64>count * 8;
+  for (let i: u32 = 0; i < count; i++) {
+    const nameLen = load<u32>(base + 4 + i * 8);
+    const valueLen = load<u32>(base + 8 + i * 8);
+    if (data + <u64>nameLen + <u64>valueLen + 2 > <u64>size) return false;
+    if (nameLike(base + <usize>data, nameLen, name)) return true;
+    data += <u64>nameLen + <u64>valueLen + 2;
+  }
+  return false;
+}
+
 /** Encodes headers in the proxy-wasm wire format. */
 export function serializeHeaderMap(headers: Header[]): ArrayBuffer {
   const names: ArrayBuffer[] = [];
@@ -138,8 +212,9 @@ function lowerTokens(value: ArrayBuffer): string[] {
 /**
  * The copy's headers: the live ones with :authority rewritten or suffixed,
  * hop-by-hop headers (and those named by Connection), content-length (Envoy
- * sets it from the body), `headers.remove` and any inbound marker dropped;
- * then `headers.add` and the marker. Order of the live headers is kept.
+ * sets it from the body), `headers.remove` and any inbound marker (in any
+ * spelling, "-" and "_" alike) dropped; then `headers.add` and the marker.
+ * Order of the live headers is kept.
  */
 export function shadowHeaders(
   cfg: Config,
@@ -173,7 +248,7 @@ export function shadowHeaders(
     }
     if (
       n == "content-length" ||
-      n == cfg.markerHeader ||
+      isMarker(cfg, n) ||
       HOP_BY_HOP.includes(n) ||
       connectionTokens.includes(n) ||
       cfg.removeHeaders.includes(n) ||
@@ -196,6 +271,16 @@ export function shadowHeaders(
   }
   out.push(new Header(cfg.markerHeader, String.UTF8.encode(cfg.markerValue)));
   return out;
+}
+
+function isMarker(cfg: Config, name: string): bool {
+  if (name.length != cfg.markerHeader.length) return false;
+  const b = String.UTF8.encode(name);
+  return nameLike(
+    changetype<usize>(b),
+    <u32>b.byteLength,
+    cfg.markerHeaderBytes,
+  );
 }
 
 function isTrailersOnly(v: ArrayBuffer): bool {

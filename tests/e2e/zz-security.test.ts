@@ -258,10 +258,10 @@ test(
       r.fault.length > 70 ? r.fault.slice(0, 69) + "…" : r.fault,
       `${r.liveOk}/${r.liveTotal}`,
       String(r.mirrored),
-      String(r.outcomes.rq_2xx),
-      String(r.outcomes.rq_5xx),
-      String(r.outcomes.rq_reset),
-      String(r.outcomes.rq_3xx + r.outcomes.rq_4xx),
+      String(r.outcomes["2xx"]),
+      String(r.outcomes["5xx"]),
+      String(r.outcomes.reset),
+      String(r.outcomes["3xx"] + r.outcomes["4xx"]),
       String(r.dispatchFailed),
       Object.entries(r.skipped)
         .map(([k, v]) => `${k} ${v}`)

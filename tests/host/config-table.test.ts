@@ -14,6 +14,7 @@ import {
   goodConfigs,
   malformedConfigs,
   tooDeep,
+  warnedConfigs,
 } from "../fixtures/bad-configs.ts";
 import { Host, LogLevel } from "./emulator.ts";
 
@@ -66,6 +67,19 @@ describe("malformed JSON is refused as not valid JSON, with the parser's reason"
       assert.deepEqual(lines, [
         { level: LogLevel.error, message: `invalid plugin config: ${message}` },
       ]);
+    });
+  }
+});
+
+describe("plugin configurations accepted with a warning", () => {
+  for (const [name, [text, warnings]] of Object.entries(warnedConfigs)) {
+    it(name, async () => {
+      const { accepted, lines } = await configure(text);
+      assert.equal(accepted, true);
+      assert.deepEqual(
+        lines,
+        warnings.map((message) => ({ level: LogLevel.warn, message })),
+      );
     });
   }
 });

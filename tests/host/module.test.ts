@@ -9,9 +9,10 @@ import { fileURLToPath } from "node:url";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 
-it("the release build/mirror.wasm is at most 64 KiB", () => {
+// 80 KiB while issue 14's size work is pending (the JSON digest added about 12 KiB); the goal is 40.
+it("the release build/mirror.wasm is at most 80 KiB", () => {
   const size = statSync(WASM).size;
-  assert.ok(size <= 64 * 1024, `build/mirror.wasm is ${size} bytes`);
+  assert.ok(size <= 80 * 1024, `build/mirror.wasm is ${size} bytes`);
 });
 
 it("imports only proxy-wasm 0.2 host functions and WASI proc_exit, and exports the ABI", () => {

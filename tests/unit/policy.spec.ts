@@ -1,15 +1,14 @@
-// decideMirror and its helpers: target match, loop guard and strip, method
-// safety with unsafe_paths, sampling-key sources (header, cookie, query, path)
-// and the bucket-vs-threshold decision. Buckets are checked against
+// RequestDecision and its helpers: target match, loop guard and strip (any
+// spelling), method safety with unsafe_paths and method overrides, sampling-key
+// sources (header, cookie, query, path) and the bucket-vs-threshold decision. Buckets are checked against
 // bucketOf, itself checked against the XXH64 reference in sampler.spec.ts.
 
 import { Config, parseConfig } from "../../assembly/config";
 import {
-  Decision,
   KeySpan,
+  RequestDecision,
   RequestView,
   Skip,
-  decideMirror,
   findCookie,
   findKey,
   findPath,
@@ -44,6 +43,16 @@ class MapView extends RequestView {
     return this.headers.has(n) ? this.headers.get(n) : null;
   }
 
+  headerLike(name: ArrayBuffer): bool {
+    const n = String.UTF8.decode(name).replaceAll("_", "-");
+    this.reads.push(n + "~");
+    const keys = this.headers.keys();
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i].toLowerCase().replaceAll("_", "-") == n) return true;
+    }
+    return false;
+  }
+
   read(name: string): bool {
     return this.reads.includes(name);
   }
@@ -70,11 +79,35 @@ function simple(pct: string, extra: string): Config {
   return config(extra.length > 0 ? "{" + t + "," + extra + "}" : "{" + t + "}");
 }
 
-const decision = new Decision();
+/** The first target whose match fits, and the per-target decision for it. */
+class Decision {
+  target: i32 = -1;
+  reason: Skip = Skip.NotMatched;
+  bucket: u32 = 0;
+  stripMarker: bool = false;
+}
 
+/**
+ * RequestDecision's answers, target by target, up to the first target whose match fits (the
+ * filter asks every target; the cases here look at one).
+ */
 function decide(cfg: Config, req: RequestView): Decision {
-  decideMirror(cfg, req, decision);
-  return decision;
+  const rd = new RequestDecision(cfg.saltPrefixes.length);
+  rd.begin(cfg, req);
+  const d = new Decision();
+  d.stripMarker = rd.stripMarker;
+  for (let i = 0; i < cfg.targets.length; i++) {
+    const t = cfg.targets[i];
+    const r = rd.decide(cfg, t, req);
+    if (r == Skip.NotMatched) continue;
+    d.target = i;
+    d.reason = r;
+    if (r == Skip.None || r == Skip.SampledOut) {
+      d.bucket = rd.bucketOf(cfg, t.saltGroup);
+    }
+    return d;
+  }
+  return d;
 }
 
 function reasonOf(cfg: Config, req: RequestView): Skip {

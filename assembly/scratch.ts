@@ -1,0 +1,37 @@
+// The module's `malloc` (the ABI's allocation entry point: the host calls it to return a buffer
+// from proxy_get_buffer_bytes, proxy_get_header_map_pairs, ...), with one addition: a read that
+// the filter only scans and drops (a body slice it hashes, the header map of a request it does
+// not mirror) lands in one static scratch area instead of a new GC object, so such reads
+// allocate nothing and leave no garbage behind.
+
+/** Bytes of the scratch area: larger reads are allocated as usual. */
+export const SCRATCH_SIZE: i32 = 128 << 10;
+/** Where the scratch area starts (static data, never collected). */
+export const SCRATCH_PTR: usize = memory.data(SCRATCH_SIZE, 16);
+
+let armed = false;
+
+/** The next allocation the host asks for, if it fits, is the scratch area. */
+export function armScratch(): void {
+  armed = true;
+}
+
+/** Disarms the scratch area (after the host call, whether or not it allocated). */
+export function disarmScratch(): void {
+  armed = false;
+}
+
+/** Whether `ptr` (a buffer the host returned) is the scratch area. */
+export function isScratch(ptr: usize): bool {
+  return ptr == SCRATCH_PTR;
+}
+
+/** Allows the host to allocate memory: pinned until the filter takes the buffer over. */
+export function malloc(size: i32): usize {
+  if (armed && size >= 0 && size <= SCRATCH_SIZE) {
+    armed = false;
+    return SCRATCH_PTR;
+  }
+  armed = false;
+  return __pin(changetype<usize>(new ArrayBuffer(size)));
+}

@@ -191,7 +191,7 @@ export function parseStats(json: unknown): TargetStats[] {
 
 /**
  * How each target compares, from every mirror filter config (root_id `mirror`) found anywhere in
- * Envoy's `/config_dump`: status comparison off only if off everywhere, body on if on anywhere.
+ * Envoy's `/config_dump`: a comparison is off only if it is off everywhere.
  */
 export function compareModes(configDump: unknown): Map<string, CompareMode> {
   const out = new Map<string, CompareMode>();
@@ -213,7 +213,8 @@ export function compareModes(configDump: unknown): Map<string, CompareMode> {
         const body = plugin.compare?.body;
         const mode = {
           status: plugin.compare?.status ?? "exact",
-          body: body !== undefined && body !== false,
+          body:
+            body === true ? "exact" : typeof body === "string" ? body : "off",
         };
         for (const c of clusters) {
           if (typeof c !== "string") continue;
@@ -224,7 +225,7 @@ export function compareModes(configDump: unknown): Map<string, CompareMode> {
             seen
               ? {
                   status: seen.status === "off" ? mode.status : seen.status,
-                  body: seen.body || mode.body,
+                  body: seen.body === "off" ? mode.body : seen.body,
                 }
               : mode,
           );
@@ -358,7 +359,7 @@ export async function readAdmins(o: AdminOptions): Promise<Snapshot> {
         status: seen.every((m) => m.status === "off")
           ? "off"
           : seen.find((m) => m.status !== "off")!.status,
-        body: seen.some((m) => m.body),
+        body: seen.find((m) => m.body !== "off")?.body ?? "off",
       };
   }
   return { source: { kind: "admin", admins, time }, targets };

@@ -212,8 +212,8 @@ export const REPORT_JSON_SCHEMA = {
               mismatches: nullableNumber,
             }),
             compare: closed({
-              status: { type: "string" },
-              body: { type: "boolean" },
+              status: { enum: ["exact", "class", "off"] },
+              body: { enum: ["off", "exact", "json"] },
             }),
           },
           [

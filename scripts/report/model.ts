@@ -53,8 +53,10 @@ export interface Side {
 
 /** How the filter compares for a target, when the source could read its config. */
 export interface CompareMode {
+  /** compare.status: "exact", "class" or "off" */
   status: string;
-  body: boolean;
+  /** compare.body: "off", "exact" or "json" */
+  body: string;
 }
 
 /** A target's counters by series key; a key that is missing counts 0. */

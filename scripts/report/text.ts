@@ -114,7 +114,7 @@ export function targetText(t: TargetStats, v: Verdict, source: Source): string {
       .map((c) => countText(s.classes[c]))
       .join("/");
   const mode = t.compare
-    ? `; compare: status ${t.compare.status}, body ${t.compare.body ? "on" : "off"}`
+    ? `; compare: status ${t.compare.status}, body ${t.compare.body}`
     : "";
   const envoys =
     source.kind === "prometheus"

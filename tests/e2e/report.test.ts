@@ -142,7 +142,7 @@ scenario(
     assert.equal(t.dark.total, n);
     assert.equal(t.compared, n);
     assert.equal(t.dark.latency.count, n);
-    assert.deepEqual(t.compare, { status: "exact", body: true });
+    assert.deepEqual(t.compare, { status: "exact", body: "exact" });
     assert.match(r.text, /Target kitchen-next: 60 copies, 0 in flight/);
     assert.match(r.text, /latency ms\s+live\s+dark/);
     assert.match(r.text, /compared 60, mismatches 0\.00%\n/);

@@ -336,6 +336,10 @@ describe("parseStats", () => {
                     ],
                     compare: { status: "off", body: true },
                   }),
+                  filter({
+                    targets: [{ cluster: "kitchen-json", percentage: 5 }],
+                    compare: { body: "json" },
+                  }),
                   { root_id: "other", configuration: { value: "{}" } },
                 ],
               },
@@ -347,13 +351,17 @@ describe("parseStats", () => {
     const modes = compareModes(dump);
     assert.deepEqual(modes.get("kitchen-next"), {
       status: "exact",
-      body: false,
+      body: "off",
     });
     assert.deepEqual(modes.get("outbound|80||menu.dark"), {
       status: "off",
-      body: true,
+      body: "exact",
     });
-    assert.equal(modes.size, 2);
+    assert.deepEqual(modes.get("kitchen-json"), {
+      status: "exact",
+      body: "json",
+    });
+    assert.equal(modes.size, 3);
   });
 });
 

@@ -76,7 +76,7 @@ function options(): Options {
       },
     }));
   } catch (err) {
-    throw new DemoError(`${(err as Error).message}\n\n${USAGE}`, 2);
+    throw new DemoError(`${(err as Error).message} (npm start -- --help)`, 2);
   }
   if (values.help) {
     say(USAGE.trimEnd());

@@ -825,7 +825,7 @@ export async function main(argv: string[]): Promise<number> {
     args = parseIstioArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`istio: ${err.message}\n\n${USAGE}`);
+    process.stderr.write(`istio: ${err.message} (npm run istio -- --help)\n`);
     return 2;
   }
   if (args.help) {

@@ -928,6 +928,156 @@ describe("the Prometheus source's arguments", () => {
   });
 });
 
+describe("the Prometheus source against a fake Prometheus API", () => {
+  /** Answers /api/v1/query with `answer(query)`: [status, body]. */
+  async function fakePrometheus(answer: (query: string) => [number, object]) {
+    const queries: string[] = [];
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? "", "http://x");
+      if (url.pathname !== "/api/v1/query") return res.writeHead(404).end();
+      const q = url.searchParams.get("query") ?? "";
+      queries.push(q);
+      const [status, body] = answer(q);
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as net.AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      queries,
+      close: () => new Promise<void>((r) => server.close(() => r())),
+    };
+  }
+  const vector = (result: unknown[]) =>
+    [200, { status: "success", data: { resultType: "vector", result } }] as [
+      number,
+      object,
+    ];
+
+  const cases: Record<string, [(q: string) => [number, object], RegExp]> = {
+    "a refused query is exit 3 naming Prometheus' reason": [
+      () => [
+        400,
+        {
+          status: "error",
+          errorType: "bad_data",
+          error: "parse error at char 3",
+        },
+      ],
+      /Prometheus at http:\/\/127\.0\.0\.1:\d+ refused a query \(400: parse error at char 3\): sum by/,
+    ],
+    "metrics without labels (no stats tags in the sidecars) are named as such":
+      [
+        (q) =>
+          q.includes('__name__=~"mirror_copies_total_.+"')
+            ? vector([{ metric: {}, value: [0, "5"] }])
+            : vector([]),
+        /has the mirror's metrics without labels .*stats_config of envoy\/envoy\.yaml.*istio\/kitchen\.yaml/,
+      ],
+    "no mirror metrics at all": [
+      () => vector([]),
+      /\(\{namespace="shop"\}\) has no mirror_copies_total series in the 10m before \S+: is it scraping/,
+    ],
+  };
+  for (const [name, [answer, message]] of Object.entries(cases))
+    it(name, async (t) => {
+      const p = await fakePrometheus(answer);
+      t.after(p.close);
+      const r = await runReport({
+        prometheus: p.url,
+        selector: '{namespace="shop"}',
+      });
+      assert.equal(r.code, 3, r.text);
+      assert.match(r.text, message);
+      // every query carries the selector
+      assert.ok(
+        p.queries.every(
+          (q) => q.includes('namespace="shop"') || q.includes("__name__"),
+        ),
+        p.queries.join("\n"),
+      );
+    });
+
+  it("one target's figures come from the gates' expressions, latency bins from the le buckets", async (t) => {
+    const target = { mirror_target: "kitchen-next" };
+    const p = await fakePrometheus((q) => {
+      if (q.startsWith("sum by (mirror_target) (increase(mirror_copies_total"))
+        return vector([{ metric: target, value: [0, "40"] }]);
+      if (
+        q.startsWith(
+          "sum by (mirror_target, mirror_class) (increase(mirror_dark_responses_total",
+        )
+      )
+        return vector([
+          { metric: { ...target, mirror_class: "2xx" }, value: [0, "40"] },
+        ]);
+      if (
+        q.startsWith(
+          "sum by (mirror_target, le) (increase(mirror_dark_duration",
+        )
+      )
+        return vector([
+          { metric: { ...target, le: "25000" }, value: [0, "30"] },
+          { metric: { ...target, le: "50000" }, value: [0, "40"] },
+          { metric: { ...target, le: "+Inf" }, value: [0, "40"] },
+        ]);
+      if (
+        q.startsWith(
+          "count by (mirror_target) (count by (mirror_target, instance)",
+        )
+      )
+        return vector([{ metric: target, value: [0, "3"] }]);
+      // the per-target expressions
+      if (
+        q ===
+        'sum(increase(mirror_copies_total{mirror_target="kitchen-next"}[5m]))'
+      )
+        return vector([{ metric: {}, value: [0, "40"] }]);
+      if (
+        q.startsWith(
+          "histogram_quantile(0.95, sum by (le) (increase(mirror_dark_duration",
+        )
+      )
+        return vector([{ metric: {}, value: [0, "48.75"] }]);
+      if (q.startsWith("sum(increase(mirror_dark_duration_microseconds_count"))
+        return vector([{ metric: {}, value: [0, "40"] }]);
+      if (q.startsWith("sum(increase(mirror_dark_responses_total"))
+        return vector([{ metric: {}, value: [0, "40"] }]);
+      if (q.startsWith("100 * (sum(increase(mirror_dark_responses_total"))
+        return vector([{ metric: {}, value: [0, "0"] }]);
+      if (q.startsWith("sum(increase(mirror_dark_duration_microseconds_sum"))
+        return vector([{ metric: {}, value: [0, "1200"] }]);
+      return vector([]);
+    });
+    t.after(p.close);
+    const r = await runReport({
+      prometheus: p.url,
+      window: "5m",
+      at: new Date("2025-06-01T12:00:00Z"),
+    });
+    const [k] = r.targets;
+    assert.equal(k.target, "kitchen-next");
+    assert.equal(k.instances, 3);
+    assert.equal(k.copies, 40);
+    assert.equal(k.dark.latency.p95, 48.75);
+    assert.deepEqual(
+      k.dark.latency.buckets.filter((x) => x.count > 0),
+      [b(0, 25, 30), b(25, 25, 10)],
+    );
+    assert.match(
+      r.text,
+      /from Prometheus http:\/\/127\.0\.0\.1:\d+: the 5m up to 2025-06-01T12:00:00\.000Z/,
+    );
+    assert.match(r.text, /\(3 instances\)/);
+    assert.ok(
+      p.queries.includes(
+        'histogram_quantile(0.95, sum by (le) (increase(mirror_dark_duration_microseconds_bucket{mirror_target="kitchen-next"}[5m]))) / 1000',
+      ),
+    );
+  });
+});
+
 describe("the CLI", () => {
   const admin40 = async () =>
     fakeAdmin({

@@ -13,7 +13,7 @@
 //   code is 1 if any target fails, else 2 if any lacks data, else 0.
 import { keysOf, series } from "../metrics.ts";
 import { EXIT } from "./exit.ts";
-import type { Counts, TargetStats } from "./model.ts";
+import { type Counts, NOT_TURNED_AWAY, type TargetStats } from "./model.ts";
 import {
   type CheckId,
   CHECKS,
@@ -87,7 +87,10 @@ function measure(
                 t.counts,
                 [
                   ...keysOf("skipped").filter(
-                    (k) => !/\.(sampled_out|not_matched)$/.test(k),
+                    (k) =>
+                      !(NOT_TURNED_AWAY as readonly string[]).includes(
+                        k.slice("skipped.".length),
+                      ),
                   ),
                   ...keysOf("dispatch_failures"),
                 ],

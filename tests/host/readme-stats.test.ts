@@ -82,7 +82,9 @@ it("the objectives block is the defaults, and the --json example has the documen
     ),
     DEFAULT_OBJECTIVES,
   );
-  const example = JSON.parse(blockAfter(README, "### `--json`", "json"));
+  const example = JSON.parse(
+    blockAfter(README, "### `--json`", "json"),
+  ) as Record<string, unknown>;
   const ajv = new Ajv({ allErrors: true, strict: false });
   ajv.addFormat("date-time", (s: string) => !Number.isNaN(Date.parse(s)));
   const validate = ajv.compile(REPORT_JSON_SCHEMA as object);

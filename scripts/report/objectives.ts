@@ -62,7 +62,7 @@ export const CHECKS: readonly CheckSpec[] = [
     op: ">=",
     sampleNoun: "requests copied or turned away",
     needsSamples: true,
-    help: "at least 1 copy, once min_samples requests were turned away for another reason than sampling or match",
+    help: "at least 1 copy once min_samples requests were turned away",
   },
   {
     id: "max_dispatch_failures",
@@ -71,7 +71,7 @@ export const CHECKS: readonly CheckSpec[] = [
     op: "<=",
     sampleNoun: "copies attempted",
     needsSamples: false,
-    help: "copies Envoy refused to send (unknown cluster, no healthy host), judged on any number of requests",
+    help: "copies Envoy refused to send (unknown cluster, no healthy host)",
   },
   {
     id: "max_dark_mean_ms",
@@ -116,7 +116,7 @@ export const CHECKS: readonly CheckSpec[] = [
     op: "<=",
     sampleNoun: "compared requests",
     needsSamples: true,
-    help: "compared requests whose dark answer differs (status, header, body, invalid JSON)",
+    help: "compared pairs that differ (status, header, body, invalid JSON)",
   },
 ];
 

@@ -29,6 +29,7 @@ import {
 import { cpus, release, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as prettier from "prettier";
+import { ensureBuild } from "../scripts/build.ts";
 import { ensureEnvoy, REPO_ROOT } from "../scripts/envoy.ts";
 import { envoyStatName } from "../scripts/metrics.ts";
 import {
@@ -75,6 +76,62 @@ import {
 
 const BENCH = join(REPO_ROOT, "bench");
 export const RESULTS_JSON = join(BENCH, "results.json");
+
+const USAGE = `usage: npm run bench -- [--quick | --soak | --micro | --ab FILE[,FILE] | --render] [options]
+
+Measures what mirroring costs the live path against Envoy's native mirroring, and rewrites
+bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test).
+
+  (no mode)             the full run (about 12 minutes on 2 cores)
+  --quick               one short repetition, to check the setup
+  --soak                one million mirrored requests: RSS and Wasm memory
+  --micro               the micro benchmark alone (host emulator)
+  --ab FILE[,FILE]      the release build vs candidate builds, CPU per request (--ab-labels A,B)
+  --render              RESULTS.md again from results.json
+options: --reps N, --seconds S (per phase), --rate R (req/s of the latency phase),
+         --connections C (wrk), --wasm FILE (measure this build instead of the release),
+         --no-micro, --no-profile, --no-calls, --soak-requests N
+`;
+
+// The arguments first: --help and a mistyped option are answered before anything is built or run.
+{
+  const takesValue = new Set([
+    "reps",
+    "seconds",
+    "rate",
+    "connections",
+    "wasm",
+    "soak-requests",
+    "ab",
+    "ab-labels",
+  ]);
+  const flags = new Set([
+    "quick",
+    "soak",
+    "micro",
+    "render",
+    "no-micro",
+    "no-profile",
+    "no-calls",
+    "profile-only",
+  ]);
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].replace(/^--/, "");
+    if (takesValue.has(name) && args[i + 1] !== undefined) i++;
+    else if (!flags.has(name)) {
+      process.stderr.write(
+        `bench: unknown or incomplete option '${args[i]}' (npm run bench -- --help)\n`,
+      );
+      process.exit(2);
+    }
+  }
+  if (!args.includes("--render")) ensureBuild();
+}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

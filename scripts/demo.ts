@@ -23,7 +23,7 @@ import {
   SHIPPED_PORTS,
   shippedEnvoyConfig,
 } from "./plugin-config.ts";
-import { runReport } from "./report.ts";
+import { runReport } from "./report/cli.ts";
 
 const DARK_CLUSTER = "kitchen-next";
 /** The ports in use (the shipped ones unless flags say otherwise). */
@@ -76,7 +76,7 @@ function options(): Options {
       },
     }));
   } catch (err) {
-    throw new DemoError(`${(err as Error).message}\n\n${USAGE}`, 2);
+    throw new DemoError(`${(err as Error).message} (npm start -- --help)`, 2);
   }
   if (values.help) {
     say(USAGE.trimEnd());

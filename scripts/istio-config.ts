@@ -293,7 +293,7 @@ const typeKey = (o: JsonObject) => `${String(o.apiVersion)} ${String(o.kind)}`;
  * A CRD's structural schema as the API server applies it: every object schema that lists its
  * properties and does not preserve unknown fields refuses others (strict field validation).
  */
-function strictSchema(schema: Json): Json {
+export function strictSchema(schema: Json): Json {
   if (Array.isArray(schema)) return schema.map(strictSchema);
   if (!isObject(schema)) return schema;
   const out: JsonObject = {};
@@ -825,7 +825,7 @@ export async function main(argv: string[]): Promise<number> {
     args = parseIstioArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`istio: ${err.message}\n\n${USAGE}`);
+    process.stderr.write(`istio: ${err.message} (npm run istio -- --help)\n`);
     return 2;
   }
   if (args.help) {

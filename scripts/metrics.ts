@@ -1,6 +1,6 @@
 // The filter's metrics for the tools: families, labels and what each series counts, the Envoy
 // `stats_config` that turns the tags in the names into Prometheus labels, and Istio's equivalent.
-// assembly/metrics.ts is the same table inside the filter; tests/host/metrics.test.ts checks that
+// assembly/metrics.ts is the same table inside the filter; tests/host/filter.test.ts checks that
 // the module defines exactly the series listed here, and the README's stats table, the Envoy
 // configs, the Istio manifests and the gates are generated from or tested against this file.
 

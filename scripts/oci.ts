@@ -211,7 +211,7 @@ function main(): void {
       },
     }));
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
+    throw new UsageError(`${(err as Error).message} (npm run oci -- --help)`);
   }
   if (values.help) {
     process.stdout.write(USAGE);

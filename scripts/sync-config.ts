@@ -27,7 +27,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (argv.length) {
-    process.stderr.write(`sync: no arguments expected\n\n${USAGE}`);
+    process.stderr.write(
+      "sync: no arguments expected (npm run sync -- --help)\n",
+    );
     return 2;
   }
   ensureBuild();

@@ -37,7 +37,9 @@ export async function main(argv: string[]): Promise<number> {
       ? positionals.map(userPath)
       : [PLUGIN_CONFIG_FILE];
   } catch (err) {
-    process.stderr.write(`validate: ${(err as Error).message}\n\n${USAGE}`);
+    process.stderr.write(
+      `validate: ${(err as Error).message} (npm run validate -- --help)\n`,
+    );
     return 2;
   }
   ensureBuild();

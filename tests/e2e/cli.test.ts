@@ -119,6 +119,8 @@ describe("on a fresh clone, --help and bad arguments are answered before any bui
     ["istio", /^usage: npm run istio/],
     ["oci", /^usage: npm run oci/],
     ["report", /^usage: npm run report/],
+    ["gates", /^usage: npm run gates/],
+    ["bench", /^usage: npm run bench/],
     ["sync", /^usage: npm run sync/],
     ["envoy", /^usage: npm run envoy/],
   ];
@@ -136,6 +138,8 @@ describe("on a fresh clone, --help and bad arguments are answered before any bui
     ["oci", ["--bogus"], /Unknown option '--bogus'/],
     ["istio", ["--port", "x"], /--port: must be a port number/],
     ["validate", ["--bogus"], /Unknown option '--bogus'/],
+    ["gates", ["--bogus"], /Unknown option '--bogus'/],
+    ["bench", ["--bogus"], /unknown or incomplete option '--bogus'/],
   ];
   for (const [script, args, message] of bad)
     it(`npm run ${script} -- ${args.join(" ")} → exit 2`, async () => {

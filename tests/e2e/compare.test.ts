@@ -12,7 +12,7 @@ import {
   parseStats,
   STATS_PATH,
   type TargetStats,
-} from "../../scripts/report.ts";
+} from "../../scripts/report/admin.ts";
 import {
   DARK_CLUSTER,
   type Envoy,

@@ -8,12 +8,8 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  parseStats,
-  runReport,
-  STATS_PATH,
-  type ReportResult,
-} from "../../scripts/report.ts";
+import { parseStats, STATS_PATH } from "../../scripts/report/admin.ts";
+import { type ReportResult, runReport } from "../../scripts/report/cli.ts";
 import {
   type Behaviour,
   DARK_CLUSTER,
@@ -78,7 +74,7 @@ function reportCommand(
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "scripts/report.ts", ...args],
+      ["--import", "tsx", "scripts/report/cli.ts", ...args],
       { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stdout = "";
@@ -146,13 +142,10 @@ scenario(
     assert.equal(t.dark.total, n);
     assert.equal(t.compared, n);
     assert.equal(t.dark.latency.count, n);
-    assert.deepEqual(t.compare, { status: "exact", body: true });
-    assert.match(r.text, /Target kitchen-next: 60 mirrored, 0 in flight/);
+    assert.deepEqual(t.compare, { status: "exact", body: "exact" });
+    assert.match(r.text, /Target kitchen-next: 60 copies, 0 in flight/);
     assert.match(r.text, /latency ms\s+live\s+dark/);
-    assert.match(
-      r.text,
-      /status mismatch 0 \(0\.00%\), body mismatch 0 \(0\.00%\)/,
-    );
+    assert.match(r.text, /compared 60, mismatches 0\.00%\n/);
     assert.match(r.text, /Result: PASS \(exit 0\)/);
     await assertQuantilesAreEnvoys(envoy, r);
     const cli = await reportCommand("--admin", adminOf(envoy));
@@ -175,7 +168,7 @@ scenario(
     assert.ok(r.targets[0].dark.latency.p50 >= 150, r.text);
     assert.match(
       r.text,
-      /Result: FAIL \(exit 1\): kitchen-next dark mean latency \d+\.\d ms >= 50 ms; kitchen-next dark p95 latency \d+\.\d ms >= 100 ms\n/,
+      /Result: FAIL \(exit 1\): kitchen-next dark mean latency \d+\.\d ms > 50 ms; kitchen-next dark p95 latency \d+\.\d ms > 100 ms\n/,
     );
     assert.match(r.text, /FAIL {2}dark p95 latency/);
     assert.match(r.text, /pass {2}dark error rate/);
@@ -216,12 +209,17 @@ scenario(
     assert.ok(failed.includes("dark error rate"), r.text);
     assert.ok(failed.includes("mismatch rate"), r.text);
     const t = r.targets[0];
-    assert.equal(t.dark.rq_5xx, n);
+    assert.equal(t.dark.classes["5xx"], n);
     assert.equal(t.dark.errorPct, 100);
-    assert.equal(t.statusMismatch, n);
-    assert.equal(t.bodyMismatch, 0);
-    assert.match(r.text, /kitchen-next dark error rate 100\.00% >= 1%/);
-    assert.match(r.text, /kitchen-next mismatch rate 100\.00% >= 1%/);
+    assert.equal(t.counts["compared.status_mismatch"], n);
+    assert.equal(t.counts["compared.body_mismatch"], 0);
+    assert.equal(t.mismatchPct, 100);
+    assert.match(r.text, /kitchen-next dark error rate 100\.00% > 1%/);
+    assert.match(r.text, /kitchen-next mismatch rate 100\.00% > 1%/);
+    assert.match(
+      r.text,
+      /compared 30, mismatches 100\.00%: status_mismatch 30\n/,
+    );
   },
 );
 
@@ -246,3 +244,35 @@ scenario("an unreachable admin: exit 3 with a message", async () => {
   );
   assert.equal(cli.stdout, "");
 });
+
+scenario(
+  "a typo in the dark cluster's name: FAIL naming unknown_cluster after 3 requests, exit 1 (not 'not enough data')",
+  async (s) => {
+    const live = await s.upstream("kitchen", { body: BODY });
+    const next = await s.upstream("kitchen-next", { body: BODY });
+    const envoy = await s.envoy({
+      live,
+      dark: next,
+      plugin: { cluster: "kitchen-nxet", percentage: 100 },
+    });
+    for (let i = 0; i < 3; i++) {
+      const reply = await request(envoy.listenerPort, {
+        path: `/orders/${i}`,
+        headers: { "x-request-id": randomUUID() },
+      });
+      assert.equal(reply.status, 200);
+    }
+    await envoy.waitForCounter("dispatch_failures", 3, "kitchen-nxet");
+    const cli = await reportCommand("--admin", adminOf(envoy), "--settle", "0");
+    assert.equal(cli.code, 1, cli.stdout + cli.stderr);
+    assert.match(
+      cli.stdout,
+      /Result: FAIL \(exit 1\): kitchen-nxet dispatch failures 3 > 0: unknown_cluster 3 \(no such cluster in this Envoy \(BadArgument\)\)\n$/,
+    );
+    assert.match(
+      cli.stdout,
+      /n\/a {3}copies dispatched {3}not enough data: 3 of the 20 requests copied or turned away needed/,
+    );
+    assert.equal(next.records.length, 0);
+  },
+);

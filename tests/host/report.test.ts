@@ -1,8 +1,10 @@
 /**
- * The pure parts of `npm run report` (scripts/report.ts): quantiles and means from Envoy's detailed
- * histogram buckets (checked against what Envoy 1.40 itself printed for the same buckets), parsing
- * `/stats?format=json`, objectives, verdicts and exit codes; then `runReport` and the CLI against a
- * fake admin API on loopback (unreachable, no stats, unknown target, bad arguments, --watch).
+ * The parts of `npm run report` (scripts/report/) that need no Envoy and no Prometheus:
+ * quantiles and means from Envoy's detailed histogram buckets (checked against what Envoy 1.40
+ * itself printed for the same buckets), parsing `/stats?format=json`, merging several Envoys,
+ * objectives, the verdict's rules and exit codes, the Prometheus source's arguments; then
+ * `runReport` and the CLI against fake admin APIs on loopback (unreachable, no stats, unknown
+ * target, bad arguments, several --admin, --json against its schema, --watch).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -12,28 +14,34 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { Ajv } from "ajv";
 import {
-  type Bucket,
-  compareModes,
-  DEFAULT_OBJECTIVES,
-  exitCodeOf,
-  HISTOGRAM_EDGES,
   adminUrl,
-  judgeTarget,
+  compareModes,
   latencyOf,
-  main,
   meanOf,
-  type Objectives,
-  parseObjectives,
+  mergeBins,
   parseStats,
   quantileOf,
-  rebin,
-  ReportError,
-  runReport,
   STATS_PATH,
-  type TargetStats,
-} from "../../scripts/report.ts";
-import { envoyStatName } from "../../scripts/metrics.ts";
+} from "../../scripts/report/admin.ts";
+import { main, runReport, USAGE } from "../../scripts/report/cli.ts";
+import { ReportError } from "../../scripts/report/exit.ts";
+import { REPORT_JSON_SCHEMA } from "../../scripts/report/json.ts";
+import type { Bucket, TargetStats } from "../../scripts/report/model.ts";
+import {
+  DEFAULT_OBJECTIVES,
+  type Objectives,
+  parseObjectives,
+} from "../../scripts/report/objectives.ts";
+import {
+  parseSelector,
+  parseTime,
+  parseWindow,
+} from "../../scripts/report/prometheus.ts";
+import { HISTOGRAM_EDGES, rebin } from "../../scripts/report/text.ts";
+import { exitCodeOf, judgeTarget } from "../../scripts/report/verdict.ts";
+import { envoyStatName, LATENCY_BUCKETS_US } from "../../scripts/metrics.ts";
 
 const PERCENTILES = [0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 1];
 const b = (lower: number, width: number, count: number): Bucket => ({
@@ -118,31 +126,45 @@ describe("quantiles and means from detailed buckets", () => {
     assert.equal(l.mean, (19 * 10.5 + 205) / 20);
   });
 
-  it("rebin puts each Envoy bin whole into one text-histogram bin", () => {
+  it("the text histogram's rows are the Prometheus buckets, and rebin puts each Envoy bin whole into one", () => {
+    assert.deepEqual(HISTOGRAM_EDGES, [
+      0,
+      ...LATENCY_BUCKETS_US.map((us) => us / 1000),
+    ]);
     const counts = rebin([
       b(0, 0, 2),
-      b(0.5, 0.01, 1),
+      b(0.049, 0.001, 1),
       b(1, 0.1, 3),
-      b(4.9, 0.1, 4),
-      b(5, 0.1, 5),
-      b(99, 1, 6),
-      b(100, 10, 7),
-      b(110.00000000000001, 10, 1),
-      b(199.99999999999997, 10, 9),
-      b(40000, 1000, 8),
+      b(2.4, 0.1, 4),
+      b(2.5, 0.1, 5),
+      b(49, 1, 6),
+      b(50, 1, 7),
+      b(99, 1, 1),
+      b(149.99999999999997, 10, 9),
+      b(70000, 1000, 8),
     ]);
     const at = (edge: number) => counts[HISTOGRAM_EDGES.indexOf(edge)];
     assert.equal(at(0), 3);
-    assert.equal(at(1), 3);
-    assert.equal(at(2), 4);
-    assert.equal(at(5), 5);
-    assert.equal(at(50), 6);
-    assert.equal(at(100), 8);
-    assert.equal(at(200), 9);
-    assert.equal(at(30000), 8);
+    assert.equal(at(1), 7);
+    assert.equal(at(2.5), 5);
+    assert.equal(at(25), 6);
+    assert.equal(at(50), 7);
+    assert.equal(at(75), 1);
+    assert.equal(at(150), 9);
+    assert.equal(at(60000), 8);
     assert.equal(
       counts.reduce((n, c) => n + c, 0),
       2 + 1 + 3 + 4 + 5 + 6 + 7 + 1 + 9 + 8,
+    );
+  });
+
+  it("several Envoys' bins add up bin by bin", () => {
+    assert.deepEqual(
+      mergeBins([
+        [b(30, 1, 2), b(150, 10, 1)],
+        [b(0, 0, 4), b(30, 1, 3)],
+      ]),
+      [b(0, 0, 4), b(30, 1, 5), b(150, 10, 1)],
     );
   });
 });
@@ -236,13 +258,19 @@ describe("parseStats", () => {
     const [a, menu] = parseStats(json);
     assert.equal(a.target, "kitchen-next");
     assert.equal(menu.target, "outbound|8080||menu.dark.svc");
-    assert.equal(a.mirrored, 40);
+    assert.equal(a.copies, 40);
     assert.equal(a.skipped, 5);
+    // skipped for their method (2) are turned away; sampled out (3) are not
+    assert.equal(a.turnedAway, 2);
     assert.equal(a.dark.total, 40);
+    assert.equal(a.dark.errors, 4);
     assert.equal(a.dark.errorPct, 10);
     assert.equal(a.live.errorPct, 0);
-    assert.equal(a.statusMismatch, 4);
-    assert.equal(a.bodyMismatch, 1);
+    assert.equal(a.compared, 40);
+    assert.equal(a.mismatches, 5);
+    assert.equal(a.mismatchPct, 12.5);
+    assert.equal(a.counts["compared.status_mismatch"], 4);
+    assert.equal(a.instances, 1);
     assert.equal(a.dark.latency.count, 40);
     assert.equal(a.dark.latency.mean, 30.5);
     assert.equal(menu.live.total, 5);
@@ -308,6 +336,10 @@ describe("parseStats", () => {
                     ],
                     compare: { status: "off", body: true },
                   }),
+                  filter({
+                    targets: [{ cluster: "kitchen-json", percentage: 5 }],
+                    compare: { body: "json" },
+                  }),
                   { root_id: "other", configuration: { value: "{}" } },
                 ],
               },
@@ -319,13 +351,17 @@ describe("parseStats", () => {
     const modes = compareModes(dump);
     assert.deepEqual(modes.get("kitchen-next"), {
       status: "exact",
-      body: false,
+      body: "off",
     });
     assert.deepEqual(modes.get("outbound|80||menu.dark"), {
       status: "off",
-      body: true,
+      body: "exact",
     });
-    assert.equal(modes.size, 2);
+    assert.deepEqual(modes.get("kitchen-json"), {
+      status: "exact",
+      body: "json",
+    });
+    assert.equal(modes.size, 3);
   });
 });
 
@@ -341,6 +377,7 @@ describe("objectives", () => {
       max_dark_p99_ms: null,
       max_dark_error_pct: 1,
       max_mismatch_pct: 1,
+      max_dispatch_failures: 0,
       min_samples: 20,
     });
     const o = parseObjectives({
@@ -352,6 +389,11 @@ describe("objectives", () => {
     assert.equal(o.max_mismatch_pct, null);
     assert.equal(o.min_samples, 5);
     assert.equal(o.max_dark_mean_ms, 50);
+    // 0 is a limit: none allowed
+    assert.equal(
+      parseObjectives({ max_dark_error_pct: 0 }).max_dark_error_pct,
+      0,
+    );
   });
 
   const refused: Record<string, [unknown, RegExp]> = {
@@ -361,6 +403,10 @@ describe("objectives", () => {
     "string limit": [{ max_dark_error_pct: "1%" }, /max_dark_error_pct/],
     "zero min_samples": [{ min_samples: 0 }, /min_samples must be/],
     "fractional min_samples": [{ min_samples: 2.5 }, /min_samples must be/],
+    "fractional max_dispatch_failures": [
+      { max_dispatch_failures: 0.5 },
+      /max_dispatch_failures must be a whole number/,
+    ],
   };
   for (const [name, [given, message]] of Object.entries(refused))
     it(`refuses ${name}`, () =>
@@ -392,13 +438,106 @@ describe("judgeTarget and exitCodeOf", () => {
       outcome: "fail",
       failed: ["dark mean latency", "dark p95 latency"],
     },
-    "limits are strict: a mean of exactly 50 ms fails": {
+    "a value equal to its limit passes (≤): a mean of exactly 50 ms": {
       stats: target({
         ...healthy(40),
         histograms: { "dark.duration": [b(50, 0, 40)] },
       }),
+      outcome: "pass",
+    },
+    "a limit of 0 fails on the first bad sample, before min_samples": {
+      stats: target(healthy(5, 10, 5, { "dark.2xx": 4, "dark.5xx": 1 })),
+      objectives: { max_dark_error_pct: 0 },
       outcome: "fail",
-      failed: ["dark mean latency"],
+      failed: ["dark error rate"],
+      lacking: ["dark mean latency", "dark p95 latency", "mismatch rate"],
+    },
+    "a limit of 0 without a bad sample still needs min_samples": {
+      stats: target(healthy(5)),
+      objectives: { max_dark_error_pct: 0 },
+      outcome: "not enough data",
+      lacking: [
+        "dark mean latency",
+        "dark p95 latency",
+        "dark error rate",
+        "mismatch rate",
+      ],
+    },
+    "a limit of 0 is met by none at all": {
+      stats: target(healthy(40)),
+      objectives: { max_dark_error_pct: 0, max_mismatch_pct: 0 },
+      outcome: "pass",
+    },
+    "a dark cluster that does not exist fails on its first copy, not enough data or not":
+      {
+        stats: target({
+          counters: {
+            copies: 0,
+            "dispatch_failures.unknown_cluster": 3,
+            "skipped.sampled_out": 2,
+          },
+        }),
+        outcome: "fail",
+        failed: ["dispatch failures"],
+        lacking: [
+          "copies dispatched",
+          "dark mean latency",
+          "dark p95 latency",
+          "dark error rate",
+          "mismatch rate",
+        ],
+      },
+    "copies without a healthy host fail too; max_dispatch_failures can allow some":
+      {
+        stats: target(
+          healthy(40, 10, 5, { "dispatch_failures.no_healthy_host": 2 }),
+        ),
+        outcome: "fail",
+        failed: ["dispatch failures"],
+      },
+    "max_dispatch_failures allows that many": {
+      stats: target(
+        healthy(40, 10, 5, { "dispatch_failures.no_healthy_host": 2 }),
+      ),
+      objectives: { max_dispatch_failures: 2 },
+      outcome: "pass",
+    },
+    "no copy while min_samples requests were turned away fails, naming why": {
+      stats: target({
+        counters: {
+          copies: 0,
+          "skipped.no_key": 15,
+          "skipped.method": 10,
+          "skipped.sampled_out": 100,
+          "skipped.not_matched": 100,
+        },
+      }),
+      outcome: "fail",
+      failed: ["copies dispatched"],
+      lacking: [
+        "dark mean latency",
+        "dark p95 latency",
+        "dark error rate",
+        "mismatch rate",
+      ],
+    },
+    "no copy with only sampled-out and unmatched requests is not enough data": {
+      stats: target({
+        counters: {
+          copies: 0,
+          "skipped.sampled_out": 500,
+          "skipped.not_matched": 50,
+          "skipped.method": 19,
+        },
+      }),
+      outcome: "not enough data",
+      lacking: [
+        "copies dispatched",
+        "dark mean latency",
+        "dark p95 latency",
+        "dark error rate",
+        "mismatch rate",
+      ],
     },
     "a tail over p95 but not the mean fails p95 only": {
       stats: target({
@@ -411,23 +550,29 @@ describe("judgeTarget and exitCodeOf", () => {
     "dark 5xx and resets count as errors": {
       stats: target(
         healthy(100, 10, 5, {
-          "dark.2xx": 99,
+          "dark.2xx": 98,
+          "dark.5xx": 1,
           "dark.reset": 1,
         }),
       ),
       outcome: "fail",
       failed: ["dark error rate"],
     },
+    "2 errors in 200 are 1%: at the limit, which passes": {
+      stats: target(healthy(200, 10, 5, { "dark.2xx": 198, "dark.5xx": 2 })),
+      outcome: "pass",
+    },
     "4xx are not errors": {
       stats: target(healthy(100, 10, 5, { "dark.2xx": 50, "dark.4xx": 50 })),
       outcome: "pass",
     },
-    "status and body mismatches add up against the mismatch limit": {
+    "every result but match is a mismatch: 3 of 200 is over 1%": {
       stats: target(
         healthy(200, 10, 5, {
-          "compared.match": 198,
+          "compared.match": 197,
           "compared.status_mismatch": 1,
           "compared.body_mismatch": 1,
+          "compared.header_mismatch": 1,
         }),
       ),
       outcome: "fail",
@@ -479,12 +624,40 @@ describe("judgeTarget and exitCodeOf", () => {
   for (const [name, c] of Object.entries(cases))
     it(name, () => {
       const v = judgeTarget(c.stats, parseObjectives(c.objectives ?? {}));
+      assert.equal(v.checks[0].name, "copies dispatched");
       const by = (o: string) =>
         v.checks.filter((x) => x.outcome === o).map((x) => x.name);
       assert.equal(v.outcome, c.outcome, JSON.stringify(v.checks));
       assert.deepEqual(by("fail"), c.failed ?? []);
       assert.deepEqual(by("not enough data"), c.lacking ?? []);
     });
+
+  it("the checks name the reasons: dispatch failures with their meaning, copies with the skips", () => {
+    const typo = judgeTarget(
+      target({
+        counters: {
+          copies: 0,
+          "dispatch_failures.unknown_cluster": 30,
+          "skipped.method": 4,
+        },
+      }),
+      DEFAULT_OBJECTIVES,
+    );
+    const by = (id: string) => typo.checks.find((c) => c.id === id)!;
+    assert.equal(
+      by("max_dispatch_failures").detail,
+      "unknown_cluster 30 (no such cluster in this Envoy (BadArgument))",
+    );
+    assert.equal(by("copies").outcome, "fail");
+    assert.equal(
+      by("copies").detail,
+      "34 requests turned away: unknown_cluster 30, method 4",
+    );
+    assert.deepEqual(
+      [by("copies").value, by("copies").op, by("copies").limit],
+      [0, ">=", 1],
+    );
+  });
 
   it("exit code: 1 if any target fails, else 2 if any lacks data, else 0", () => {
     const v = (outcome: "pass" | "fail" | "not enough data") => ({
@@ -560,12 +733,21 @@ describe("runReport", () => {
       r.targets.map((x) => x.target),
       ["kitchen-next", "other"],
     );
-    assert.match(r.text, /Target kitchen-next: 40 mirrored, 0 in flight/);
+    assert.match(
+      r.text,
+      /^Mirror report: live vs dark, from Envoy's admin http:\/\/127\.0\.0\.1:\d+ at \S+ \(counted since Envoy started\)\n/,
+    );
+    assert.match(
+      r.text,
+      /Target kitchen-next: 40 copies, 0 in flight, 5 skipped, 0 dispatch failures \(1 Envoy\)\n {2}skipped: sampled_out 3, method 2\n/,
+    );
     assert.match(r.text, /mean latency\s+2\.\d ms\s+30\.5 ms/);
     assert.match(r.text, /latency ms\s+live\s+dark/);
-    assert.match(r.text, /\n {2}2–5\s+█+\s+100%\n/);
-    assert.match(r.text, /\n {2}20–50 {38}█+ 100%\n/);
-    assert.match(r.text, /pass {2}dark p95 latency\s+30\.\d ms < 100 ms/);
+    assert.match(r.text, /\n {2}1–2\.5\s+█+\s+100%\n/);
+    assert.match(r.text, /\n {2}25–50 {40}█+ 100%\n/);
+    assert.match(r.text, /pass {2}copies dispatched\s+40 ≥ 1\n/);
+    assert.match(r.text, /pass {2}dispatch failures\s+0 ≤ 0\n/);
+    assert.match(r.text, /pass {2}dark p95 latency\s+30\.\d ms ≤ 100 ms/);
     assert.match(r.text, /Result: PASS \(exit 0\)\n$/);
   });
 
@@ -588,7 +770,7 @@ describe("runReport", () => {
     assert.equal(r.code, 1);
     assert.match(
       r.text,
-      /Result: FAIL \(exit 1\): kitchen-next dark mean latency 150\.5 ms >= 50 ms; kitchen-next dark p95 latency 150\.\d+ ms >= 100 ms; kitchen-next dark error rate 100\.00% >= 1%/,
+      /Result: FAIL \(exit 1\): kitchen-next dark mean latency 150\.5 ms > 50 ms; kitchen-next dark p95 latency 150\.\d+ ms > 100 ms; kitchen-next dark error rate 100\.00% > 1%/,
     );
   });
 
@@ -671,7 +853,8 @@ describe("runReport", () => {
     },
     "an admin answering an error": {
       routes: { [STATS_PATH]: [503, "busy"] },
-      message: /answered \/stats\?.* with 503: busy/,
+      message:
+        /Envoy's admin at http:\/\/127\.0\.0\.1:\d+ answered \/stats with 503: busy/,
     },
     "something that is not Envoy's admin": {
       routes: { [STATS_PATH]: [200, "<html>"] },
@@ -703,6 +886,198 @@ describe("runReport", () => {
   });
 });
 
+describe("the Prometheus source's arguments", () => {
+  it("--selector takes label matchers, with or without braces", () => {
+    assert.deepEqual(parseSelector('{namespace="shop", app=~"kitchen.*"}'), [
+      'namespace="shop"',
+      'app=~"kitchen.*"',
+    ]);
+    assert.deepEqual(parseSelector('pod!="a\\"b"'), ['pod!="a\\"b"']);
+    assert.deepEqual(parseSelector("{}"), []);
+    for (const bad of [
+      "namespace=shop",
+      '{namespace="shop"',
+      '{mirror_target="x"}',
+      "{,}",
+    ])
+      assert.throws(
+        () => parseSelector(bad),
+        (e: unknown) => e instanceof ReportError && e.code === 4,
+        bad,
+      );
+  });
+
+  it("--window takes a Prometheus duration above 0; --at a time", () => {
+    for (const w of ["10m", "1h30m", "90s", "2500ms"])
+      assert.equal(parseWindow(w), w);
+    for (const w of ["0s", "10", "ten minutes", "-5m", ""])
+      assert.throws(
+        () => parseWindow(w),
+        /--window: must be a Prometheus duration/,
+        w,
+      );
+    assert.equal(
+      parseTime("1700000000").toISOString(),
+      "2023-11-14T22:13:20.000Z",
+    );
+    assert.equal(
+      parseTime("2025-06-01T12:00:00Z").toISOString(),
+      "2025-06-01T12:00:00.000Z",
+    );
+    assert.throws(() => parseTime("noon"), /--at: must be a time/);
+  });
+});
+
+describe("the Prometheus source against a fake Prometheus API", () => {
+  /** Answers /api/v1/query with `answer(query)`: [status, body]. */
+  async function fakePrometheus(answer: (query: string) => [number, object]) {
+    const queries: string[] = [];
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? "", "http://x");
+      if (url.pathname !== "/api/v1/query") return res.writeHead(404).end();
+      const q = url.searchParams.get("query") ?? "";
+      queries.push(q);
+      const [status, body] = answer(q);
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as net.AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      queries,
+      close: () => new Promise<void>((r) => server.close(() => r())),
+    };
+  }
+  const vector = (result: unknown[]) =>
+    [200, { status: "success", data: { resultType: "vector", result } }] as [
+      number,
+      object,
+    ];
+
+  const cases: Record<string, [(q: string) => [number, object], RegExp]> = {
+    "a refused query is exit 3 naming Prometheus' reason": [
+      () => [
+        400,
+        {
+          status: "error",
+          errorType: "bad_data",
+          error: "parse error at char 3",
+        },
+      ],
+      /Prometheus at http:\/\/127\.0\.0\.1:\d+ refused a query \(400: parse error at char 3\): sum by/,
+    ],
+    "metrics without labels (no stats tags in the sidecars) are named as such":
+      [
+        (q) =>
+          q.includes('__name__=~"mirror_copies_total_.+"')
+            ? vector([{ metric: {}, value: [0, "5"] }])
+            : vector([]),
+        /has the mirror's metrics without labels .*stats_config of envoy\/envoy\.yaml.*istio\/kitchen\.yaml/,
+      ],
+    "no mirror metrics at all": [
+      () => vector([]),
+      /\(\{namespace="shop"\}\) has no mirror_copies_total series in the 10m before \S+: is it scraping/,
+    ],
+  };
+  for (const [name, [answer, message]] of Object.entries(cases))
+    it(name, async (t) => {
+      const p = await fakePrometheus(answer);
+      t.after(p.close);
+      const r = await runReport({
+        prometheus: p.url,
+        selector: '{namespace="shop"}',
+      });
+      assert.equal(r.code, 3, r.text);
+      assert.match(r.text, message);
+      // every query carries the selector
+      assert.ok(
+        p.queries.every(
+          (q) => q.includes('namespace="shop"') || q.includes("__name__"),
+        ),
+        p.queries.join("\n"),
+      );
+    });
+
+  it("one target's figures come from the gates' expressions, latency bins from the le buckets", async (t) => {
+    const target = { mirror_target: "kitchen-next" };
+    const p = await fakePrometheus((q) => {
+      if (q.startsWith("sum by (mirror_target) (increase(mirror_copies_total"))
+        return vector([{ metric: target, value: [0, "40"] }]);
+      if (
+        q.startsWith(
+          "sum by (mirror_target, mirror_class) (increase(mirror_dark_responses_total",
+        )
+      )
+        return vector([
+          { metric: { ...target, mirror_class: "2xx" }, value: [0, "40"] },
+        ]);
+      if (
+        q.startsWith(
+          "sum by (mirror_target, le) (increase(mirror_dark_duration",
+        )
+      )
+        return vector([
+          { metric: { ...target, le: "25000" }, value: [0, "30"] },
+          { metric: { ...target, le: "50000" }, value: [0, "40"] },
+          { metric: { ...target, le: "+Inf" }, value: [0, "40"] },
+        ]);
+      if (
+        q.startsWith(
+          "count by (mirror_target) (count by (mirror_target, instance)",
+        )
+      )
+        return vector([{ metric: target, value: [0, "3"] }]);
+      // the per-target expressions
+      if (
+        q ===
+        'sum(increase(mirror_copies_total{mirror_target="kitchen-next"}[5m]))'
+      )
+        return vector([{ metric: {}, value: [0, "40"] }]);
+      if (
+        q.startsWith(
+          "histogram_quantile(0.95, sum by (le) (increase(mirror_dark_duration",
+        )
+      )
+        return vector([{ metric: {}, value: [0, "48.75"] }]);
+      if (q.startsWith("sum(increase(mirror_dark_duration_microseconds_count"))
+        return vector([{ metric: {}, value: [0, "40"] }]);
+      if (q.startsWith("sum(increase(mirror_dark_responses_total"))
+        return vector([{ metric: {}, value: [0, "40"] }]);
+      if (q.startsWith("100 * (sum(increase(mirror_dark_responses_total"))
+        return vector([{ metric: {}, value: [0, "0"] }]);
+      if (q.startsWith("sum(increase(mirror_dark_duration_microseconds_sum"))
+        return vector([{ metric: {}, value: [0, "1200"] }]);
+      return vector([]);
+    });
+    t.after(p.close);
+    const r = await runReport({
+      prometheus: p.url,
+      window: "5m",
+      at: new Date("2025-06-01T12:00:00Z"),
+    });
+    const [k] = r.targets;
+    assert.equal(k.target, "kitchen-next");
+    assert.equal(k.instances, 3);
+    assert.equal(k.copies, 40);
+    assert.equal(k.dark.latency.p95, 48.75);
+    assert.deepEqual(
+      k.dark.latency.buckets.filter((x) => x.count > 0),
+      [b(0, 25, 30), b(25, 25, 10)],
+    );
+    assert.match(
+      r.text,
+      /from Prometheus http:\/\/127\.0\.0\.1:\d+: the 5m up to 2025-06-01T12:00:00\.000Z/,
+    );
+    assert.match(r.text, /\(3 instances\)/);
+    assert.ok(
+      p.queries.includes(
+        'histogram_quantile(0.95, sum by (le) (increase(mirror_dark_duration_microseconds_bucket{mirror_target="kitchen-next"}[5m]))) / 1000',
+      ),
+    );
+  });
+});
+
 describe("the CLI", () => {
   const admin40 = async () =>
     fakeAdmin({
@@ -717,17 +1092,23 @@ describe("the CLI", () => {
     assert.equal(await main(["--help"], out, sink()), 0);
     for (const s of [
       "--admin URL",
+      "--prometheus URL",
+      "--selector MATCHERS",
+      "--window DURATION",
       "--objectives FILE",
+      "--json",
       "--watch",
-      "0  every objective passes",
-      "1  an objective fails",
+      "0  every check passes",
+      "1  a check fails",
       "2  not enough data",
       "3  no report",
       "4  usage",
       '"max_dark_mean_ms": 50',
+      '"max_dispatch_failures": 0',
       '"min_samples": 20',
     ])
       assert.ok(out.text().includes(s), s);
+    assert.equal(out.text(), USAGE);
   });
 
   it("an objectives file overrides the defaults; bad ones are exit 4", async (t) => {
@@ -758,7 +1139,10 @@ describe("the CLI", () => {
       file("ok.json", '{"max_dark_mean_ms": 200, "max_dark_p95_ms": 200}'),
     );
     assert.equal(lenient.code, 0, lenient.out);
-    assert.match(lenient.out, /dark mean < 200 ms, dark p95 < 200 ms/);
+    assert.match(
+      lenient.out,
+      /dark mean latency ≤ 200 ms, dark p95 latency ≤ 200 ms/,
+    );
     for (const [text, message] of [
       ["{", /is not JSON/],
       ['{"max_p95": 1}', /unknown field "max_p95"/],
@@ -773,17 +1157,142 @@ describe("the CLI", () => {
     assert.match(missing.err, /cannot read/);
   });
 
-  it("bad arguments are exit 4 with the usage", async () => {
-    for (const args of [
-      ["--nope"],
-      ["--settle", "soon"],
-      ["--watch", "--interval", "0"],
-      ["--admin", "ftp://x"],
-    ]) {
+  it("bad arguments are exit 4 with one line naming what is wrong (not the whole usage)", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["--nope"], /Unknown option '--nope'/],
+      [["--settle", "soon"], /--settle: must be a number of seconds/],
+      [["--watch", "--interval", "0"], /--interval: must be above 0/],
+      [["--admin", "ftp://x"], /--admin: must be http\(s\)/],
+      [["--json", "--watch"], /--json and --watch: choose one/],
+      [["--prometheus", "9090", "--settle", "1"], /--settle goes with --admin/],
+      [["--at", "noon"], /--at goes with --prometheus/],
+      [["--prometheus", "9090", "--at", "noon"], /--at: must be a time/],
+    ];
+    for (const [args, message] of cases) {
+      const out = sink();
       const err = sink();
-      assert.equal(await main(args, sink(), err), 4, args.join(" "));
-      assert.match(err.text(), /usage: npm run report/);
+      assert.equal(await main(args, out, err), 4, args.join(" "));
+      assert.match(err.text(), message);
+      assert.match(err.text(), /^report: .* \(npm run report -- --help\)\n$/);
+      // with --json, stdout holds the error as JSON; else nothing
+      if (args.includes("--json"))
+        assert.equal(JSON.parse(out.text()).exit_code, 4);
+      else assert.equal(out.text(), "");
     }
+  });
+
+  it("--admin several times adds the Envoys up: counts, and latency bins bin by bin", async (t) => {
+    const a = await fakeAdmin({
+      [STATS_PATH]: [
+        200,
+        JSON.stringify(statsJson({ "kitchen-next": healthy(12, 30, 2) })),
+      ],
+    });
+    const b2 = await fakeAdmin({
+      [STATS_PATH]: [
+        200,
+        JSON.stringify(
+          statsJson({
+            "kitchen-next": healthy(10, 30, 2, { "dark.5xx": 1 }),
+            other: healthy(3),
+          }),
+        ),
+      ],
+    });
+    t.after(async () => {
+      await a.close();
+      await b2.close();
+    });
+    const out = sink();
+    const code = await main(
+      ["--admin", a.url, "--admin", b2.url, "--settle", "0"],
+      out,
+      sink(),
+    );
+    const text = out.text();
+    // kitchen-next fails (1 dark 5xx in 23 answers), other lacks data
+    assert.equal(code, 1, text);
+    assert.match(
+      text,
+      /^Mirror report: live vs dark, from the Envoy admins http:\/\/127\.0\.0\.1:\d+, http:\/\/127\.0\.0\.1:\d+ at \S+, added up/,
+    );
+    assert.match(
+      text,
+      /Target kitchen-next: 22 copies, 0 in flight, 10 skipped, 0 dispatch failures \(2 Envoys\)/,
+    );
+    assert.match(text, /Target other: 3 copies, .* \(1 Envoy\)/);
+    const r = await runReport({ admin: [a.url, b2.url], settleMs: 0 });
+    const k = r.targets[0];
+    assert.equal(k.dark.latency.count, 22);
+    assert.deepEqual(k.dark.latency.buckets, [b(30, 1, 22)]);
+    assert.equal(k.dark.classes["5xx"], 1);
+    assert.equal(k.dark.total, 23);
+  });
+
+  it("--json prints one document of the documented shape, for a report and for an error", async (t) => {
+    const admin = await admin40();
+    t.after(admin.close);
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    ajv.addFormat("date-time", (x: string) => !Number.isNaN(Date.parse(x)));
+    const validate = ajv.compile(REPORT_JSON_SCHEMA as object);
+    const out = sink();
+    const code = await main(
+      ["--admin", admin.url, "--settle", "0", "--json"],
+      out,
+      sink(),
+    );
+    assert.equal(code, 1);
+    const json = JSON.parse(out.text()) as Record<string, any>;
+    assert.ok(validate(json), JSON.stringify(validate.errors));
+    assert.equal(json.verdict, "fail");
+    assert.equal(json.exit_code, 1);
+    assert.equal(json.source.kind, "admin");
+    const [t0] = json.targets;
+    assert.equal(t0.target, "kitchen-next");
+    const p95 = t0.checks.find(
+      (c: { id: string }) => c.id === "max_dark_p95_ms",
+    );
+    assert.equal(p95.name, "dark p95 latency");
+    assert.equal(p95.limit, 100);
+    assert.equal(p95.op, "<=");
+    assert.equal(p95.samples, 40);
+    assert.equal(p95.min_samples, 20);
+    assert.equal(p95.outcome, "fail");
+    assert.ok(p95.value > 150);
+    assert.equal(t0.counts.copies, 40);
+    assert.equal(t0.counts.skipped.sampled_out, 3);
+    assert.equal(t0.counts.dark["2xx"], 40);
+    assert.equal(t0.latency_ms.dark.count, 40);
+    assert.equal(t0.rates_pct.dark_errors, 0);
+    for (const [args, exit] of [
+      [["--admin", `127.0.0.1:${await closedPort()}`], 3],
+      [["--window", "5m"], 4],
+    ] as const) {
+      const o = sink();
+      const e = sink();
+      assert.equal(await main([...args, "--json"], o, e), exit);
+      const j = JSON.parse(o.text()) as Record<string, any>;
+      assert.ok(validate(j), JSON.stringify(validate.errors));
+      assert.equal(j.exit_code, exit);
+      assert.match(e.text(), /^report: /);
+    }
+    // A NaN is null, not a number.
+    const empty = await fakeAdmin({
+      [STATS_PATH]: [
+        200,
+        JSON.stringify(statsJson({ k: { counters: { copies: 0 } } })),
+      ],
+    });
+    t.after(empty.close);
+    const o = sink();
+    assert.equal(
+      await main(["--admin", empty.url, "--settle", "0", "--json"], o, sink()),
+      2,
+    );
+    const j = JSON.parse(o.text()) as Record<string, any>;
+    assert.ok(validate(j), JSON.stringify(validate.errors));
+    assert.equal(j.targets[0].latency_ms.dark.p95, null);
+    assert.equal(j.targets[0].checks[2].value, null);
   });
 
   it("--watch prints again every --interval until stopped, exiting with the last code", async (t) => {

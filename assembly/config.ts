@@ -121,6 +121,8 @@ export class HeaderMatch {
 export class HeaderValue {
   name: string = "";
   value: string = "";
+  nameBytes: ArrayBuffer = new ArrayBuffer(0);
+  valueBytes: ArrayBuffer = new ArrayBuffer(0);
 }
 
 /** One mirror target. */
@@ -137,7 +139,10 @@ export class Target {
   saltPrefix: ArrayBuffer = new ArrayBuffer(0);
   timeoutMs: u32 = DEFAULT_TIMEOUT_MS;
   authority: string | null = null;
+  /** utf8(authority), empty when unset */
+  authorityBytes: ArrayBuffer = new ArrayBuffer(0);
   hostSuffix: string = "";
+  hostSuffixBytes: ArrayBuffer = new ArrayBuffer(0);
   pathPrefix: string = "";
   pathPrefixBytes: ArrayBuffer = new ArrayBuffer(0);
   matchHeaders: HeaderMatch[] = [];
@@ -181,15 +186,19 @@ export class Config {
   markerHeader: string = "x-shadow";
   markerHeaderBytes: ArrayBuffer = new ArrayBuffer(0);
   markerValue: string = "true";
+  markerValueBytes: ArrayBuffer = new ArrayBuffer(0);
   /** inbound "strip": remove a client-supplied marker instead of skipping */
   markerStrip: bool = false;
   addHeaders: HeaderValue[] = [];
+  /** the names of addHeaders, as bytes */
+  addNameBytes: ArrayBuffer[] = [];
   removeHeaders: string[] = [
     "authorization",
     "proxy-authorization",
     "cookie",
     "x-forwarded-client-cert",
   ];
+  removeHeaderBytes: ArrayBuffer[] = [];
   maxBodyBytes: u32 = DEFAULT_MAX_BODY_BYTES;
   maxInflight: u32 = DEFAULT_MAX_INFLIGHT;
   maxBufferedBytes: u32 = DEFAULT_MAX_BUFFERED_BYTES;
@@ -645,6 +654,7 @@ function parseTarget(
       return null;
     }
     t.authority = authority.str;
+    t.authorityBytes = utf8(authority.str);
   }
 
   const suffix = v.get("host_suffix");
@@ -660,6 +670,7 @@ function parseTarget(
       return null;
     }
     t.hostSuffix = suffix.str;
+    t.hostSuffixBytes = utf8(suffix.str);
   }
 
   const match = v.get("match");
@@ -1049,7 +1060,10 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
         const hv = new HeaderValue();
         hv.name = add.keys[i];
         hv.value = add.values[i].str;
+        hv.nameBytes = utf8(hv.name);
+        hv.valueBytes = utf8(hv.value);
         cfg.addHeaders.push(hv);
+        cfg.addNameBytes.push(hv.nameBytes);
       }
     }
     const remove = headers.get("remove");
@@ -1101,6 +1115,10 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
   const compare = root.get("compare");
   if (compare !== null && !parseCompare(c, compare, cfg)) return null;
   cfg.methodBytes = cfg.methods.map<ArrayBuffer>((m: string) => utf8(m));
+  cfg.removeHeaderBytes = cfg.removeHeaders.map<ArrayBuffer>((m: string) =>
+    utf8(m),
+  );
+  cfg.markerValueBytes = utf8(cfg.markerValue);
   for (let i = 0; i < cfg.unsafePaths.length; i++) {
     const u = cfg.unsafePaths[i];
     u.methodBytes = u.methods.map<ArrayBuffer>((m: string) => utf8(m));

@@ -32,7 +32,7 @@ import {
   metricName,
   statKind,
 } from "./metrics";
-import { RequestDecision, RequestView, Skip, findPath } from "./policy";
+import { KeySpan, RequestDecision, RequestView, Skip } from "./policy";
 import { Xxh64Stream, xxh64 } from "./sampler";
 import {
   SCRATCH_PTR,
@@ -40,14 +40,7 @@ import {
   armScratch,
   disarmScratch,
 } from "./scratch";
-import {
-  findHeader,
-  hasNameLike,
-  namesLike,
-  parseHeaderMap,
-  serializeHeaderMap,
-  shadowHeaders,
-} from "./shadow";
+import { findHeaderAt, hasNameLike, namesLike, shadowHeaders } from "./shadow";
 import { TokenBucket } from "./tokens";
 
 // proxy-wasm enum values used here.
@@ -124,13 +117,6 @@ function getHeader(map: u32, name: ArrayBuffer): ArrayBuffer | null {
   return r == OK ? buf : null;
 }
 
-function getHeaderPairs(map: u32): ArrayBuffer {
-  clearOut();
-  const r = imports.proxy_get_header_map_pairs(map, OUT_PTR, OUT_SIZE);
-  const buf = takeOut();
-  return r == OK ? buf : EMPTY;
-}
-
 function getBuffer(kind: u32, length: u32): ArrayBuffer | null {
   clearOut();
   const r = imports.proxy_get_buffer_bytes(kind, 0, length, OUT_PTR, OUT_SIZE);
@@ -182,20 +168,76 @@ function resultName(r: u32): string {
 }
 
 /**
- * The live request's headers, read from the host once per request
- * (proxy_get_header_map_pairs) and searched here: in Envoy 1.40 one map read
- * measured cheaper than the three or four single-header reads a decision needs
- * (bench/RESULTS.md); a mirrored request reuses the same bytes for its copy.
+ * A header map read from the host in one call (proxy_get_header_map_pairs) and searched here: in
+ * Envoy 1.40 one map read measured cheaper than the three or four single-header reads a decision
+ * needs (bench/RESULTS.md). The bytes land in the scratch area when they fit (nothing allocated:
+ * a request that is not mirrored leaves no garbage), so they are valid until the next read;
+ * a mirrored request copies them (`keep`) for its copy.
  */
 class LiveHeaders extends RequestView {
-  pairs: ArrayBuffer = EMPTY;
+  ptr: usize = 0;
+  size: u32 = 0;
+  /** the host's buffer when the map did not fit in the scratch area */
+  owned: ArrayBuffer | null = null;
+
+  /** Reads header map `map`; an unreadable map reads as empty. */
+  read(map: u32): void {
+    clearOut();
+    armScratch();
+    const r = imports.proxy_get_header_map_pairs(map, OUT_PTR, OUT_SIZE);
+    disarmScratch();
+    const ptr = load<usize>(OUT_PTR);
+    const size = <u32>load<usize>(OUT_SIZE);
+    clearOut();
+    this.owned = null;
+    if (ptr != 0 && ptr != SCRATCH_PTR) {
+      const buf = changetype<ArrayBuffer>(ptr);
+      free(ptr); // unpinned: now owned by the GC like any other object
+      bytesSinceCollect += <usize>buf.byteLength;
+      this.owned = buf;
+    }
+    const ok = r == OK && ptr != 0;
+    this.ptr = ok ? ptr : 0;
+    this.size = ok ? size : 0;
+  }
+
+  /** A copy of the map's bytes, to keep past this callback. */
+  keep(): ArrayBuffer {
+    const owned = this.owned;
+    if (owned !== null && <u32>owned.byteLength == this.size) return owned;
+    const buf = new ArrayBuffer(this.size);
+    memory.copy(changetype<usize>(buf), this.ptr, this.size);
+    bytesSinceCollect += <usize>this.size;
+    return buf;
+  }
+
+  /** Forgets the map (its bytes may be reused by the next read). */
+  drop(): void {
+    this.ptr = 0;
+    this.size = 0;
+    this.owned = null;
+  }
 
   header(name: ArrayBuffer): ArrayBuffer | null {
-    return findHeader(this.pairs, name);
+    const at = findHeaderAt(this.ptr, this.size, name);
+    if (at < 0) return null;
+    const len = <i32>(at & 0xffffffff);
+    const buf = new ArrayBuffer(len);
+    memory.copy(changetype<usize>(buf), this.ptr + <usize>(at >> 32), len);
+    return buf;
+  }
+
+  find(name: ArrayBuffer, out: KeySpan): bool {
+    const at = findHeaderAt(this.ptr, this.size, name);
+    if (at < 0) return false;
+    out.ptr = this.ptr + <usize>(at >> 32);
+    out.len = <i32>(at & 0xffffffff);
+    out.owner = null;
+    return true;
   }
 
   headerLike(name: ArrayBuffer): bool {
-    return hasNameLike(this.pairs, name);
+    return hasNameLike(this.ptr, this.size, name);
   }
 }
 
@@ -770,11 +812,15 @@ function parseStatus(s: ArrayBuffer): i32 {
   return v;
 }
 
-/** At most `n` bytes of `v` (a prefix), for a sample line. */
-function prefixOf(v: ArrayBuffer | null, n: i32): ArrayBuffer {
-  if (v === null) return EMPTY;
-  return v.byteLength <= n ? v : v.slice(0, n);
+/** A copy of at most `n` bytes of `v` (a prefix), for a sample line. */
+function prefixOf(v: KeySpan, n: i32): ArrayBuffer {
+  const len = min(v.len, n);
+  const buf = new ArrayBuffer(len);
+  memory.copy(changetype<usize>(buf), v.ptr, len);
+  return buf;
 }
+
+const sampleSpan = new KeySpan();
 
 function usBetween(from: u64, to: u64): u64 {
   return to > from ? (to - from) / NS_PER_US : 0;
@@ -964,14 +1010,14 @@ export class MirrorStream extends Context {
     const root = this.root;
     const cfg = root.config;
     if (cfg === null) return FilterHeadersStatusValues.Continue;
-    const pairs = getHeaderPairs(MAP_REQUEST_HEADERS);
-    liveRequest.pairs = pairs;
+    const req = liveRequest;
+    req.read(MAP_REQUEST_HEADERS);
     const d = root.decision;
-    d.begin(cfg, liveRequest);
+    d.begin(cfg, req);
     if (d.stripMarker) {
       // Edge mode: no client may pose as shadow traffic to the live service,
       // in any spelling Envoy passes ("-" and "_" alike).
-      removeLike(MAP_REQUEST_HEADERS, pairs, cfg.markerHeaderBytes);
+      removeLike(MAP_REQUEST_HEADERS, req, cfg.markerHeaderBytes);
     }
     // Every target is considered: each gets a copy or counts why not.
     const stats = root.stats;
@@ -980,7 +1026,7 @@ export class MirrorStream extends Context {
     let now: u64 = 0;
     for (let i = 0; i < stats.length; i++) {
       const st = stats[i];
-      const skip = d.decide(cfg, st.target, liveRequest);
+      const skip = d.decide(cfg, st.target, req);
       if (skip != Skip.None) {
         st.inc(skipStatOf(skip));
         continue;
@@ -1004,13 +1050,16 @@ export class MirrorStream extends Context {
       if (chosen === null) chosen = [];
       chosen.push(new Mirror(root, st, cfg, live));
     }
-    liveRequest.pairs = EMPTY;
-    if (chosen === null) return FilterHeadersStatusValues.Continue;
+    if (chosen === null) {
+      req.drop();
+      return FilterHeadersStatusValues.Continue;
+    }
     // Held once, whatever the number of copies: the request's headers until its end, and
     // the live response's JSON digest until every copy is judged.
-    const shared = <u64>pairs.byteLength;
+    const shared = <u64>req.size;
     const digest = <u64>cfg.digestBytes;
     if (!reserve(cfg, shared + digest)) {
+      req.drop();
       this.abandonAll(chosen, Stat.SkipOverBudget);
       return FilterHeadersStatusValues.Continue;
     }
@@ -1018,11 +1067,12 @@ export class MirrorStream extends Context {
     this.cfg = cfg;
     this.mirrors = chosen;
     this.live = live;
-    this.pairs = pairs;
+    this.pairs = req.keep();
     this.held = shared;
     this.assembling = true;
-    if (cfg.samplesPerSecond > 0) this.keepSampleFields(cfg, live!, pairs);
-    if (end_of_stream) this.finish();
+    if (cfg.samplesPerSecond > 0) this.keepSampleFields(cfg, live!, req);
+    req.drop();
+    if (end_of_stream) this.finish(now);
     return FilterHeadersStatusValues.Continue;
   }
 
@@ -1066,10 +1116,10 @@ export class MirrorStream extends Context {
     const cfg = this.root.config;
     if (cfg !== null && cfg.markerStrip) {
       // A marker sent as a trailer never reaches live either.
-      const trailers = getHeaderPairs(MAP_REQUEST_TRAILERS);
-      if (hasNameLike(trailers, cfg.markerHeaderBytes)) {
-        removeLike(MAP_REQUEST_TRAILERS, trailers, cfg.markerHeaderBytes);
-      }
+      const trailers = liveRequest;
+      trailers.read(MAP_REQUEST_TRAILERS);
+      removeLike(MAP_REQUEST_TRAILERS, trailers, cfg.markerHeaderBytes);
+      trailers.drop();
     }
     // Envoy's async client sends no request trailers: the copy is complete now.
     if (this.assembling) this.finish();
@@ -1159,19 +1209,25 @@ export class MirrorStream extends Context {
     live.ended();
   }
 
-  /** The request has ended: dispatch one copy per chosen target and drop its bytes. */
-  finish(): void {
+  /**
+   * The request has ended: dispatch one copy per chosen target and drop its bytes. `now` is the
+   * time already read in this callback, if any (0: read it).
+   */
+  finish(now: u64 = 0): void {
     const root = this.root;
     const cfg = this.cfg!;
     const mirrors = this.mirrors!;
     const body = this.joinBody();
-    const liveHeaders = parseHeaderMap(this.pairs);
-    const now = nowNs();
+    const pairs = this.pairs;
+    if (now == 0) now = nowNs();
     let sent = 0;
     for (let i = 0; i < mirrors.length; i++) {
       const m = mirrors[i];
-      const headers = serializeHeaderMap(
-        shadowHeaders(cfg, m.stats.target, liveHeaders),
+      const headers = shadowHeaders(
+        cfg,
+        m.stats.target,
+        changetype<usize>(pairs),
+        pairs.byteLength,
       );
       if (root.dispatch(m, headers, body, now)) sent++;
     }
@@ -1193,16 +1249,16 @@ export class MirrorStream extends Context {
   }
 
   /** The request id, method and path a mismatch sample line names (bounded). */
-  keepSampleFields(cfg: Config, live: LiveSide, pairs: ArrayBuffer): void {
-    live.requestId = prefixOf(findHeader(pairs, REQUEST_ID), SAMPLE_ID_BYTES);
-    live.method = prefixOf(findHeader(pairs, METHOD), 32);
+  keepSampleFields(cfg: Config, live: LiveSide, req: LiveHeaders): void {
+    const v = sampleSpan;
+    live.requestId = req.find(REQUEST_ID, v)
+      ? prefixOf(v, SAMPLE_ID_BYTES)
+      : EMPTY;
+    live.method = req.find(METHOD, v) ? prefixOf(v, 32) : EMPTY;
     const path = this.root.decision.path;
-    if (cfg.sampleQuery) {
-      live.path = prefixOf(path, SAMPLE_PATH_BYTES);
-    } else {
-      const n = pathLength(path);
-      live.path = path.slice(0, min(n, SAMPLE_PATH_BYTES));
-    }
+    v.ptr = path.ptr;
+    v.len = cfg.sampleQuery ? path.len : pathLength(path);
+    live.path = prefixOf(v, SAMPLE_PATH_BYTES);
   }
 
   joinBody(): ArrayBuffer {
@@ -1261,9 +1317,10 @@ function skipStatOf(skip: Skip): Stat {
   }
 }
 
-/** Removes every header of `map` named like `name` ("-" and "_" alike). */
-function removeLike(map: u32, pairs: ArrayBuffer, name: ArrayBuffer): void {
-  const names = namesLike(pairs, name);
+/** Removes every header of `map` (read into `view`) named like `name` ("-" and "_" alike). */
+function removeLike(map: u32, view: LiveHeaders, name: ArrayBuffer): void {
+  if (!hasNameLike(view.ptr, view.size, name)) return;
+  const names = namesLike(view.ptr, view.size, name);
   for (let i = 0; i < names.length; i++) {
     const n = names[i];
     imports.proxy_remove_header_map_value(
@@ -1275,10 +1332,10 @@ function removeLike(map: u32, pairs: ArrayBuffer, name: ArrayBuffer): void {
 }
 
 /** Bytes of the path before its query (or fragment). */
-function pathLength(path: ArrayBuffer): i32 {
-  const n = path.byteLength;
+function pathLength(path: KeySpan): i32 {
+  const n = path.len;
   for (let i = 0; i < n; i++) {
-    const c = load<u8>(changetype<usize>(path) + i);
+    const c = load<u8>(path.ptr + <usize>i);
     if (c == 0x3f || c == 0x23) return i;
   }
   return n;

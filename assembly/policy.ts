@@ -1,5 +1,6 @@
 // The mirror decision, for each target: match, loop guard, method safety (with method
-// overrides), sampling key, bucket. Pure: the request is seen through a RequestView.
+// overrides), sampling key, bucket. Pure: the request is seen through a RequestView, whose
+// values are read where they lie (spans), so a decision allocates nothing.
 
 import { Config, KeySource, SamplingKey, Target } from "./config";
 import { bucketOfBytes, isSampled } from "./sampler";
@@ -7,7 +8,6 @@ import { bucketOfBytes, isSampled } from "./sampler";
 export const METHOD = String.UTF8.encode(":method");
 export const PATH = String.UTF8.encode(":path");
 const COOKIE = String.UTF8.encode("cookie");
-const EMPTY = new ArrayBuffer(0);
 
 /** Why a request is not mirrored to a target (None: it is). */
 export enum Skip {
@@ -19,7 +19,32 @@ export enum Skip {
   SampledOut,
 }
 
-/** Single-header reads of the live request; values are raw bytes. */
+/**
+ * `len` bytes at `ptr`: a header value, a key, a path, where it lies. Valid while what it
+ * points into is (for the live request: the callback that read it).
+ */
+export class KeySpan {
+  ptr: usize = 0;
+  len: i32 = 0;
+  /** keeps the bytes alive when they are an object of their own */
+  owner: ArrayBuffer | null = null;
+
+  /** Points at the whole of `buf`. */
+  of(buf: ArrayBuffer): KeySpan {
+    this.ptr = changetype<usize>(buf);
+    this.len = buf.byteLength;
+    this.owner = buf;
+    return this;
+  }
+
+  clear(): void {
+    this.ptr = 0;
+    this.len = 0;
+    this.owner = null;
+  }
+}
+
+/** Header reads of the live request; values are raw bytes. */
 export abstract class RequestView {
   /** The value of header `name` (lower-case UTF-8), or null when absent. */
   abstract header(name: ArrayBuffer): ArrayBuffer | null;
@@ -28,6 +53,13 @@ export abstract class RequestView {
    * `x_shadow` by default, and CGI/WSGI-style frameworks read it as `x-shadow`).
    */
   abstract headerLike(name: ArrayBuffer): bool;
+  /** The value of header `name` into `out`, without a copy where the view can; false when absent. */
+  find(name: ArrayBuffer, out: KeySpan): bool {
+    const v = this.header(name);
+    if (v === null) return false;
+    out.of(v);
+    return true;
+  }
 }
 
 /**
@@ -40,7 +72,8 @@ export class RequestDecision {
   marker: bool = false;
   /** ...and inbound is "strip": remove it from the live request */
   stripMarker: bool = false;
-  path: ArrayBuffer = EMPTY;
+  /** :path (empty when absent) */
+  path: KeySpan = new KeySpan();
   private methodKnown: bool = false;
   private methodOk: bool = false;
   private keyKnown: bool = false;
@@ -59,8 +92,7 @@ export class RequestDecision {
   begin(cfg: Config, req: RequestView): void {
     this.marker = req.headerLike(cfg.markerHeaderBytes);
     this.stripMarker = this.marker && cfg.markerStrip;
-    const path = req.header(PATH);
-    this.path = path !== null ? path : EMPTY;
+    if (!req.find(PATH, this.path)) this.path.clear();
     this.methodKnown = false;
     this.keyKnown = false;
     const known = this.known;
@@ -93,7 +125,7 @@ export class RequestDecision {
       unchecked(
         (this.buckets[g] = bucketOfBytes(
           cfg.saltPrefixes[g],
-          changetype<usize>(span.buf) + <usize>span.off,
+          span.ptr,
           span.len,
         )),
       );
@@ -103,42 +135,40 @@ export class RequestDecision {
   }
 }
 
+/** The span's bytes are exactly `b`. */
+function spanIs(s: KeySpan, b: ArrayBuffer): bool {
+  return (
+    s.len == b.byteLength &&
+    memory.compare(s.ptr, changetype<usize>(b), s.len) == 0
+  );
+}
+
+/** The span starts with `prefix`. */
+export function startsWith(s: KeySpan, prefix: ArrayBuffer): bool {
+  const n = prefix.byteLength;
+  return s.len >= n && memory.compare(s.ptr, changetype<usize>(prefix), n) == 0;
+}
+
+/** `len` bytes at `ptr` equal all of `b`. */
+function equalAt(ptr: usize, len: i32, b: ArrayBuffer): bool {
+  return (
+    len == b.byteLength && memory.compare(ptr, changetype<usize>(b), len) == 0
+  );
+}
+
 // @ts-ignore: decorator
 @inline
-function byteAt(buf: ArrayBuffer, i: i32): u8 {
-  return load<u8>(changetype<usize>(buf) + <usize>i);
+function byteAt(p: usize, i: i32): u8 {
+  return load<u8>(p + <usize>i);
 }
 
-/** `buf[off..off+len)` equals all of `b`. */
-export function equalAt(
-  buf: ArrayBuffer,
-  off: i32,
-  len: i32,
-  b: ArrayBuffer,
-): bool {
-  if (len != b.byteLength) return false;
-  return (
-    memory.compare(changetype<usize>(buf) + off, changetype<usize>(b), len) == 0
-  );
-}
-
-/** `buf` starts with `prefix`. */
-export function startsWith(buf: ArrayBuffer, prefix: ArrayBuffer): bool {
-  const n = prefix.byteLength;
-  if (buf.byteLength < n) return false;
-  return (
-    memory.compare(changetype<usize>(buf), changetype<usize>(prefix), n) == 0
-  );
-}
-
-function bytesEqual(a: ArrayBuffer, b: ArrayBuffer): bool {
-  return equalAt(a, 0, a.byteLength, b);
-}
+/** A value found by the view, for one comparison at a time. */
+const scratchSpan = new KeySpan();
 
 /** The target's match fits this request (path prefix, exact header values). */
 export function targetMatches(
   t: Target,
-  path: ArrayBuffer,
+  path: KeySpan,
   req: RequestView,
 ): bool {
   if (
@@ -149,8 +179,8 @@ export function targetMatches(
   }
   for (let i = 0; i < t.matchHeaders.length; i++) {
     const m = t.matchHeaders[i];
-    const v = req.header(m.nameBytes);
-    if (v === null || !bytesEqual(v, m.value)) return false;
+    const v = scratchSpan;
+    if (!req.find(m.nameBytes, v) || !spanIs(v, m.value)) return false;
   }
   return true;
 }
@@ -158,17 +188,17 @@ export function targetMatches(
 /** The method is mirrored: listed in `methods`, or in an unsafe_paths rule for this path. */
 export function methodAllowed(
   cfg: Config,
-  method: ArrayBuffer,
-  path: ArrayBuffer,
+  method: KeySpan,
+  path: KeySpan,
 ): bool {
   for (let i = 0; i < cfg.methodBytes.length; i++) {
-    if (bytesEqual(method, cfg.methodBytes[i])) return true;
+    if (spanIs(method, cfg.methodBytes[i])) return true;
   }
   for (let i = 0; i < cfg.unsafePaths.length; i++) {
     const u = cfg.unsafePaths[i];
     if (!startsWith(path, u.pathPrefixBytes)) continue;
     for (let j = 0; j < u.methodBytes.length; j++) {
-      if (bytesEqual(method, u.methodBytes[j])) return true;
+      if (spanIs(method, u.methodBytes[j])) return true;
     }
   }
   return false;
@@ -181,53 +211,45 @@ export function methodAllowed(
  */
 export function methodsAllowed(
   cfg: Config,
-  path: ArrayBuffer,
+  path: KeySpan,
   req: RequestView,
 ): bool {
-  let method = req.header(METHOD);
-  if (method === null) method = EMPTY;
-  if (!methodAllowed(cfg, method, path)) return false;
+  const v = scratchSpan;
+  if (!req.find(METHOD, v)) v.clear();
+  if (!methodAllowed(cfg, v, path)) return false;
   const overrides = cfg.methodOverrides;
   for (let i = 0; i < overrides.length; i++) {
     const o = overrides[i];
-    if (o.source == KeySource.Header) {
-      const v = req.header(o.nameBytes);
-      if (v !== null && !methodAllowed(cfg, upperTrimmed(v), path)) {
-        return false;
-      }
-    } else if (findQuery(path, o.nameBytes, overrideSpan)) {
-      const v = overrideSpan.buf.slice(
-        overrideSpan.off,
-        overrideSpan.off + overrideSpan.len,
-      );
-      if (!methodAllowed(cfg, upperTrimmed(v), path)) return false;
-    }
+    const found =
+      o.source == KeySource.Header
+        ? req.find(o.nameBytes, v)
+        : findQuery(path, o.nameBytes, v);
+    if (found && !methodAllowed(cfg, upperTrimmed(v), path)) return false;
   }
   return true;
 }
 
-/** ASCII upper-case of `v` without surrounding spaces (an override's value). */
-function upperTrimmed(v: ArrayBuffer): ArrayBuffer {
-  let start = 0;
-  let end = v.byteLength;
-  while (start < end && isSpace(byteAt(v, start))) start++;
-  while (end > start && isSpace(byteAt(v, end - 1))) end--;
-  const out = new ArrayBuffer(end - start);
-  for (let i = start; i < end; i++) {
-    const c = byteAt(v, i);
-    store<u8>(
-      changetype<usize>(out) + <usize>(i - start),
-      c >= 0x61 && c <= 0x7a ? c - 0x20 : c,
-    );
-  }
-  return out;
-}
+/** A method override's value, ASCII upper-cased, without surrounding spaces. */
+const overrideMethod = new KeySpan();
+let overrideBytes = new ArrayBuffer(16);
 
-/** Where a key was found: `len` bytes at `off` in `buf`. */
-export class KeySpan {
-  buf: ArrayBuffer = new ArrayBuffer(0);
-  off: i32 = 0;
-  len: i32 = 0;
+/** ASCII upper-case of `v` without surrounding spaces (an override's value), in a reused buffer. */
+function upperTrimmed(v: KeySpan): KeySpan {
+  let start = 0;
+  let end = v.len;
+  while (start < end && isSpace(byteAt(v.ptr, start))) start++;
+  while (end > start && isSpace(byteAt(v.ptr, end - 1))) end--;
+  if (end - start > overrideBytes.byteLength) {
+    overrideBytes = new ArrayBuffer(end - start);
+  }
+  const out = changetype<usize>(overrideBytes);
+  for (let i = start; i < end; i++) {
+    const c = byteAt(v.ptr, i);
+    store<u8>(out + <usize>(i - start), c >= 0x61 && c <= 0x7a ? c - 0x20 : c);
+  }
+  overrideMethod.ptr = out;
+  overrideMethod.len = end - start;
+  return overrideMethod;
 }
 
 function isSpace(c: u8): bool {
@@ -236,11 +258,12 @@ function isSpace(c: u8): bool {
 
 /** The value of cookie `name` in a Cookie header, non-empty, into `out`. */
 export function findCookie(
-  header: ArrayBuffer,
+  cookie: KeySpan,
   name: ArrayBuffer,
   out: KeySpan,
 ): bool {
-  const n = header.byteLength;
+  const header = cookie.ptr;
+  const n = cookie.len;
   let i = 0;
   while (i < n) {
     while (i < n && (isSpace(byteAt(header, i)) || byteAt(header, i) == 0x3b))
@@ -253,7 +276,7 @@ export function findCookie(
     if (eq < i) {
       let nameEnd = eq;
       while (nameEnd > start && isSpace(byteAt(header, nameEnd - 1))) nameEnd--;
-      if (equalAt(header, start, nameEnd - start, name)) {
+      if (equalAt(header + <usize>start, nameEnd - start, name)) {
         let vs = eq + 1;
         let ve = i;
         while (vs < ve && isSpace(byteAt(header, vs))) vs++;
@@ -268,9 +291,9 @@ export function findCookie(
           ve--;
         }
         if (ve > vs) {
-          out.buf = header;
-          out.off = vs;
+          out.ptr = header + <usize>vs;
           out.len = ve - vs;
+          out.owner = cookie.owner;
           return true;
         }
         // empty: a later cookie of the same name may still carry the key
@@ -282,11 +305,12 @@ export function findCookie(
 
 /** The raw (not percent-decoded) value of query parameter `name`, non-empty. */
 export function findQuery(
-  path: ArrayBuffer,
+  span: KeySpan,
   name: ArrayBuffer,
   out: KeySpan,
 ): bool {
-  const n = path.byteLength;
+  const path = span.ptr;
+  const n = span.len;
   let i = 0;
   while (i < n && byteAt(path, i) != 0x3f) {
     if (byteAt(path, i) == 0x23) return false; // a fragment before any query
@@ -298,10 +322,10 @@ export function findQuery(
     while (i < n && byteAt(path, i) != 0x26 && byteAt(path, i) != 0x23) i++;
     let eq = start;
     while (eq < i && byteAt(path, eq) != 0x3d) eq++;
-    if (equalAt(path, start, eq - start, name) && eq + 1 < i) {
-      out.buf = path;
-      out.off = eq + 1;
+    if (equalAt(path + <usize>start, eq - start, name) && eq + 1 < i) {
+      out.ptr = path + <usize>(eq + 1);
       out.len = i - eq - 1;
+      out.owner = span.owner;
       return true;
     }
     if (i < n && byteAt(path, i) == 0x23) return false;
@@ -311,37 +335,32 @@ export function findQuery(
 }
 
 /** The path without its query string, non-empty. */
-export function findPath(path: ArrayBuffer, out: KeySpan): bool {
-  const n = path.byteLength;
+export function findPath(span: KeySpan, out: KeySpan): bool {
+  const path = span.ptr;
+  const n = span.len;
   let i = 0;
   while (i < n && byteAt(path, i) != 0x3f && byteAt(path, i) != 0x23) i++;
   if (i == 0) return false;
-  out.buf = path;
-  out.off = 0;
+  out.ptr = path;
   out.len = i;
+  out.owner = span.owner;
   return true;
 }
 
 /** The first present source of `keys`, into `out`; false when none is. */
 export function findKey(
   keys: SamplingKey[],
-  path: ArrayBuffer,
+  path: KeySpan,
   req: RequestView,
   out: KeySpan,
 ): bool {
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
     if (k.source == KeySource.Header) {
-      const v = req.header(k.nameBytes);
-      if (v !== null && v.byteLength > 0) {
-        out.buf = v;
-        out.off = 0;
-        out.len = v.byteLength;
-        return true;
-      }
+      if (req.find(k.nameBytes, out) && out.len > 0) return true;
     } else if (k.source == KeySource.Cookie) {
-      const v = req.header(COOKIE);
-      if (v !== null && findCookie(v, k.nameBytes, out)) return true;
+      const v = scratchSpan;
+      if (req.find(COOKIE, v) && findCookie(v, k.nameBytes, out)) return true;
     } else if (k.source == KeySource.Query) {
       if (findQuery(path, k.nameBytes, out)) return true;
     } else if (findPath(path, out)) {
@@ -350,5 +369,3 @@ export function findKey(
   }
   return false;
 }
-
-const overrideSpan = new KeySpan();

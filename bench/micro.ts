@@ -25,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Host } from "../tests/host/emulator.ts";
+import { countCalls, WRK_RESPONSE, wrkRequest } from "./hostcalls.ts";
 import { REPO_ROOT } from "../scripts/envoy.ts";
 import { metricName } from "../scripts/metrics.ts";
 import { WASM } from "./envoy.ts";
@@ -32,26 +33,8 @@ import { nullFilterWasm } from "./nullwasm.ts";
 
 const RELEASE = WASM;
 
-/** The request headers Envoy hands a filter for `wrk`'s GET (after the HCM added its own). */
-function liveHeaders(requestId: string): Array<[string, string]> {
-  return [
-    [":authority", "127.0.0.1:10000"],
-    [":path", "/"],
-    [":method", "GET"],
-    [":scheme", "http"],
-    ["user-agent", "wrk"],
-    ["x-forwarded-proto", "http"],
-    ["x-request-id", requestId],
-  ];
-}
-const RESPONSE: Array<[string, string]> = [
-  [":status", "200"],
-  ["content-length", "64"],
-  ["content-type", "text/plain"],
-  ["date", "Thu, 01 Jan 2024 00:00:00 GMT"],
-  ["server", "envoy"],
-  ["x-envoy-upstream-service-time", "0"],
-];
+const liveHeaders = wrkRequest;
+const RESPONSE = WRK_RESPONSE;
 
 type Kind = "decision" | "mirrored";
 
@@ -119,55 +102,6 @@ export interface MicroResult {
   node: string;
 }
 
-/** Counts host calls per request by wrapping the emulator's import table (test-only trick). */
-async function countHostCalls(
-  kind: Kind,
-  ids: string[],
-): Promise<Record<string, number>> {
-  const proto = Host.prototype as unknown as {
-    implementations(): Record<string, (...a: never[]) => unknown>;
-  };
-  const original = proto.implementations;
-  const counts: Record<string, number> = {};
-  let on = false;
-  proto.implementations = function (this: unknown) {
-    const impl = original.call(this);
-    for (const [k, fn] of Object.entries(impl)) {
-      impl[k] = (...a: never[]) => {
-        if (on)
-          counts[k.replace(/^env\./, "")] =
-            (counts[k.replace(/^env\./, "")] ?? 0) + 1;
-        return fn(...a);
-      };
-    }
-    return impl;
-  };
-  try {
-    const host = await Host.load(RELEASE, { logLevel: "warn" });
-    host.configure(
-      JSON.stringify({
-        cluster: "dark",
-        percentage: kind === "decision" ? 0 : 100,
-      }),
-    );
-    const n = 100;
-    on = true;
-    for (let i = 0; i < n; i++) {
-      const s = host.stream();
-      s.requestHeaders(liveHeaders(ids[i]), true);
-      s.responseHeaders(RESPONSE, true);
-      s.done();
-      for (const c of host.pendingCalls())
-        host.respond(c, { status: 200, body: "ok" });
-    }
-    on = false;
-    for (const k of Object.keys(counts)) counts[k] /= n;
-    return counts;
-  } finally {
-    proto.implementations = original;
-  }
-}
-
 /** The micro benchmark: `batches` × `perBatch` requests of each kind, after a warm-up. */
 export async function runMicro(
   batches = 7,
@@ -193,8 +127,8 @@ export async function runMicro(
     floorDecisionNs: median(out.floorDecision),
     floorMirroredNs: median(out.floorMirrored),
     hostCalls: {
-      decision: await countHostCalls("decision", ids),
-      mirrored: await countHostCalls("mirrored", ids),
+      decision: await countCalls(RELEASE, 0),
+      mirrored: await countCalls(RELEASE, 100),
     },
     batches,
     perBatch,

@@ -1,8 +1,11 @@
-// An empty proxy-wasm filter: the same exports as build/mirror.wasm, each returning at once
+// An empty proxy-wasm filter: the same exports as build/mirror.wasm (Envoy calls an entry point
+// only when the module exports it, and each call into V8 has a cost), each returning at once
 // (Continue, or "true" where the ABI expects it). In Envoy it is the reference configuration (z),
 // what any proxy-wasm filter in V8 costs before it does anything; in the host emulator it is the
 // micro benchmark's floor.
 import binaryen from "binaryen";
+import { existsSync, readFileSync } from "node:fs";
+import { WASM } from "./envoy.ts";
 
 /** Export name → [params, result or "" for none, returned constant]. */
 const EXPORTS: Array<[string, number, boolean, number]> = [
@@ -39,6 +42,19 @@ export interface NullWork {
   headerReads?: string[];
   /** the whole request header map read once with proxy_get_header_map_pairs */
   pairs?: boolean;
+  /** the entry points to export (default: those of the release build/mirror.wasm) */
+  exports?: string[];
+}
+
+/** The proxy-wasm entry points `file` exports (every one of EXPORTS when it is missing). */
+export function entryPointsOf(file = WASM): string[] {
+  if (!existsSync(file)) return EXPORTS.map(([name]) => name);
+  const names = new Set(
+    WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(file))).map(
+      (e) => e.name,
+    ),
+  );
+  return EXPORTS.map(([name]) => name).filter((n) => names.has(n));
 }
 
 /**
@@ -62,13 +78,16 @@ export function nullFilterWasm(work: NullWork = {}): Uint8Array {
     reads.push(
       `(drop (call $pairs (i32.const 0) (i32.const 64) (i32.const 68)))`,
     );
-  const funcs = EXPORTS.map(([name, params, result, value]) => {
-    const p = params ? ` (param${" i32".repeat(params)})` : "";
-    const body = name === "proxy_on_request_headers" ? reads.join(" ") : "";
-    return result
-      ? `(func (export "${name}")${p} (result i32) ${body} (i32.const ${value}))`
-      : `(func (export "${name}")${p})`;
-  });
+  const exported = new Set(work.exports ?? entryPointsOf());
+  const funcs = EXPORTS.filter(([name]) => exported.has(name)).map(
+    ([name, params, result, value]) => {
+      const p = params ? ` (param${" i32".repeat(params)})` : "";
+      const body = name === "proxy_on_request_headers" ? reads.join(" ") : "";
+      return result
+        ? `(func (export "${name}")${p} (result i32) ${body} (i32.const ${value}))`
+        : `(func (export "${name}")${p})`;
+    },
+  );
   // malloc: a bump allocator over one 64 KiB page that wraps (nothing is kept across calls)
   const wat = `(module
     (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))

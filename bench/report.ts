@@ -345,15 +345,16 @@ function microSection(r: MainResults): string {
 function abSection(ab?: AbResults): string {
   if (!ab)
     return "None yet: `npm run bench -- --ab candidate.wasm` compares a build against the release.\n";
+  const pcts = [...new Set(ab.rows.map((r) => r.percentage))];
   const rows: string[][] = [
     [
       "build",
       "bytes",
-      ...[0, 100, 10].flatMap((p) => [`${p}%: CPU µs/request`, "vs first"]),
+      ...pcts.flatMap((p) => [`${p}%: CPU µs/request`, "vs first"]),
     ],
   ];
   for (const [i, b] of ab.builds.entries()) {
-    const cells = [0, 100, 10].flatMap((p) => {
+    const cells = pcts.flatMap((p) => {
       const row = ab.rows.find((x) => x.build === i && x.percentage === p)!;
       const base = ab.rows.find((x) => x.build === 0 && x.percentage === p)!;
       return [
@@ -365,7 +366,7 @@ function abSection(ab?: AbResults): string {
   }
   return (
     `${ab.date} · \`${ab.command}\` · load average at the end: ${ab.loadAverage.join(" ")}\n\n` +
-    `The filter alone in Envoy (no native mirroring), each build at 0%, 100% and 10%, one Envoy each, ` +
+    `The filter alone in Envoy (no native mirroring), each build at ${pcts.map((p) => `${p}%`).join(", ")}, one Envoy each, ` +
     `${ab.reps} interleaved repetitions of ${ab.seconds} s under \`wrk\`; Envoy CPU per request, median (range over repetitions). ` +
     "The ranges show this machine's noise: a difference well inside them is not established by one run.\n\n" +
     table(rows) +

@@ -86,7 +86,8 @@ bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test
   --quick               one short repetition, to check the setup
   --soak                one million mirrored requests: RSS and Wasm memory
   --micro               the micro benchmark alone (host emulator)
-  --ab FILE[,FILE]      the release build vs candidate builds, CPU per request (--ab-labels A,B)
+  --ab FILE[,FILE]      the release build vs candidate builds, CPU per request (--ab-labels A,B,
+                        --ab-percentages 0,100,10)
   --render              RESULTS.md again from results.json
 options: --reps N, --seconds S (per phase), --rate R (req/s of the latency phase),
          --connections C (wrk), --wasm FILE (measure this build instead of the release),
@@ -104,6 +105,7 @@ options: --reps N, --seconds S (per phase), --rate R (req/s of the latency phase
     "soak-requests",
     "ab",
     "ab-labels",
+    "ab-percentages",
   ]);
   const flags = new Set([
     "quick",
@@ -402,7 +404,10 @@ async function ab(): Promise<void> {
   const rig = await startRig(bin, []);
   try {
     const rows: Array<{ file: number; pct: number; boot: object }> = [];
-    for (const pct of [0, 100, 10])
+    const percentages = (arg("ab-percentages") ?? "0,100,10")
+      .split(",")
+      .map(Number);
+    for (const pct of percentages)
       for (const [file, f] of files.entries())
         rows.push({
           file,

@@ -647,6 +647,11 @@ export class Host {
   private memory!: WebAssembly.Memory;
   private malloc!: (size: number) => number;
   private readonly contexts = new Map<number, Ctx>();
+  /**
+   * Host calls the module made, by import name (`env.` dropped), plus `malloc`: the host's calls
+   * into the module for the buffers it returns. Reset it to count one stretch of traffic.
+   */
+  readonly hostCalls = new Map<string, number>();
   private nextContextId = 1;
   /** Next HTTP call token per root context: Envoy counts them per context, from 1. */
   private readonly nextTokens = new Map<number, number>();
@@ -1056,7 +1061,11 @@ export class Host {
         );
         continue;
       }
-      (imports[imp.module] ??= {})[imp.name] = fn;
+      const counted = imp.name;
+      (imports[imp.module] ??= {})[imp.name] = (...a: never[]) => {
+        this.hostCalls.set(counted, (this.hostCalls.get(counted) ?? 0) + 1);
+        return fn(...a);
+      };
     }
     if (missing.length > 0 || mismatched.length > 0) {
       const lines = [
@@ -1167,6 +1176,7 @@ export class Host {
   ): number {
     let ptr = 0;
     if (data.length > 0) {
+      this.hostCalls.set("malloc", (this.hostCalls.get("malloc") ?? 0) + 1);
       ptr = this.malloc(data.length) >>> 0;
       // malloc may have grown memory: every view is taken afresh below.
       if (ptr === 0 || !this.inBounds(ptr, data.length)) {

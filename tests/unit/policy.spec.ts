@@ -22,6 +22,11 @@ function utf8(s: string): ArrayBuffer {
   return String.UTF8.encode(s);
 }
 
+/** A span over the UTF-8 bytes of `s` (its own buffer). */
+function span(s: string): KeySpan {
+  return new KeySpan().of(utf8(s));
+}
+
 /** A request whose headers live in a Map; records every header read. */
 class MapView extends RequestView {
   headers: Map<string, ArrayBuffer> = new Map();
@@ -115,28 +120,25 @@ function reasonOf(cfg: Config, req: RequestView): Skip {
 }
 
 function spanText(s: KeySpan): string {
-  return String.UTF8.decodeUnsafe(
-    changetype<usize>(s.buf) + <usize>s.off,
-    <usize>s.len,
-  );
+  return String.UTF8.decodeUnsafe(s.ptr, <usize>s.len);
 }
 
 /** The cookie's value, or "<absent>". */
 function cookie(header: string, name: string): string {
   const s = new KeySpan();
-  return findCookie(utf8(header), utf8(name), s) ? spanText(s) : "<absent>";
+  return findCookie(span(header), utf8(name), s) ? spanText(s) : "<absent>";
 }
 
 /** The query parameter's value, or "<absent>". */
 function query(path: string, name: string): string {
   const s = new KeySpan();
-  return findQuery(utf8(path), utf8(name), s) ? spanText(s) : "<absent>";
+  return findQuery(span(path), utf8(name), s) ? spanText(s) : "<absent>";
 }
 
 /** The path key, or "<absent>". */
 function pathKey(path: string): string {
   const s = new KeySpan();
-  return findPath(utf8(path), s) ? spanText(s) : "<absent>";
+  return findPath(span(path), s) ? spanText(s) : "<absent>";
 }
 
 describe("target match", () => {
@@ -261,10 +263,10 @@ describe("target match", () => {
       '{"targets":[{"cluster":"a","percentage":1,"match":{"path_prefix":"/a","headers":{"x-t":"1"}}}]}',
     );
     const req = new MapView().set("x-t", "1").set("x-other", "2");
-    expect<bool>(targetMatches(cfg.targets[0], utf8("/a/b"), req)).toBe(true);
+    expect<bool>(targetMatches(cfg.targets[0], span("/a/b"), req)).toBe(true);
     expect<string>(req.reads.join(",")).toBe("x-t");
     const miss = new MapView().set("x-t", "1");
-    expect<bool>(targetMatches(cfg.targets[0], utf8("/b"), miss)).toBe(false);
+    expect<bool>(targetMatches(cfg.targets[0], span("/b"), miss)).toBe(false);
     expect<i32>(miss.reads.length).toBe(0);
   });
 });
@@ -464,11 +466,11 @@ describe("methods", () => {
       "1",
       '"unsafe_paths":[{"methods":["POST"],"path_prefix":"/a"}]',
     );
-    expect<bool>(methodAllowed(cfg, utf8("GET"), utf8("/"))).toBe(true);
-    expect<bool>(methodAllowed(cfg, utf8("GETS"), utf8("/"))).toBe(false);
-    expect<bool>(methodAllowed(cfg, utf8("POS"), utf8("/a"))).toBe(false);
-    expect<bool>(methodAllowed(cfg, utf8("POST"), utf8("/a"))).toBe(true);
-    expect<bool>(methodAllowed(cfg, utf8("POST"), utf8(""))).toBe(false);
+    expect<bool>(methodAllowed(cfg, span("GET"), span("/"))).toBe(true);
+    expect<bool>(methodAllowed(cfg, span("GETS"), span("/"))).toBe(false);
+    expect<bool>(methodAllowed(cfg, span("POS"), span("/a"))).toBe(false);
+    expect<bool>(methodAllowed(cfg, span("POST"), span("/a"))).toBe(true);
+    expect<bool>(methodAllowed(cfg, span("POST"), span(""))).toBe(false);
   });
 
   it("does not read the key of a request refused by method", () => {
@@ -563,7 +565,7 @@ describe("sampling key sources", () => {
     expect<bool>(
       findKey(
         cfg.keys,
-        utf8("/p?uid=q1"),
+        span("/p?uid=q1"),
         new MapView().set("cookie", "a=1"),
         s,
       ),
@@ -572,13 +574,13 @@ describe("sampling key sources", () => {
     expect<bool>(
       findKey(
         cfg.keys,
-        utf8("/p"),
+        span("/p"),
         new MapView().set("cookie", "session=c1"),
         s,
       ),
     ).toBe(true);
     expect<string>(spanText(s)).toBe("c1");
-    expect<bool>(findKey(cfg.keys, utf8(""), new MapView(), s)).toBe(false);
+    expect<bool>(findKey(cfg.keys, span(""), new MapView(), s)).toBe(false);
   });
 });
 

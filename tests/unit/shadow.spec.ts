@@ -9,7 +9,6 @@ import {
   parseHeaderMap,
   serializeHeaderMap,
   shadowHeaders,
-  suffixHost,
 } from "../../assembly/shadow";
 
 function utf8(s: string): ArrayBuffer {
@@ -63,8 +62,30 @@ function cfgWith(target: string, extra: string): Config {
   );
 }
 
+/** The copy for the first target, built from the live headers' wire bytes, as a list. */
+function shadow(cfg: Config, live: Header[]): Header[] {
+  const pairs = serializeHeaderMap(live);
+  return parseHeaderMap(
+    shadowHeaders(
+      cfg,
+      cfg.targets[0],
+      changetype<usize>(pairs),
+      pairs.byteLength,
+    ),
+  );
+}
+
 function copy(cfg: Config, live: Header[]): string {
-  return dump(shadowHeaders(cfg, cfg.targets[0], live));
+  return dump(shadow(cfg, live));
+}
+
+/** The copy's :authority for a live one, with host_suffix `suffix` (none when empty). */
+function suffixHost(authority: string, suffix: string): string {
+  const cfg = cfgWith(
+    suffix.length > 0 ? '"host_suffix":"' + suffix + '"' : "",
+    "",
+  );
+  return String.UTF8.decode(shadow(cfg, [h(":authority", authority)])[0].value);
 }
 
 /** A typical live request. */
@@ -246,14 +267,14 @@ describe("shadowHeaders: authority", () => {
 
   it("keeps the live authority when no suffix or authority is set", () => {
     const cfg = cfgWith("", "");
-    expect<string>(
-      dump([shadowHeaders(cfg, cfg.targets[0], liveRequest())[3]]),
-    ).toBe(":authority: kitchen:8080");
+    expect<string>(dump([shadow(cfg, liveRequest())[3]])).toBe(
+      ":authority: kitchen:8080",
+    );
   });
 
   it("rewrites :authority to the literal authority, in place", () => {
     const cfg = cfgWith('"authority":"kitchen-next.internal:9090"', "");
-    const out = shadowHeaders(cfg, cfg.targets[0], liveRequest());
+    const out = shadow(cfg, liveRequest());
     expect<string>(out[3].name).toBe(":authority");
     expect<string>(String.UTF8.decode(out[3].value)).toBe(
       "kitchen-next.internal:9090",
@@ -307,7 +328,7 @@ describe("shadowHeaders: authority", () => {
 describe("shadowHeaders: marker", () => {
   it("sets the configured marker last", () => {
     const cfg = cfgWith("", '"marker":{"header":"x-dark","value":"1"}');
-    const out = shadowHeaders(cfg, cfg.targets[0], liveRequest());
+    const out = shadow(cfg, liveRequest());
     expect<string>(dump([out[out.length - 1]])).toBe("x-dark: 1");
   });
 
@@ -380,7 +401,7 @@ describe("shadowHeaders: removals", () => {
 
   it("removes nothing configured with an empty list", () => {
     const cfg = cfgWith("", '"headers":{"remove":[]}');
-    const out = shadowHeaders(cfg, cfg.targets[0], withCredentials());
+    const out = shadow(cfg, withCredentials());
     expect<i32>(out.length).toBe(9);
     expect<string>(dump([out[7], out[8]])).toBe(
       lines(["x-keep: 1", "x-shadow: true"]),
@@ -447,6 +468,27 @@ describe("shadowHeaders: removals", () => {
     ];
     expect<string>(copy(cfgWith("", ""), live)).toBe(
       lines([":authority: a", "x-hop: kept: not named", "x-shadow: true"]),
+    );
+  });
+
+  it("trims every white space String#trim knows around a Connection token and a TE value", () => {
+    const live: Header[] = [
+      h(":authority", "a"),
+      h("connection", "\u00a0x-nbsp\u3000,\u2009x-thin\ufeff, x-\u00a0mid"),
+      h("x-nbsp", "1"),
+      h("x-thin", "2"),
+      h("x-mid", "3: not named (the space is inside)"),
+      h("te", "\u00a0trailers\u2028"),
+      h("x-empty-name-token", "4"),
+    ];
+    expect<string>(copy(cfgWith("", ""), live)).toBe(
+      lines([
+        ":authority: a",
+        "x-mid: 3: not named (the space is inside)",
+        "te: \u00a0trailers\u2028",
+        "x-empty-name-token: 4",
+        "x-shadow: true",
+      ]),
     );
   });
 
@@ -517,7 +559,7 @@ describe("shadowHeaders: bytes", () => {
     const bin = bytes([0xff, 0xfe, 0x80, 0xc3, 0x28, 0x00, 0x7f]);
     const utf = utf8("ключ 日本語");
     const cfg = cfgWith('"host_suffix":"-s"', "");
-    const out = shadowHeaders(cfg, cfg.targets[0], [
+    const out = shadow(cfg, [
       h(":authority", "a"),
       new Header("x-bin", bin),
       new Header("x-utf8", utf),
@@ -537,9 +579,7 @@ describe("shadowHeaders: bytes", () => {
     ]);
     const cfg = cfgWith('"host_suffix":"-shadow"', "");
     const out = parseHeaderMap(
-      serializeHeaderMap(
-        shadowHeaders(cfg, cfg.targets[0], parseHeaderMap(live)),
-      ),
+      serializeHeaderMap(shadow(cfg, parseHeaderMap(live))),
     );
     expect<i32>(out.length).toBe(4);
     expect<string>(String.UTF8.decode(out[0].value)).toBe("kitchen-shadow");
@@ -555,7 +595,7 @@ describe("shadowHeaders: bytes", () => {
       '"host_suffix":"-shadow"',
       '"headers":{"add":{"accept":"x"}}',
     );
-    shadowHeaders(cfg, cfg.targets[0], live);
+    shadow(cfg, live);
     expect<string>(dump(live)).toBe(before);
   });
 });
@@ -570,9 +610,7 @@ describe("shadowHeaders: unchanged authority", () => {
   it("keeps the live :authority bytes exactly when neither authority nor host_suffix is set", () => {
     const odd = bytes([0x68, 0xff]);
     const cfg = cfgWith("", "");
-    const out = shadowHeaders(cfg, cfg.targets[0], [
-      new Header(":authority", odd),
-    ]);
+    const out = shadow(cfg, [new Header(":authority", odd)]);
     expect<string>(out[0].name).toBe(":authority");
     expect<bool>(sameBytes(out[0].value, odd)).toBe(true);
   });

@@ -1,0 +1,206 @@
+// Host calls per request, counted in the host emulator (tests/host/emulator.ts counts every
+// import the module calls, and every call the host makes into the module's `malloc` to hand a
+// buffer back): a sampled-out request (the filter at 0%) and a mirrored one (at 100%), each the
+// GET `wrk` sends through Envoy, with its 200 response and, when mirrored, its dark answer.
+//
+//   node --import tsx bench/hostcalls.ts                  the release build/mirror.wasm
+//   node --import tsx bench/hostcalls.ts --before 5443eaa also a build of that commit, side by side
+//
+// tests/host/hostcalls.test.ts pins the counts of the release build, so a regression fails.
+import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Host } from "../tests/host/emulator.ts";
+import { REPO_ROOT } from "../scripts/envoy.ts";
+
+/** The commit before issue 14's host-call work: the "before" column of bench/RESULTS.md. */
+export const BASELINE_REV = "5443eaa";
+
+/** The request headers Envoy hands a filter for `wrk`'s GET (after the HCM added its own). */
+export function wrkRequest(requestId: string): Array<[string, string]> {
+  return [
+    [":authority", "127.0.0.1:10000"],
+    [":path", "/"],
+    [":method", "GET"],
+    [":scheme", "http"],
+    ["user-agent", "wrk"],
+    ["x-forwarded-proto", "http"],
+    ["x-request-id", requestId],
+  ];
+}
+
+/** The live response the bench's upstream sends (a 64-byte direct_response), as Envoy hands it. */
+export const WRK_RESPONSE: Array<[string, string]> = [
+  [":status", "200"],
+  ["content-length", "64"],
+  ["content-type", "text/plain"],
+  ["date", "Thu, 01 Jan 2024 00:00:00 GMT"],
+  ["server", "envoy"],
+  ["x-envoy-upstream-service-time", "0"],
+];
+
+/** Host calls per request by name (imports without `env.`, and `malloc`), sorted by name. */
+export type CallCounts = Record<string, number>;
+
+export interface HostCallsPerRequest {
+  /** the filter at 0%: every request sampled out */
+  sampledOut: CallCounts;
+  /** the filter at 100%: every request mirrored, its dark answer included */
+  mirrored: CallCounts;
+}
+
+/**
+ * Drives `n` requests through `wasm` at `percentage` (after warm-up requests that fill the
+ * module's pools) and returns the host calls per request. The root's stats tick runs every
+ * 0.5 s of emulated time; requests are 1 ms apart, so its calls are included, amortized.
+ */
+export async function countCalls(
+  wasm: string,
+  percentage: number,
+  n = 1000,
+): Promise<CallCounts> {
+  const host = await Host.load(wasm, { logLevel: "warn" });
+  if (!host.configure(JSON.stringify({ cluster: "dark", percentage })))
+    throw new Error(`hostcalls: ${wasm} refused the config`);
+  const one = () => {
+    const s = host.stream();
+    s.requestHeaders(wrkRequest(randomUUID()), true);
+    s.responseHeaders(WRK_RESPONSE, true);
+    s.done();
+    for (const c of host.pendingCalls())
+      host.respond(c, {
+        status: 200,
+        headers: { "content-type": "text/plain" },
+        body: "x".repeat(64),
+      });
+    host.advance(1);
+    // Envoy calls proxy_on_tick on its timer; the emulator when the test says so.
+    if (++sinceTick === 500) {
+      sinceTick = 0;
+      host.tick();
+    }
+  };
+  let sinceTick = 0;
+  for (let i = 0; i < 200; i++) one();
+  host.hostCalls.clear();
+  for (let i = 0; i < n; i++) one();
+  if (host.trapped.length > 0)
+    throw new Error(`hostcalls: trapped: ${JSON.stringify(host.trapped[0])}`);
+  const out: CallCounts = {};
+  for (const k of [...host.hostCalls.keys()].sort())
+    out[k] = host.hostCalls.get(k)! / n;
+  return out;
+}
+
+export async function hostCallsPerRequest(
+  wasm: string,
+): Promise<HostCallsPerRequest> {
+  return {
+    sampledOut: await countCalls(wasm, 0),
+    mirrored: await countCalls(wasm, 100),
+  };
+}
+
+/** The release build of commit `rev` (its assembly/, patches and asconfig), in a temporary directory. */
+export function buildRevision(rev: string): { wasm: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "mirror-hostcalls-"));
+  const git = spawnSync(
+    "sh",
+    ["-c", `git archive ${rev} assembly asconfig.json | tar -x -C "${dir}"`],
+    { cwd: REPO_ROOT, encoding: "utf8" },
+  );
+  if (git.status !== 0)
+    throw new Error(`hostcalls: git archive ${rev}: ${git.stderr}`);
+  // The SDK as this checkout patched it (the patch is the same at both ends of issue 14).
+  symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
+  const wasm = join(dir, "mirror.wasm");
+  const asc = spawnSync(
+    process.execPath,
+    [
+      join(REPO_ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
+      "assembly/index.ts",
+      "--target",
+      "release",
+      "--outFile",
+      wasm,
+      "--textFile",
+      join(dir, "mirror.wat"),
+    ],
+    { cwd: dir, encoding: "utf8" },
+  );
+  if (asc.status !== 0)
+    throw new Error(`hostcalls: building ${rev} failed: ${asc.stderr}`);
+  return { wasm, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Sum of a request's host calls. */
+export function total(c: CallCounts): number {
+  return Object.values(c).reduce((s, x) => s + x, 0);
+}
+
+/** A markdown table: one row per host call, one column per build and kind of request. */
+export function callsTable(
+  builds: Array<{ label: string; calls: HostCallsPerRequest }>,
+): string {
+  const names = [
+    ...new Set(
+      builds.flatMap((b) => [
+        ...Object.keys(b.calls.sampledOut),
+        ...Object.keys(b.calls.mirrored),
+      ]),
+    ),
+  ].sort((a, b) => (a === "malloc" ? 1 : b === "malloc" ? -1 : a < b ? -1 : 1));
+  const fmt = (x: number | undefined) =>
+    x === undefined || x === 0 ? "–" : String(Math.round(x * 1000) / 1000);
+  const head =
+    "| host call | " +
+    builds
+      .map((b) => `${b.label}: sampled out | ${b.label}: mirrored`)
+      .join(" | ") +
+    " |\n| --- |" +
+    " ---: | ---: |".repeat(builds.length) +
+    "\n";
+  const rows = names.map(
+    (n) =>
+      `| ${n === "malloc" ? "malloc (host → module)" : `\`${n}\``} | ` +
+      builds
+        .map(
+          (b) => `${fmt(b.calls.sampledOut[n])} | ${fmt(b.calls.mirrored[n])}`,
+        )
+        .join(" | ") +
+      " |",
+  );
+  const totals =
+    "| **total** | " +
+    builds
+      .map(
+        (b) =>
+          `**${fmt(total(b.calls.sampledOut))}** | **${fmt(total(b.calls.mirrored))}**`,
+      )
+      .join(" | ") +
+    " |";
+  return head + [...rows, totals].join("\n") + "\n";
+}
+
+if (
+  process.argv[1] &&
+  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
+) {
+  const i = process.argv.indexOf("--before");
+  const builds: Array<{ label: string; calls: HostCallsPerRequest }> = [];
+  if (i > 0) {
+    const rev = process.argv[i + 1] ?? BASELINE_REV;
+    const b = buildRevision(rev);
+    try {
+      builds.push({ label: rev, calls: await hostCallsPerRequest(b.wasm) });
+    } finally {
+      b.cleanup();
+    }
+  }
+  const { WASM } = await import("./envoy.ts");
+  builds.push({ label: "this build", calls: await hostCallsPerRequest(WASM) });
+  process.stdout.write(callsTable(builds));
+}

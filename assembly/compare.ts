@@ -19,11 +19,14 @@ export enum Verdict {
   TooDeep,
 }
 
+/** The headers of a side that compares none (shared: nothing is ever written to it). */
+const NO_HEADERS = new StaticArray<u64>(0);
+
 /** One side of a pair, as far as the comparison needs it. */
 export class Side {
   status: i32 = 0;
   /** per compare.headers entry: 0 when absent, else a hash of the value (never 0) */
-  headers: StaticArray<u64> = new StaticArray<u64>(0);
+  headers: StaticArray<u64> = NO_HEADERS;
   /** the body went over compare.max_body_bytes */
   tooLarge: bool = false;
   /** XXH64 of the body's bytes */

@@ -9,16 +9,6 @@
 // only scanned (hashed) are read slice by slice into one static scratch area.
 
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
-import {
-  Context,
-  FilterDataStatusValues,
-  FilterHeadersStatusValues,
-  FilterTrailersStatusValues,
-  LogLevelValues,
-  RootContext,
-  log,
-} from "@solo-io/proxy-runtime/assembly";
-import { free } from "@solo-io/proxy-runtime/assembly/malloc";
 import { Side, Verdict, judge, verdictName } from "./compare";
 import { BodyCompare, Config, Target, parseConfig } from "./config";
 import { JsonDigest, JsonState, firstDifference } from "./jsondigest";
@@ -45,6 +35,9 @@ import { TokenBucket } from "./tokens";
 
 // proxy-wasm enum values used here.
 const OK: u32 = 0;
+const LOG_INFO: u32 = 2;
+const LOG_WARN: u32 = 3;
+const LOG_ERROR: u32 = 4;
 const RESULT_BAD_ARGUMENT: u32 = 2;
 const RESULT_INTERNAL_FAILURE: u32 = 10;
 const MAP_REQUEST_HEADERS: u32 = 0;
@@ -86,6 +79,49 @@ const STATUS = String.UTF8.encode(":status");
 const UPSTREAM_TIME = String.UTF8.encode("x-envoy-upstream-service-time");
 const REQUEST_ID = String.UTF8.encode("x-request-id");
 const METHOD = String.UTF8.encode(":method");
+
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "proc_exit")
+declare function proc_exit(code: u32): void;
+
+/**
+ * AssemblyScript's abort (asconfig.json: `use abort=abort_proc_exit`), reached only by a bug:
+ * the message and where it was raised go to Envoy's log at level critical, then the VM exits
+ * (Envoy fails it, and the failure policy applies).
+ */
+// @ts-ignore: decorator
+@global
+export function abort_proc_exit(
+  message: string | null,
+  fileName: string | null,
+  line: u32,
+  column: u32,
+): void {
+  let text = message !== null ? message : "";
+  if (fileName !== null) {
+    text +=
+      " at: " +
+      fileName +
+      "(" +
+      line.toString() +
+      ":" +
+      column.toString() +
+      ")";
+  }
+  log(5, text); // critical (a literal: this runs before any global is initialized)
+  proc_exit(255);
+}
+
+/** A log line at `level` (the host drops it below its own level). */
+function log(level: u32, message: string): void {
+  const bytes = String.UTF8.encode(message);
+  imports.proxy_log(level, changetype<usize>(bytes), bytes.byteLength);
+}
+
+/** A buffer the host malloc'ed (pinned by `malloc`) is now the GC's like any other object. */
+function free(ptr: usize): void {
+  __unpin(ptr);
+}
 
 /** Takes ownership of the buffer the host malloc'ed for the last call. */
 function takeOut(): ArrayBuffer {
@@ -477,7 +513,7 @@ class LiveSide {
   /** dispatched copies whose dark side is not known yet */
   pendingCopies: i32 = 0;
   /** copies whose dark side is known, awaiting this live response */
-  waiting: Mirror[] = [];
+  waiting: Mirror[] | null = null;
   /** for mismatch samples */
   requestId: ArrayBuffer = EMPTY;
   method: ArrayBuffer = EMPTY;
@@ -498,8 +534,8 @@ class LiveSide {
     if (b !== null) b.finishInto(this.side);
     this.done = true;
     const w = this.waiting;
-    this.waiting = [];
-    for (let i = 0; i < w.length; i++) w[i].judgeAndFinish();
+    this.waiting = null;
+    if (w !== null) for (let i = 0; i < w.length; i++) w[i].judgeAndFinish();
     // Copies still awaiting their dark answer (or their dispatch) judge against this digest later.
     if (this.pendingCopies == 0 && !this.assembling) this.drop();
   }
@@ -508,11 +544,12 @@ class LiveSide {
   vanished(): void {
     this.gone = true;
     const w = this.waiting;
-    this.waiting = [];
-    for (let i = 0; i < w.length; i++) {
-      w[i].stats.inc(Stat.NotComparedIncomplete);
-      w[i].finish();
-    }
+    this.waiting = null;
+    if (w !== null)
+      for (let i = 0; i < w.length; i++) {
+        w[i].stats.inc(Stat.NotComparedIncomplete);
+        w[i].finish();
+      }
     this.drop();
   }
 
@@ -585,7 +622,9 @@ class Mirror {
       this.finish();
     } else {
       // The live response is still on its way: it judges this copy when it ends.
-      live.waiting.push(this);
+      let w = live.waiting;
+      if (w === null) live.waiting = w = [];
+      w.push(this);
     }
   }
 
@@ -656,7 +695,7 @@ class Mirror {
       pointer = " pointer=" + quoted(firstDifference(lj, dj));
     }
     log(
-      LogLevelValues.info,
+      LOG_INFO,
       "mirror mismatch: target=" +
         this.stats.target.cluster +
         " result=" +
@@ -768,7 +807,7 @@ function noteDispatchFailure(cluster: string, r: u32): void {
   if (lastFailureLogNs != 0 && now - lastFailureLogNs < LOG_INTERVAL_NS) return;
   lastFailureLogNs = now;
   log(
-    LogLevelValues.warn,
+    LOG_WARN,
     "mirror: dispatch to cluster '" +
       cluster +
       "' failed: " +
@@ -829,19 +868,58 @@ function usBetween(from: u64, to: u64): u64 {
 // ---------------------------------------------------------------------------------------------
 // Contexts.
 
-/** The root context `mirror`: configuration, dispatch and dark responses. */
-export class MirrorRoot extends RootContext {
+/** The root id the filter registers (`root_id` in Envoy, `pluginName` in Istio). */
+export const ROOT_ID = "mirror";
+const PLUGIN_ROOT_ID = String.UTF8.encode("plugin_root_id");
+
+/** The root id Envoy gives a new root context (its `root_id`), "" when it has none. */
+function pluginRootId(): string {
+  clearOut();
+  const r = imports.proxy_get_property(
+    changetype<usize>(PLUGIN_ROOT_ID),
+    PLUGIN_ROOT_ID.byteLength,
+    OUT_PTR,
+    OUT_SIZE,
+  );
+  const buf = takeOut();
+  return r == OK ? String.UTF8.decode(buf) : "";
+}
+
+/**
+ * A root context (one per plugin configuration): configuration, the decision for each request,
+ * dispatch and dark responses. A root id other than "mirror" (a typo in `root_id` or Istio's
+ * `pluginName`) gets a root that refuses its configuration, naming it, rather than a filter
+ * that silently does nothing.
+ */
+export class MirrorRoot {
+  id: u32;
+  /** the root id Envoy named, when it is not ours */
+  unknownRootId: string | null = null;
   config: Config | null = null;
   stats: TargetStats[] = [];
   decision: RequestDecision = new RequestDecision(0);
   /** JSON digests not in use, for this config's comparisons */
   digests: JsonDigest[] = [];
 
-  createContext(context_id: u32): Context {
-    return new MirrorStream(context_id, this);
+  constructor(id: u32) {
+    this.id = id;
+    const rootId = pluginRootId();
+    if (rootId != ROOT_ID) this.unknownRootId = rootId;
   }
 
   onConfigure(configuration_size: u32): bool {
+    const unknown = this.unknownRootId;
+    if (unknown !== null) {
+      log(
+        LOG_ERROR,
+        "invalid plugin config: root id '" +
+          unknown +
+          "': no root context is registered under it (registered: " +
+          ROOT_ID +
+          ")",
+      );
+      return false;
+    }
     let text = "";
     if (configuration_size > 0) {
       const buf = getBuffer(BUFFER_PLUGIN_CONFIGURATION, configuration_size);
@@ -851,11 +929,11 @@ export class MirrorRoot extends RootContext {
     const cfg = res.config;
     if (cfg === null) {
       // Refused: the previous configuration (if any) keeps serving.
-      log(LogLevelValues.error, "invalid plugin config: " + res.error);
+      log(LOG_ERROR, "invalid plugin config: " + res.error);
       return false;
     }
     for (let i = 0; i < res.warnings.length; i++) {
-      log(LogLevelValues.warn, "plugin config: " + res.warnings[i]);
+      log(LOG_WARN, "plugin config: " + res.warnings[i]);
     }
     vmGauges.define();
     const stats: TargetStats[] = [];
@@ -930,7 +1008,7 @@ export class MirrorRoot extends RootContext {
       return false;
     }
     m.startDark(now, t.timeoutMs);
-    pending.set(callKey(this.context_id, load<u32>(OUT_U32)), m);
+    pending.set(callKey(this.id, load<u32>(OUT_U32)), m);
     st.inc(Stat.Copies);
     return true;
   }
@@ -941,7 +1019,7 @@ export class MirrorRoot extends RootContext {
     body_size: u32,
     trailers: u32,
   ): void {
-    const key = callKey(this.context_id, token);
+    const key = callKey(this.id, token);
     if (!pending.has(key)) return;
     const m = pending.get(key);
     pending.delete(key);
@@ -970,49 +1048,30 @@ export class MirrorRoot extends RootContext {
     collectSometimes();
   }
 
-  onDone(): bool {
+  onDone(): void {
     // This root is retired (config replaced, VM shutting down): Envoy cancels
     // its calls without calling back, so their slots are freed here.
     const keys = pending.keys();
     for (let i = 0; i < keys.length; i++) {
-      if (<u32>(keys[i] >> 32) != this.context_id) continue;
+      if (<u32>(keys[i] >> 32) != this.id) continue;
       const m = pending.get(keys[i]);
       pending.delete(keys[i]);
       m.cancel();
     }
     this.flushStats();
-    return true;
-  }
-}
-
-/** One live request. Holds the copy only between its headers and its end. */
-export class MirrorStream extends Context {
-  root: MirrorRoot;
-  cfg: Config | null = null;
-  /** the copies of this request (one per chosen target) */
-  mirrors: Mirror[] | null = null;
-  live: LiveSide | null = null;
-  /** while the request is assembled: its headers and body, counted in the budget */
-  assembling: bool = false;
-  pairs: ArrayBuffer = EMPTY;
-  chunks: ArrayBuffer[] | null = null;
-  bodyBytes: u32 = 0;
-  held: u64 = 0;
-  /** some copy was dispatched: its live side is awaited */
-  comparing: bool = false;
-
-  constructor(context_id: u32, root: MirrorRoot) {
-    super(context_id, root);
-    this.root = root;
   }
 
-  onRequestHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
-    const root = this.root;
-    const cfg = root.config;
-    if (cfg === null) return FilterHeadersStatusValues.Continue;
+  /**
+   * A request's headers: the decision for every target (each counts a copy or why not). A
+   * request with copies gets a stream (returned, to be kept for its later callbacks); one
+   * without costs no object.
+   */
+  requestHeaders(id: u32, endOfStream: bool): MirrorStream | null {
+    const cfg = this.config;
+    if (cfg === null) return null;
     const req = liveRequest;
     req.read(MAP_REQUEST_HEADERS);
-    const d = root.decision;
+    const d = this.decision;
     d.begin(cfg, req);
     if (d.stripMarker) {
       // Edge mode: no client may pose as shadow traffic to the live service,
@@ -1020,7 +1079,7 @@ export class MirrorStream extends Context {
       removeLike(MAP_REQUEST_HEADERS, req, cfg.markerHeaderBytes);
     }
     // Every target is considered: each gets a copy or counts why not.
-    const stats = root.stats;
+    const stats = this.stats;
     let chosen: Mirror[] | null = null;
     let live: LiveSide | null = null;
     let now: u64 = 0;
@@ -1046,58 +1105,101 @@ export class MirrorStream extends Context {
         continue;
       }
       if (rate !== null) rate.take(now);
-      if (live === null) live = new LiveSide(root, cfg, now);
+      if (live === null) live = new LiveSide(this, cfg, now);
       if (chosen === null) chosen = [];
-      chosen.push(new Mirror(root, st, cfg, live));
+      chosen.push(new Mirror(this, st, cfg, live));
     }
     if (chosen === null) {
+      // Nothing was allocated unless the map was too large for the scratch area or a marker
+      // was stripped: only then is there garbage to count.
+      if (req.owned !== null || d.stripMarker) collectSometimes();
       req.drop();
-      return FilterHeadersStatusValues.Continue;
+      return null;
     }
+    const stream = new MirrorStream(id, this);
     // Held once, whatever the number of copies: the request's headers until its end, and
     // the live response's JSON digest until every copy is judged.
     const shared = <u64>req.size;
     const digest = <u64>cfg.digestBytes;
     if (!reserve(cfg, shared + digest)) {
       req.drop();
-      this.abandonAll(chosen, Stat.SkipOverBudget);
-      return FilterHeadersStatusValues.Continue;
+      stream.abandonAll(chosen, Stat.SkipOverBudget);
+      return null;
     }
     live!.held = digest;
-    this.cfg = cfg;
-    this.mirrors = chosen;
-    this.live = live;
-    this.pairs = req.keep();
-    this.held = shared;
-    this.assembling = true;
-    if (cfg.samplesPerSecond > 0) this.keepSampleFields(cfg, live!, req);
+    stream.cfg = cfg;
+    stream.mirrors = chosen;
+    stream.live = live;
+    stream.pairs = req.keep();
+    stream.held = shared;
+    stream.assembling = true;
+    if (cfg.samplesPerSecond > 0) stream.keepSampleFields(cfg, live!, req);
     req.drop();
-    if (end_of_stream) this.finish(now);
-    return FilterHeadersStatusValues.Continue;
+    if (endOfStream) stream.finish(now);
+    return stream;
   }
 
-  onRequestBody(
-    body_buffer_length: usize,
-    end_of_stream: bool,
-  ): FilterDataStatusValues {
-    if (!this.assembling) return FilterDataStatusValues.Continue;
+  /** A request's trailers (`stream`: its state, if it has copies). */
+  requestTrailers(stream: MirrorStream | null): void {
+    const cfg = this.config;
+    if (cfg !== null && cfg.markerStrip) {
+      // A marker sent as a trailer never reaches live either.
+      const trailers = liveRequest;
+      trailers.read(MAP_REQUEST_TRAILERS);
+      removeLike(MAP_REQUEST_TRAILERS, trailers, cfg.markerHeaderBytes);
+      trailers.drop();
+      if (stream === null) collectSometimes();
+    }
+    // Envoy's async client sends no request trailers: the copy is complete now.
+    if (stream !== null && stream.assembling) stream.finish();
+  }
+}
+
+/**
+ * One live request with copies: created by its root when the decision chose a target, kept by
+ * the entry points (index.ts) until the stream is deleted. Holds the copy only between its
+ * headers and its end.
+ */
+export class MirrorStream {
+  id: u32;
+  root: MirrorRoot;
+  cfg: Config | null = null;
+  /** the copies of this request (one per chosen target) */
+  mirrors: Mirror[] | null = null;
+  live: LiveSide | null = null;
+  /** while the request is assembled: its headers and body, counted in the budget */
+  assembling: bool = false;
+  pairs: ArrayBuffer = EMPTY;
+  chunks: ArrayBuffer[] | null = null;
+  bodyBytes: u32 = 0;
+  held: u64 = 0;
+  /** some copy was dispatched: its live side is awaited */
+  comparing: bool = false;
+
+  constructor(id: u32, root: MirrorRoot) {
+    this.id = id;
+    this.root = root;
+  }
+
+  onRequestBody(body_buffer_length: usize, end_of_stream: bool): void {
+    if (!this.assembling) return;
     const cfg = this.cfg!;
     const len = <u32>body_buffer_length;
     if (len > 0) {
       if (<u64>this.bodyBytes + <u64>len > <u64>cfg.maxBodyBytes) {
         this.abandonAll(this.mirrors!, Stat.SkipBodyTooLarge);
-        return FilterDataStatusValues.Continue;
+        return;
       }
       if (!reserve(cfg, <u64>len)) {
         this.abandonAll(this.mirrors!, Stat.SkipOverBudget);
-        return FilterDataStatusValues.Continue;
+        return;
       }
       this.held += <u64>len;
       // Continue: Envoy hands each chunk once and keeps nothing for us.
       const chunk = getBuffer(BUFFER_REQUEST_BODY, len);
       if (chunk === null) {
         this.abandonAll(this.mirrors!, Stat.DispatchOther);
-        return FilterDataStatusValues.Continue;
+        return;
       }
       let chunks = this.chunks;
       if (chunks === null) {
@@ -1109,30 +1211,13 @@ export class MirrorStream extends Context {
     }
     if (end_of_stream) this.finish();
     collectSometimes();
-    return FilterDataStatusValues.Continue;
   }
 
-  onRequestTrailers(a: u32): FilterTrailersStatusValues {
-    const cfg = this.root.config;
-    if (cfg !== null && cfg.markerStrip) {
-      // A marker sent as a trailer never reaches live either.
-      const trailers = liveRequest;
-      trailers.read(MAP_REQUEST_TRAILERS);
-      removeLike(MAP_REQUEST_TRAILERS, trailers, cfg.markerHeaderBytes);
-      trailers.drop();
-    }
-    // Envoy's async client sends no request trailers: the copy is complete now.
-    if (this.assembling) this.finish();
-    return FilterTrailersStatusValues.Continue;
-  }
-
-  onResponseHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
+  onResponseHeaders(end_of_stream: bool): void {
     // Read from the request's headers on, copies sent or not yet: a response may start (and even
     // end) before the request has (a streamed upload, a gRPC client stream).
     const live = this.live;
-    if (live === null || live.done) {
-      return FilterHeadersStatusValues.Continue;
-    }
+    if (live === null || live.done) return;
     const cfg = live.cfg;
     const s = getHeader(MAP_RESPONSE_HEADERS, STATUS);
     live.side.status = s !== null ? parseStatus(s) : 0;
@@ -1145,15 +1230,11 @@ export class MirrorStream extends Context {
       live.body = new BodyDigest(cfg, json);
     }
     if (end_of_stream) this.liveEnded();
-    return FilterHeadersStatusValues.Continue;
   }
 
-  onResponseBody(
-    body_buffer_length: usize,
-    end_of_stream: bool,
-  ): FilterDataStatusValues {
+  onResponseBody(body_buffer_length: usize, end_of_stream: bool): void {
     const live = this.live;
-    if (live === null || live.done) return FilterDataStatusValues.Continue;
+    if (live === null || live.done) return;
     live.bytes += <u64>body_buffer_length;
     const b = live.body;
     if (b !== null && body_buffer_length > 0 && !b.done()) {
@@ -1162,16 +1243,14 @@ export class MirrorStream extends Context {
     }
     if (end_of_stream) this.liveEnded();
     collectSometimes();
-    return FilterDataStatusValues.Continue;
   }
 
-  onResponseTrailers(a: u32): FilterTrailersStatusValues {
+  onResponseTrailers(): void {
     const live = this.live;
     if (live !== null && !live.done) this.liveEnded();
-    return FilterTrailersStatusValues.Continue;
   }
 
-  onDone(): bool {
+  onDone(): void {
     if (this.assembling) {
       // The live request ended before its end of stream: reset, not mirrored.
       this.abandonAll(this.mirrors!, Stat.SkipLiveReset);
@@ -1187,7 +1266,6 @@ export class MirrorStream extends Context {
     }
     this.live = null;
     this.mirrors = null;
-    return true;
   }
 
   onDelete(): void {

@@ -535,7 +535,7 @@ export function decimalPlaces(raw: string): i32 {
   let e = raw.indexOf("e");
   if (e < 0) e = raw.indexOf("E");
   const mantissa = e < 0 ? raw : raw.substring(0, e);
-  const exponent = e < 0 ? 0 : I32.parseInt(raw.substring(e + 1));
+  const exponent = e < 0 ? 0 : exponentOf(raw, e + 1);
   const dot = mantissa.indexOf(".");
   let places = dot < 0 ? 0 : mantissa.length - dot - 1;
   // trailing zeros are not decimal places: "10.50" has one, "100e-4" two
@@ -548,6 +548,22 @@ export function decimalPlaces(raw: string): i32 {
   }
   places -= exponent;
   return places > 0 ? places : 0;
+}
+
+/**
+ * The exponent of a JSON number's text from `at` (`[+-]?digits`), read as I32.parseInt reads it
+ * (in 32-bit arithmetic).
+ */
+function exponentOf(raw: string, at: i32): i32 {
+  let sign: i32 = 1;
+  const c = raw.charCodeAt(at);
+  if (c == 0x2b || c == 0x2d) {
+    if (c == 0x2d) sign = -1;
+    at++;
+  }
+  let x: i32 = 0;
+  for (; at < raw.length; at++) x = x * 10 + (raw.charCodeAt(at) - 0x30);
+  return sign * x;
 }
 
 function utf8(s: string): ArrayBuffer {

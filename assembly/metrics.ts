@@ -208,7 +208,13 @@ export const WASM_MEMORY_BYTES = "mirror_wasm_memory_bytes";
  * (cluster names do not contain it in practice).
  */
 export function tagValue(s: string): string {
-  return s.indexOf(";") < 0 ? s : s.replaceAll(";", "_");
+  if (s.indexOf(";") < 0) return s;
+  const units = String.UTF16.encode(s);
+  for (let i = 0; i < units.byteLength; i += 2) {
+    const at = changetype<usize>(units) + <usize>i;
+    if (load<u16>(at) == 0x3b) store<u16>(at, 0x5f);
+  }
+  return String.UTF16.decode(units);
 }
 
 /** `label=.=value;.;`, the tag-in-name form Envoy's extractors cut out. */

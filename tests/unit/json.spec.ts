@@ -180,6 +180,14 @@ describe("parseJson strings", () => {
   });
 });
 
+let seed: u32 = 20240101;
+
+/** A seeded pseudo-random number in [0, n). */
+function next(n: u32): u32 {
+  seed = seed * 1103515245 + 12345;
+  return (seed >> 8) % n;
+}
+
 describe("parseJson numbers", () => {
   it("reads integers, negatives, fractions and exponents", () => {
     expect<f64>(num("0")).toBe(0);
@@ -206,6 +214,57 @@ describe("parseJson numbers", () => {
   it("reads numbers too large for a double as infinities, not a crash", () => {
     expect<f64>(num("1e400")).toBe(Infinity);
     expect<f64>(num("-1e400")).toBe(-Infinity);
+    expect<f64>(num("1e-400")).toBe(0);
+    expect<f64>(num("1e99999999999")).toBe(Infinity);
+  });
+
+  it("reads every number of up to 15 significant digits as parseFloat does", () => {
+    // a seeded sweep: digits, a decimal point anywhere, leading and trailing zeros, exponents
+    for (let round = 0; round < 5000; round++) {
+      let digits = "";
+      const n = 1 + next(15);
+      for (let i = 0; i < n; i++)
+        digits += String.fromCharCode(0x30 + next(10));
+      // no leading zero before other digits (JSON), but zeros after the point and at the end
+      while (digits.length > 1 && digits.charCodeAt(0) == 0x30) {
+        digits = digits.substring(1);
+      }
+      let text = digits;
+      const point = next(digits.length + 1);
+      if (point < <u32>digits.length && next(2) == 0) {
+        text =
+          (point == 0 ? "0" : digits.substring(0, point)) +
+          "." +
+          digits.substring(point) +
+          "0".repeat(next(3));
+      }
+      if (next(3) == 0) {
+        const e = <i32>next(23) - <i32>(next(2) == 0 ? 0 : 22 - digits.length);
+        text += (next(2) == 0 ? "e" : "E") + e.toString();
+      }
+      if (next(4) == 0) text = "-" + text;
+      expect<f64>(num(text)).toBe(parseFloat(text), text);
+    }
+  });
+
+  it("reads longer numbers and far exponents within a few ulps of parseFloat", () => {
+    const texts = [
+      "12345678901234567890",
+      "0.12345678901234567890123",
+      "99.999999999999999999",
+      "100.00000000000000001",
+      "1.7976931348623157e308",
+      "2.2250738585072014e-308",
+      "123456.789e-30",
+      "9.87654321e40",
+      "5e-324",
+    ];
+    for (let i = 0; i < texts.length; i++) {
+      const want = parseFloat(texts[i]);
+      const got = num(texts[i]);
+      const ulps = abs<i64>(reinterpret<i64>(got) - reinterpret<i64>(want));
+      expect<i64>(ulps).toBeLessThanOrEqual(4, texts[i]);
+    }
   });
 });
 

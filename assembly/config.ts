@@ -3,6 +3,7 @@
 // names, their UTF-8 bytes, thresholds) is computed here, at configure time.
 
 import { CharBuf, JsonKind, JsonValue, parseJson } from "./json";
+import { decimal } from "./text";
 import {
   IgnoreRules,
   compileIgnore,
@@ -294,9 +295,9 @@ class Checker {
       return this.fail(
         path,
         "must be between " +
-          i64(min).toString() +
+          decimal(i64(min)) +
           " and " +
-          i64(max).toString() +
+          decimal(i64(max)) +
           ", got " +
           v.raw,
       );
@@ -332,7 +333,7 @@ class Checker {
   methodList(v: JsonValue, path: string, out: string[]): bool {
     if (!this.isArray(v, path)) return false;
     for (let i = 0; i < v.items.length; i++) {
-      const p = path + "[" + i.toString() + "]";
+      const p = index(path, i);
       const m = v.items[i];
       if (!this.isNonEmptyString(m, p)) return false;
       if (!isMethod(m.str)) return this.fail(p, E_METHOD + m.describe());
@@ -398,6 +399,11 @@ function editDistance(a: string, b: string): i32 {
 
 function lowerAscii(c: i32): i32 {
   return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+}
+
+/** `path[i]`: an element's path. */
+function index(path: string, i: i32): string {
+  return path + "[" + decimal(i) + "]";
 }
 
 function join(path: string, key: string): string {
@@ -835,9 +841,8 @@ export function parseConfig(text: string): ConfigResult {
   for (let i = 0; i < cfg.targets.length; i++) {
     if (cfg.targets[i].threshold == 0) {
       res.warnings.push(
-        "targets[" +
-          i.toString() +
-          "].percentage: 0 mirrors nothing (every request is counted as sampled_out)",
+        join(index("targets", i), "percentage") +
+          ": 0 mirrors nothing (every request is counted as sampled_out)",
       );
     }
   }
@@ -870,22 +875,19 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
     if (!c.known(sampling, "sampling", ["keys", "salt"])) return null;
     const salt = sampling.get("salt");
     if (salt !== null) {
-      if (!c.isString(salt, "sampling.salt")) return null;
+      if (!c.isString(salt, join("sampling", "salt"))) return null;
       defaultSalt = salt.str;
     }
     const keys = sampling.get("keys");
+    const keysPath = join("sampling", "keys");
     if (keys !== null) {
-      if (!c.isArray(keys, "sampling.keys")) return null;
+      if (!c.isArray(keys, keysPath)) return null;
       if (keys.items.length == 0) {
-        c.fail("sampling.keys", E_NON_EMPTY);
+        c.fail(keysPath, E_NON_EMPTY);
         return null;
       }
       for (let i = 0; i < keys.items.length; i++) {
-        const k = parseKey(
-          c,
-          keys.items[i],
-          "sampling.keys[" + i.toString() + "]",
-        );
+        const k = parseKey(c, keys.items[i], index(keysPath, i));
         if (k === null) return null;
         cfg.keys.push(k);
       }
@@ -919,11 +921,11 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       return null;
     }
     if (targets.items.length > MAX_TARGETS) {
-      c.fail("targets", E_TOO_MANY_TARGETS + targets.items.length.toString());
+      c.fail("targets", E_TOO_MANY_TARGETS + decimal(targets.items.length));
       return null;
     }
     for (let i = 0; i < targets.items.length; i++) {
-      const p = "targets[" + i.toString() + "]";
+      const p = index("targets", i);
       const tv = targets.items[i];
       if (!c.isObject(tv, p)) return null;
       if (!c.known(tv, p, SHORTHAND_FIELDS)) return null;
@@ -933,16 +935,13 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       for (let j = 0; j < cfg.targets.length; j++) {
         const other = cfg.targets[j];
         if (other.cluster == t.cluster) {
-          c.fail(
-            p + ".cluster",
-            E_DUPLICATE_CLUSTER + "targets[" + j.toString() + "]",
-          );
+          c.fail(join(p, "cluster"), E_DUPLICATE_CLUSTER + index("targets", j));
           return null;
         }
         if (other.statName == t.statName) {
           c.fail(
-            p + ".cluster",
-            E_SAME_LABEL + "targets[" + j.toString() + '] (";" becomes "_")',
+            join(p, "cluster"),
+            E_SAME_LABEL + index("targets", j) + ' (";" becomes "_")',
           );
           return null;
         }
@@ -970,7 +969,7 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       const k = parseOverride(
         c,
         overrides.items[i],
-        "method_override[" + i.toString() + "]",
+        index("method_override", i),
       );
       if (k === null) return null;
       cfg.methodOverrides.push(k);
@@ -994,27 +993,29 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
   if (unsafe !== null) {
     if (!c.isArray(unsafe, "unsafe_paths")) return null;
     for (let i = 0; i < unsafe.items.length; i++) {
-      const p = "unsafe_paths[" + i.toString() + "]";
+      const p = index("unsafe_paths", i);
       const u = unsafe.items[i];
       if (!c.isObject(u, p)) return null;
       if (!c.known(u, p, ["methods", "path_prefix"])) return null;
       const rule = new UnsafePath();
       const ms = u.get("methods");
+      const mp = join(p, "methods");
       if (ms === null) {
-        c.fail(p + ".methods", E_REQUIRED);
+        c.fail(mp, E_REQUIRED);
         return null;
       }
-      if (!c.methodList(ms, p + ".methods", rule.methods)) return null;
+      if (!c.methodList(ms, mp, rule.methods)) return null;
       if (rule.methods.length == 0) {
-        c.fail(p + ".methods", E_NON_EMPTY);
+        c.fail(mp, E_NON_EMPTY);
         return null;
       }
       const prefix = u.get("path_prefix");
+      const pp = join(p, "path_prefix");
       if (prefix === null) {
-        c.fail(p + ".path_prefix", E_REQUIRED);
+        c.fail(pp, E_REQUIRED);
         return null;
       }
-      if (!c.pathPrefix(prefix, p + ".path_prefix")) return null;
+      if (!c.pathPrefix(prefix, pp)) return null;
       rule.pathPrefix = prefix.str;
       rule.pathPrefixBytes = utf8(prefix.str);
       cfg.unsafePaths.push(rule);
@@ -1026,25 +1027,27 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
     if (!c.isObject(marker, "marker")) return null;
     if (!c.known(marker, "marker", ["header", "value", "inbound"])) return null;
     const h = marker.get("header");
+    const hp = join("marker", "header");
     if (h !== null) {
-      if (!c.editableHeader(h, "marker.header")) return null;
+      if (!c.editableHeader(h, hp)) return null;
       if (h.str == "content-length") {
-        c.fail("marker.header", E_PSEUDO + h.describe());
+        c.fail(hp, E_PSEUDO + h.describe());
         return null;
       }
       cfg.markerHeader = h.str;
     }
     const val = marker.get("value");
     if (val !== null) {
-      if (!c.isNonEmptyString(val, "marker.value")) return null;
+      if (!c.isNonEmptyString(val, join("marker", "value"))) return null;
       cfg.markerValue = val.str;
     }
     const inbound = marker.get("inbound");
+    const ip = join("marker", "inbound");
     if (inbound !== null) {
-      if (!c.isString(inbound, "marker.inbound")) return null;
+      if (!c.isString(inbound, ip)) return null;
       if (inbound.str == "strip") cfg.markerStrip = true;
       else if (inbound.str != "skip") {
-        c.fail("marker.inbound", E_INBOUND + inbound.describe());
+        c.fail(ip, E_INBOUND + inbound.describe());
         return null;
       }
     }
@@ -1056,10 +1059,11 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
     if (!c.isObject(headers, "headers")) return null;
     if (!c.known(headers, "headers", ["add", "remove"])) return null;
     const add = headers.get("add");
+    const ap = join("headers", "add");
     if (add !== null) {
-      if (!c.isObject(add, "headers.add")) return null;
+      if (!c.isObject(add, ap)) return null;
       for (let i = 0; i < add.keys.length; i++) {
-        const p = join("headers.add", add.keys[i]);
+        const p = join(ap, add.keys[i]);
         const nameV = new JsonValue();
         nameV.kind = JsonKind.String;
         nameV.str = add.keys[i];
@@ -1083,11 +1087,12 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       }
     }
     const remove = headers.get("remove");
+    const rp = join("headers", "remove");
     if (remove !== null) {
-      if (!c.isArray(remove, "headers.remove")) return null;
+      if (!c.isArray(remove, rp)) return null;
       cfg.removeHeaders = [];
       for (let i = 0; i < remove.items.length; i++) {
-        const p = "headers.remove[" + i.toString() + "]";
+        const p = index(rp, i);
         if (!c.editableHeader(remove.items[i], p)) return null;
         cfg.removeHeaders.push(remove.items[i].str);
       }
@@ -1124,7 +1129,7 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
   if (cfg.maxBufferedBytes < cfg.maxBodyBytes) {
     c.fail(
       "max_buffered_bytes",
-      E_BUDGET_BELOW_BODY + cfg.maxBodyBytes.toString() + ")",
+      E_BUDGET_BELOW_BODY + decimal(cfg.maxBodyBytes) + ")",
     );
     return null;
   }
@@ -1147,11 +1152,12 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
   if (!c.known(v, "compare", COMPARE_FIELDS)) return false;
   const status = v.get("status");
   if (status !== null) {
-    if (!c.isString(status, "compare.status")) return false;
+    const sp = join("compare", "status");
+    if (!c.isString(status, sp)) return false;
     if (status.str == "exact") cfg.compareStatus = StatusCompare.Exact;
     else if (status.str == "class") cfg.compareStatus = StatusCompare.Class;
     else if (status.str == "off") cfg.compareStatus = StatusCompare.Off;
-    else return c.fail("compare.status", E_COMPARE_STATUS + status.describe());
+    else return c.fail(sp, E_COMPARE_STATUS + status.describe());
   }
   const body = v.get("body");
   if (body !== null) {
@@ -1162,18 +1168,19 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
     } else if (body.kind == JsonKind.String && body.str == "json") {
       cfg.compareBody = BodyCompare.Json;
     } else {
-      return c.fail("compare.body", E_COMPARE_BODY + body.describe());
+      return c.fail(join("compare", "body"), E_COMPARE_BODY + body.describe());
     }
   }
   const ignore = v.get("ignore");
+  const ip = join("compare", "ignore");
   if (ignore !== null) {
-    if (!c.isArray(ignore, "compare.ignore")) return false;
+    if (!c.isArray(ignore, ip)) return false;
     if (cfg.compareBody != BodyCompare.Json) {
-      return c.fail("compare.ignore", E_IGNORE_NEEDS_JSON);
+      return c.fail(ip, E_IGNORE_NEEDS_JSON);
     }
     const patterns: string[] = [];
     for (let i = 0; i < ignore.items.length; i++) {
-      const p = "compare.ignore[" + i.toString() + "]";
+      const p = index(ip, i);
       if (!c.isString(ignore.items[i], p)) return false;
       if (hasLoneSurrogate(ignore.items[i].str)) {
         return c.fail(p, "must be valid Unicode (a lone surrogate escape)");
@@ -1185,7 +1192,7 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
       // ignoreError is "[i]: <reason>"
       const sep = ignoreError.indexOf(": ");
       return c.fail(
-        "compare.ignore" + ignoreError.substring(0, sep),
+        ip + ignoreError.substring(0, sep),
         ignoreError.substring(sep + 2),
       );
     }
@@ -1195,19 +1202,21 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
     cfg.digestBytes = <u32>digestFootprint(cfg.ignoreRules);
   }
   const ignoreStatuses = v.get("ignore_statuses");
+  const isp = join("compare", "ignore_statuses");
   if (ignoreStatuses !== null) {
-    if (!c.isArray(ignoreStatuses, "compare.ignore_statuses")) return false;
+    if (!c.isArray(ignoreStatuses, isp)) return false;
     for (let i = 0; i < ignoreStatuses.items.length; i++) {
-      const p = "compare.ignore_statuses[" + i.toString() + "]";
+      const p = index(isp, i);
       if (!c.isInteger(ignoreStatuses.items[i], p, 100, 599)) return false;
       cfg.ignoreStatuses.push(<i32>ignoreStatuses.items[i].num);
     }
   }
   const headers = v.get("headers");
+  const hp = join("compare", "headers");
   if (headers !== null) {
-    if (!c.isArray(headers, "compare.headers")) return false;
+    if (!c.isArray(headers, hp)) return false;
     for (let i = 0; i < headers.items.length; i++) {
-      const p = "compare.headers[" + i.toString() + "]";
+      const p = index(hp, i);
       const h = headers.items[i];
       if (!c.headerName(h, p)) return false;
       if (!cfg.compareHeaders.includes(h.str)) {
@@ -1221,7 +1230,7 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
     if (
       !c.isInteger(
         maxBody,
-        "compare.max_body_bytes",
+        join("compare", "max_body_bytes"),
         0,
         <f64>COMPARE_MAX_BODY_BYTES_LIMIT,
       )
@@ -1230,22 +1239,20 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
     cfg.compareMaxBodyBytes = <u32>maxBody.num;
   }
   const samples = v.get("samples_per_second");
+  const spp = join("compare", "samples_per_second");
   if (samples !== null) {
     if (samples.kind != JsonKind.Number) {
-      return c.fail("compare.samples_per_second", E_NUMBER + kindOf(samples));
+      return c.fail(spp, E_NUMBER + kindOf(samples));
     }
     if (!(samples.num >= 0 && samples.num <= 1000)) {
-      return c.fail(
-        "compare.samples_per_second",
-        "must be between 0 and 1000, got " + samples.raw,
-      );
+      return c.fail(spp, "must be between 0 and 1000, got " + samples.raw);
     }
     cfg.samplesPerSecond = samples.num;
   }
   const query = v.get("sample_query");
   if (query !== null) {
     if (query.kind != JsonKind.Bool) {
-      return c.fail("compare.sample_query", E_BOOL + query.describe());
+      return c.fail(join("compare", "sample_query"), E_BOOL + query.describe());
     }
     cfg.sampleQuery = query.bool;
   }

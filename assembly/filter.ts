@@ -31,6 +31,7 @@ import {
   disarmScratch,
 } from "./scratch";
 import { findHeaderAt, hasNameLike, namesLike, shadowHeaders } from "./shadow";
+import { decimal } from "./text";
 import { TokenBucket } from "./tokens";
 
 // proxy-wasm enum values used here.
@@ -100,13 +101,7 @@ export function abort_proc_exit(
   let text = message !== null ? message : "";
   if (fileName !== null) {
     text +=
-      " at: " +
-      fileName +
-      "(" +
-      line.toString() +
-      ":" +
-      column.toString() +
-      ")";
+      " at: " + fileName + "(" + decimal(line) + ":" + decimal(column) + ")";
   }
   log(5, text); // critical (a literal: this runs before any global is initialized)
   proc_exit(255);
@@ -200,7 +195,7 @@ function resultName(r: u32): string {
   if (r == RESULT_BAD_ARGUMENT)
     return "BadArgument (unknown cluster, or :method/:path/:authority missing)";
   if (r == RESULT_INTERNAL_FAILURE) return "InternalFailure (no healthy host?)";
-  return "result " + r.toString();
+  return "result " + decimal(r);
 }
 
 /**
@@ -707,13 +702,13 @@ class Mirror {
         " path=" +
         quoted(String.UTF8.decode(live.path)) +
         " live_status=" +
-        live.side.status.toString() +
+        decimal(live.side.status) +
         " dark_status=" +
-        this.dark.status.toString() +
+        decimal(this.dark.status) +
         " live_bytes=" +
-        live.bytes.toString() +
+        decimal(live.bytes) +
         " dark_bytes=" +
-        this.darkBytes.toString() +
+        decimal(this.darkBytes) +
         pointer,
     );
   }
@@ -813,7 +808,7 @@ function noteDispatchFailure(cluster: string, r: u32): void {
       "' failed: " +
       resultName(r) +
       " (" +
-      failuresSinceLog.toString() +
+      decimal(failuresSinceLog) +
       " failure(s) since the last report)",
   );
   failuresSinceLog = 0;

@@ -2,6 +2,8 @@
 // message with the byte offset. Existing AssemblyScript JSON libraries abort on
 // bad input, and an abort inside on_configure is a trap that fails the VM.
 
+import { decimal } from "./text";
+
 export enum JsonKind {
   Null,
   Bool,
@@ -109,7 +111,7 @@ class Reader {
 
   fail(msg: string): JsonValue | null {
     if (this.error.length == 0) {
-      this.error = msg + " at offset " + this.pos.toString();
+      this.error = msg + " at offset " + decimal(this.pos);
     }
     return null;
   }

@@ -38,6 +38,7 @@
 // the deepest, latest entry gives way to a shallower one. Pointer text is kept up to 64 bytes.
 
 import { Xxh64Stream } from "./sampler";
+import { decimal } from "./text";
 
 /** Deepest nesting of arrays and objects digested. */
 export const MAX_DEPTH: i32 = 128;
@@ -252,14 +253,14 @@ export let ignoreError: string = "";
 export function compileIgnore(patterns: string[]): IgnoreRules | null {
   ignoreError = "";
   if (patterns.length > MAX_PATTERNS) {
-    ignoreError = "[" + MAX_PATTERNS.toString() + "]: " + E_TOO_MANY;
+    ignoreError = "[" + decimal(MAX_PATTERNS) + "]: " + E_TOO_MANY;
     return null;
   }
   const rules = new IgnoreRules(patterns.length);
   for (let i = 0; i < patterns.length; i++) {
     const reason = rules.add(i, patterns[i]);
     if (reason.length > 0) {
-      ignoreError = "[" + i.toString() + "]: " + reason;
+      ignoreError = "[" + decimal(i) + "]: " + reason;
       return null;
     }
   }

@@ -135,17 +135,47 @@ function clearOut(): void {
   store<usize>(OUT_SIZE, 0);
 }
 
-function getHeader(map: u32, name: ArrayBuffer): ArrayBuffer | null {
+// What the last read into the scratch area returned: `readLen` bytes at `readPtr` (the scratch
+// area, or a buffer too large for it, which `readOwner` keeps alive), valid until the next read.
+let readPtr: usize = 0;
+let readLen: u32 = 0;
+let readOwner: ArrayBuffer | null = null;
+
+/**
+ * Finishes a host call made with the scratch area armed: where its answer lies, into readPtr
+ * and readLen (nothing allocated when it fitted); whether the call succeeded.
+ */
+function readDone(r: u32): bool {
+  disarmScratch();
+  const ptr = load<usize>(OUT_PTR);
+  const size = <u32>load<usize>(OUT_SIZE);
   clearOut();
-  const r = imports.proxy_get_header_map_value(
-    map,
-    changetype<usize>(name),
-    name.byteLength,
-    OUT_PTR,
-    OUT_SIZE,
+  readOwner = null;
+  if (ptr != 0 && ptr != SCRATCH_PTR) {
+    const buf = changetype<ArrayBuffer>(ptr);
+    free(ptr); // unpinned: now owned by the GC like any other object
+    bytesSinceCollect += <usize>buf.byteLength;
+    readOwner = buf;
+  }
+  const ok = r == OK;
+  readPtr = ok ? ptr : 0;
+  readLen = ok && ptr != 0 ? size : 0;
+  return ok;
+}
+
+/** Reads the value of header `name` of map `map` (a value only scanned); false when absent. */
+function readHeader(map: u32, name: ArrayBuffer): bool {
+  clearOut();
+  armScratch();
+  return readDone(
+    imports.proxy_get_header_map_value(
+      map,
+      changetype<usize>(name),
+      name.byteLength,
+      OUT_PTR,
+      OUT_SIZE,
+    ),
   );
-  const buf = takeOut();
-  return r == OK ? buf : null;
 }
 
 function getBuffer(kind: u32, length: u32): ArrayBuffer | null {
@@ -215,21 +245,11 @@ class LiveHeaders extends RequestView {
   read(map: u32): void {
     clearOut();
     armScratch();
-    const r = imports.proxy_get_header_map_pairs(map, OUT_PTR, OUT_SIZE);
-    disarmScratch();
-    const ptr = load<usize>(OUT_PTR);
-    const size = <u32>load<usize>(OUT_SIZE);
-    clearOut();
-    this.owned = null;
-    if (ptr != 0 && ptr != SCRATCH_PTR) {
-      const buf = changetype<ArrayBuffer>(ptr);
-      free(ptr); // unpinned: now owned by the GC like any other object
-      bytesSinceCollect += <usize>buf.byteLength;
-      this.owned = buf;
-    }
-    const ok = r == OK && ptr != 0;
-    this.ptr = ok ? ptr : 0;
-    this.size = ok ? size : 0;
+    readDone(imports.proxy_get_header_map_pairs(map, OUT_PTR, OUT_SIZE));
+    this.ptr = readPtr;
+    this.size = readLen;
+    this.owned = readOwner;
+    readOwner = null;
   }
 
   /** A copy of the map's bytes, to keep past this callback. */
@@ -477,10 +497,8 @@ function readCompareHeaders(
 ): void {
   const names = cfg.compareHeaderBytes;
   for (let i = 0; i < names.length; i++) {
-    const v = getHeader(map, names[i]);
     unchecked(
-      (out[i] =
-        v === null ? 0 : xxh64(changetype<usize>(v), v.byteLength, 0) | 1),
+      (out[i] = readHeader(map, names[i]) ? xxh64(readPtr, readLen, 0) | 1 : 0),
     );
   }
 }
@@ -822,24 +840,24 @@ function noteDispatchFailure(cluster: string, r: u32): void {
  * added by the router on the way back, and Envoy's own reply does not.
  */
 function darkStatus(): i32 {
-  const s = getHeader(MAP_CALL_RESPONSE_HEADERS, STATUS);
-  if (s === null) return 0;
-  const status = parseStatus(s);
+  if (!readHeader(MAP_CALL_RESPONSE_HEADERS, STATUS)) return 0;
+  const status = parseStatus();
   if (
     (status == 503 || status == 504) &&
-    getHeader(MAP_CALL_RESPONSE_HEADERS, UPSTREAM_TIME) === null
+    !readHeader(MAP_CALL_RESPONSE_HEADERS, UPSTREAM_TIME)
   ) {
     return 0;
   }
   return status;
 }
 
-function parseStatus(s: ArrayBuffer): i32 {
-  const n = s.byteLength;
+/** The status the last read found (readPtr, readLen); 0 when it is not one. */
+function parseStatus(): i32 {
+  const n = readLen;
   if (n == 0 || n > 3) return 0;
   let v = 0;
-  for (let i = 0; i < n; i++) {
-    const c = load<u8>(changetype<usize>(s) + i);
+  for (let i: u32 = 0; i < n; i++) {
+    const c = load<u8>(readPtr + i);
     if (c < 0x30 || c > 0x39) return 0;
     v = v * 10 + (c - 0x30);
   }
@@ -1214,8 +1232,9 @@ export class MirrorStream {
     const live = this.live;
     if (live === null || live.done) return;
     const cfg = live.cfg;
-    const s = getHeader(MAP_RESPONSE_HEADERS, STATUS);
-    live.side.status = s !== null ? parseStatus(s) : 0;
+    live.side.status = readHeader(MAP_RESPONSE_HEADERS, STATUS)
+      ? parseStatus()
+      : 0;
     if (cfg.compareHeaders.length > 0) {
       readCompareHeaders(cfg, MAP_RESPONSE_HEADERS, live.side.headers);
     }

@@ -4,7 +4,7 @@
 // GET `wrk` sends through Envoy, with its 200 response and, when mirrored, its dark answer.
 //
 //   node --import tsx bench/hostcalls.ts                  the release build/mirror.wasm
-//   node --import tsx bench/hostcalls.ts --before 5443eaa also a build of that commit, side by side
+//   node --import tsx bench/hostcalls.ts --before REV     also a build of that commit, side by side
 //
 // tests/host/hostcalls.test.ts pins the counts of the release build, so a regression fails.
 import { spawnSync } from "node:child_process";
@@ -16,8 +16,12 @@ import { fileURLToPath } from "node:url";
 import { Host } from "../tests/host/emulator.ts";
 import { REPO_ROOT } from "../scripts/envoy.ts";
 
-/** The commit before issue 14's host-call work: the "before" column of bench/RESULTS.md. */
-export const BASELINE_REV = "5443eaa";
+/**
+ * The "before" columns of bench/RESULTS.md: the commit whose benchmark issue 14 was filed from
+ * (four single-header reads, a counter increment per request), and the one its work started
+ * from (one map read, counters flushed on a tick).
+ */
+export const BASELINE_REVS = ["38947ed", "5443eaa"];
 
 /** The request headers Envoy hands a filter for `wrk`'s GET (after the HCM added its own). */
 export function wrkRequest(requestId: string): Array<[string, string]> {
@@ -192,7 +196,7 @@ if (
   const i = process.argv.indexOf("--before");
   const builds: Array<{ label: string; calls: HostCallsPerRequest }> = [];
   if (i > 0) {
-    const rev = process.argv[i + 1] ?? BASELINE_REV;
+    const rev = process.argv[i + 1] ?? BASELINE_REVS[1];
     const b = buildRevision(rev);
     try {
       builds.push({ label: rev, calls: await hostCallsPerRequest(b.wasm) });

@@ -52,6 +52,12 @@ import {
   runMicro,
 } from "./micro.ts";
 import { type NullWork, nullFilterWasm } from "./nullwasm.ts";
+import {
+  BASELINE_REVS,
+  buildRevision,
+  type HostCallsPerRequest,
+  hostCallsPerRequest,
+} from "./hostcalls.ts";
 import { renderResults } from "./report.ts";
 import { curvePercentiles } from "./svg.ts";
 import {
@@ -235,6 +241,8 @@ export interface MainResults {
   configs: ConfigSummary[];
   /** Envoy CPU per request of the empty filter making host calls (see hostCallCosts) */
   hostCalls?: HostCallCosts;
+  /** host calls per request (host emulator): earlier commits, then the measured build */
+  hostCallsPerRequest?: Array<{ label: string; calls: HostCallsPerRequest }>;
   micro?: MicroResult;
   microProfile?: { decision: MicroProfile; mirrored: MicroProfile };
 }
@@ -818,6 +826,24 @@ async function main(): Promise<void> {
         };
     }
 
+    log("bench: host calls per request (host emulator) ...");
+    const hostCallsPer: MainResults["hostCallsPerRequest"] = [];
+    for (const rev of BASELINE_REVS) {
+      const b = buildRevision(rev);
+      try {
+        hostCallsPer.push({
+          label: rev,
+          calls: await hostCallsPerRequest(b.wasm),
+        });
+      } finally {
+        b.cleanup();
+      }
+    }
+    hostCallsPer.push({
+      label: "measured build",
+      calls: await hostCallsPerRequest(WASM),
+    });
+
     const results: MainResults = {
       date: new Date().toISOString(),
       command:
@@ -845,6 +871,7 @@ async function main(): Promise<void> {
       source,
       configs,
       hostCalls,
+      hostCallsPerRequest: hostCallsPer,
       micro,
       microProfile,
     };

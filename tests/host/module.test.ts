@@ -9,10 +9,11 @@ import { fileURLToPath } from "node:url";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 
-// 80 KiB while issue 14's size work is pending (the JSON digest added about 12 KiB); the goal is 40.
-it("the release build/mirror.wasm is at most 80 KiB", () => {
+// What issue 14 reached (from 73 KiB; its goal of 40 KiB would take dropping features: the
+// config checks with their messages, the JSON digest). A larger module fails here.
+it("the release build/mirror.wasm is at most 66 KiB", () => {
   const size = statSync(WASM).size;
-  assert.ok(size <= 80 * 1024, `build/mirror.wasm is ${size} bytes`);
+  assert.ok(size <= 66 * 1024, `build/mirror.wasm is ${size} bytes`);
 });
 
 it("imports only proxy-wasm 0.2 host functions and WASI proc_exit, and exports the ABI", () => {

@@ -251,6 +251,8 @@ scenario(
     const plugin = (marker: string) => ({
       targets: [{ cluster: DARK_CLUSTER, percentage: 100 }],
       marker: { value: marker },
+      // Every copy of the run fits: both configs' copies share one VM's slots.
+      max_inflight: 100,
     });
     const { envoy, baseline, live, baselineLive } = await twinEnvoys(s, {
       dark,

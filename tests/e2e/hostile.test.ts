@@ -24,7 +24,7 @@ import {
   wasmFilterConfigs,
 } from "./harness.ts";
 import { buildTrapWasm } from "./trap.ts";
-import { recordFault } from "./traffic.ts";
+import { faultRow, recordFault } from "./traffic.ts";
 
 const MIB = 1 << 20;
 /** The filter's defaults (assembly/config.ts), which the uploads below are measured against. */
@@ -222,30 +222,17 @@ for (const [name, maxBody, n] of [
       const ok = replies.filter(
         (r) => r.status === 200 && r.body === `kitchen ${r.sent}\n`,
       ).length;
+      const row = await faultRow(
+        `${n} uploads held open at ${mib(maxBody)} cap (budget ${mib(DEFAULT_BUDGET)})`,
+        envoy,
+        { ok, total: n },
+        { peakInflight: 0, cap: 0 },
+      );
+      row.peakVmMemory = memory;
+      recordFault(row);
       const c = await envoy.targetCounters();
       const failures = await envoy.wasmFailures();
-      const vmFailures =
-        Object.values(failures.stats).reduce((a, v) => a + v, 0) +
-        failures.logLines.length;
-      recordFault({
-        fault: `${n} uploads held open at ${mib(maxBody)} cap (budget ${mib(DEFAULT_BUDGET)})`,
-        liveOk: ok,
-        liveTotal: n,
-        mirrored: c.copies,
-        outcomes: Object.fromEntries(
-          ["2xx", "3xx", "4xx", "5xx", "reset"].map((k) => [k, c[`dark.${k}`]]),
-        ),
-        skipped: Object.fromEntries(
-          Object.entries(c)
-            .filter(([k, v]) => k.startsWith("skipped.") && v)
-            .map(([k, v]) => [k.slice(8), v]),
-        ),
-        dispatchFailed: c.dispatch_failures,
-        peakInflight: 0,
-        cap: 0,
-        vmFailures,
-        peakVmMemory: memory,
-      });
+      const vmFailures = row.vmFailures;
       s.t.diagnostic(
         `held: ${mib(heldBuffered)} buffered (budget ${mib(DEFAULT_BUDGET)} per VM); peak Wasm memory ${mib(memory)} over ${WORKERS} VMs (bound ${mib(WORKERS * vmBound(DEFAULT_BUDGET, maxBody))}); copies ${c.copies}, over_budget ${c["skipped.over_budget"]}`,
       );
@@ -636,24 +623,14 @@ scenario(
       peak - before.rssBytes <= bound,
       `Envoy grew by ${mib(peak - before.rssBytes)}`,
     );
-    recordFault({
-      fault: `dark answers 100 MB at the shipped defaults (async limit ${mib(limit)})`,
-      liveOk: replies.filter((r) => r.status === 200).length,
-      liveTotal: n,
-      mirrored: c.copies,
-      outcomes: Object.fromEntries(
-        ["2xx", "3xx", "4xx", "5xx", "reset"].map((k) => [k, c[`dark.${k}`]]),
-      ),
-      skipped: Object.fromEntries(
-        Object.entries(c)
-          .filter(([k, v]) => k.startsWith("skipped.") && v)
-          .map(([k, v]) => [k.slice(8), v]),
-      ),
-      dispatchFailed: c.dispatch_failures,
-      peakInflight: 0,
-      cap: 50,
-      vmFailures: 0,
-    });
+    const row = await faultRow(
+      `dark answers 100 MB at the shipped defaults (async limit ${mib(limit)})`,
+      envoy,
+      { ok: replies.filter((r) => r.status === 200).length, total: n },
+      { peakInflight: 0, cap: 50 },
+    );
+    recordFault(row);
+    assert.equal(row.vmFailures, 0);
   },
   { timeout: 300_000 },
 );

@@ -52,8 +52,10 @@ import {
   validateConfig,
   waitFor,
   WASM_PATH,
+  readShippedConfig,
 } from "./harness.ts";
 import { istioStatsAnnotations } from "../../scripts/metrics.ts";
+import { parse as parseYaml } from "yaml";
 
 /** Plain JSON of the parsed manifests: `any` keeps the navigation below readable. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -392,7 +394,18 @@ test("the dark Service is the cluster the config targets: outbound|8080||kitchen
 
 test("the live example mounts the EnvoyFilter's module file, optional, carries no stats-matcher annotation (istio-agent keeps wasm* since 1.6) and the stats-tag annotations of scripts/metrics.ts", () => {
   const annotations = liveDeployment.spec.template.metadata.annotations;
-  assert.equal(annotations["proxy.istio.io/config"], undefined);
+  // ProxyConfig: no stats matcher (not needed since Istio 1.6); the async response limit of the
+  // shipped Envoy configs (README, "Memory").
+  const proxyConfig = parseYaml(annotations["proxy.istio.io/config"]);
+  assert.deepEqual(proxyConfig, {
+    runtimeValues: {
+      "http.async_response_buffer_limit": String(
+        readShippedConfig().layered_runtime.layers[0].static_layer[
+          "http.async_response_buffer_limit"
+        ],
+      ),
+    },
+  });
   for (const [k, v] of Object.entries(istioStatsAnnotations()))
     assert.equal(annotations[k], v, k);
   const mounts = JSON.parse(annotations["sidecar.istio.io/userVolumeMount"]);

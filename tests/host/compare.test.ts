@@ -6,11 +6,10 @@
  * memory budget under many JSON comparisons at once. After every test: nothing trapped, no ABI
  * misuse, no error line, and every callback answered Continue.
  */
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import xxhash from "xxhash-wasm";
 import {
   FilterStatus,
   Host,
@@ -19,77 +18,11 @@ import {
   LogLevel,
   type Stream,
 } from "./emulator.ts";
+import { checkAfterEach, keyWhere, mirror, sampled, watched } from "./drive.ts";
 import { counter, flush, gauge, stat } from "./stats.ts";
 import { keysOf } from "../../scripts/metrics.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
-assert.ok(
-  existsSync(WASM),
-  "build/mirror.wasm is missing: run `npm run build`",
-);
-
-// ----- the README's sampling formula (independent XXH64) ----------------------------------------
-
-const { h64Raw } = await xxhash();
-const utf8 = new TextEncoder();
-
-function sampled(salt: string, key: string, percentage: number): boolean {
-  const bucket = Number(h64Raw(utf8.encode(`${salt}:${key}`), 0n) % 1_000_000n);
-  return bucket < Math.round(percentage * 10_000);
-}
-
-/** The first `${prefix}-n` the formula mirrors (or not) at `percentage` under `salt`. */
-function keyWhere(
-  salt: string,
-  percentage: number,
-  mirrored: boolean,
-  prefix = "k",
-): string {
-  for (let n = 0; ; n++) {
-    const key = `${prefix}-${n}`;
-    if (sampled(salt, key, percentage) === mirrored) return key;
-  }
-}
-
-// ----- driving the filter -----------------------------------------------------------------------
-
-const hosts: Host[] = [];
-const streams: Stream[] = [];
-
-afterEach(() => {
-  const hs = hosts.splice(0);
-  const ss = streams.splice(0);
-  for (const h of hs) {
-    assert.deepEqual(h.trapped, [], "the module trapped");
-    assert.deepEqual(h.violations, [], "the module misused the ABI");
-    assert.deepEqual(
-      h.logsAtLeast("error").map((l) => l.message),
-      [],
-      "no error or critical log line",
-    );
-  }
-  for (const s of ss) {
-    const stopped = s.statuses.filter(
-      ([, status]) => status !== FilterStatus.Continue,
-    );
-    assert.deepEqual(stopped, [], `stream ${s.id}: every callback Continue`);
-  }
-});
-
-/** A host configured with `config`; fails the test (with the logs) if it is refused. */
-async function mirror(
-  config: object,
-  options: HostOptions = {},
-): Promise<Host> {
-  const host = await Host.load(WASM, { rootId: "mirror", ...options });
-  hosts.push(host);
-  assert.equal(
-    host.configure(JSON.stringify(config)),
-    true,
-    `config refused: ${host.logs().map((l) => l.message)}`,
-  );
-  return host;
-}
+checkAfterEach();
 
 type Pairs = Array<[string, string]>;
 
@@ -109,7 +42,7 @@ let requestIds = 0;
 /** A live request through the filter, left open after the request (no response yet). */
 function request(host: Host, req: Req = {}): Stream {
   const s = host.stream();
-  streams.push(s);
+  watched(s);
   const id = req.id === undefined ? `rid-${++requestIds}` : req.id;
   const headers: Pairs = [
     [":method", req.method ?? "GET"],
@@ -384,7 +317,7 @@ describe("fan-out: every target decides each request", () => {
       unsafe_paths: [{ methods: ["POST"], path_prefix: "/" }],
     });
     const s = host.stream();
-    streams.push(s);
+    watched(s);
     s.requestHeaders(
       [
         [":method", "POST"],
@@ -1160,7 +1093,7 @@ describe("comparison through the filter, in both orders", () => {
     };
     const post = (host: Host) => {
       const s = host.stream();
-      streams.push(s);
+      watched(s);
       s.requestHeaders(
         [
           [":method", "POST"],

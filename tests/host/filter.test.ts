@@ -6,11 +6,10 @@
  * the root context is gone) and stats that match what was dispatched. After every test: nothing
  * trapped, no ABI misuse, and every callback answered Continue.
  */
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import xxhash from "xxhash-wasm";
 import {
   FilterStatus,
   Host,
@@ -19,98 +18,23 @@ import {
   LogLevel,
   type Stream,
 } from "./emulator.ts";
+import {
+  bucketOf,
+  checkAfterEach,
+  keyWhere,
+  load,
+  mirror,
+  sampled,
+  watched,
+} from "./drive.ts";
 import { counter, flush, gauge, stat } from "./stats.ts";
 import { keysOf, SERIES } from "../../scripts/metrics.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 const VECTORS = fileURLToPath(
   new URL("../fixtures/sampling-vectors.json", import.meta.url),
 );
-assert.ok(
-  existsSync(WASM),
-  "build/mirror.wasm is missing: run `npm run build`",
-);
 
-// ----- the reference formula (independent XXH64) ----------------------------------------------
-
-const { h64Raw } = await xxhash();
-const utf8 = new TextEncoder();
-
-function bucketOf(salt: string, key: string): number {
-  return Number(h64Raw(utf8.encode(`${salt}:${key}`), 0n) % 1_000_000n);
-}
-
-function sampled(salt: string, key: string, percentage: number): boolean {
-  return bucketOf(salt, key) < Math.round(percentage * 10_000);
-}
-
-/** The first `${prefix}-n` the formula mirrors (or not) at `percentage`. */
-function keyWhere(
-  salt: string,
-  percentage: number,
-  mirrored: boolean,
-  prefix = "k",
-): string {
-  for (let n = 0; ; n++) {
-    const key = `${prefix}-${n}`;
-    if (sampled(salt, key, percentage) === mirrored) return key;
-  }
-}
-
-// ----- driving the filter -----------------------------------------------------------------------
-
-/** Hosts and streams of the running test, checked after it. */
-const hosts: Host[] = [];
-const streams: Stream[] = [];
-
-afterEach(() => {
-  const hs = hosts.splice(0);
-  const ss = streams.splice(0);
-  for (const h of hs) {
-    assert.deepEqual(h.trapped, [], "the module trapped");
-    assert.deepEqual(h.violations, [], "the module misused the ABI");
-    // The only error a test may cause on purpose is a refused configuration.
-    const errors = h
-      .logsAtLeast("error")
-      .filter((l) => !l.message.startsWith("invalid plugin config: "));
-    assert.deepEqual(
-      errors.map((l) => l.message),
-      [],
-      "no error or critical log line",
-    );
-  }
-  for (const s of ss) {
-    const stopped = s.statuses.filter(
-      ([, status]) => status !== FilterStatus.Continue,
-    );
-    assert.deepEqual(
-      stopped,
-      [],
-      `stream ${s.id}: every callback must answer Continue`,
-    );
-  }
-});
-
-async function load(options: HostOptions = {}): Promise<Host> {
-  const host = await Host.load(WASM, { rootId: "mirror", ...options });
-  hosts.push(host);
-  return host;
-}
-
-/** A host configured with `config`; fails the test (with the logs) if it is refused. */
-async function mirror(
-  config: object,
-  options: HostOptions = {},
-): Promise<Host> {
-  const host = await load(options);
-  const ok = host.configure(JSON.stringify(config));
-  assert.equal(
-    ok,
-    true,
-    `config refused: ${host.logs().map((l) => l.message)}`,
-  );
-  return host;
-}
+checkAfterEach();
 
 type Pairs = Array<[string, string]>;
 
@@ -137,7 +61,7 @@ let requestIds = 0;
 /** One live request through the filter: headers, body chunks, trailers, response, teardown. */
 function send(host: Host, req: Req = {}): Stream {
   const s = host.stream();
-  streams.push(s);
+  watched(s);
   const headers: Pairs = req.rawHeaders ?? [
     [":method", req.method ?? "GET"],
     [":scheme", "http"],
@@ -550,7 +474,7 @@ describe("configuration", () => {
   it("applies a new configuration to new streams; older streams keep theirs", async () => {
     const host = await mirror(ALL);
     const old = host.stream();
-    streams.push(old);
+    watched(old);
     old.requestHeaders(
       [
         [":method", "GET"],
@@ -1958,7 +1882,7 @@ describe("nothing traps", () => {
     const host = await load();
     assert.equal(host.configure("not json"), false);
     const s = host.stream(1);
-    streams.push(s);
+    watched(s);
     s.requestHeaders(
       [
         [":method", "GET"],

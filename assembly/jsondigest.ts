@@ -354,20 +354,6 @@ function stateSize(patterns: i32): i32 {
   return MASKS + (MAX_DEPTH + 1) * patterns * 4;
 }
 
-/** A stream nothing was fed to: the initial lanes and total, for restart(). */
-const FRESH = new Xxh64Stream();
-
-/**
- * Restarts `s` in place, as new. Xxh64Stream (sampler.ts) has no reset() and a new stream per
- * body would allocate per body: its lanes and total (the fields before `tail`) are copied from a
- * fresh stream and its buffered tail emptied. jsondigest.spec.ts checks it against new streams.
- */
-function restart(s: Xxh64Stream): void {
-  const at = changetype<usize>(s);
-  memory.copy(at, changetype<usize>(FRESH), offsetof<Xxh64Stream>("tail"));
-  store<usize>(at + offsetof<Xxh64Stream>("tailLen"), 0);
-}
-
 const LITERALS = memory.data<u8>([
   0x74, 0x72, 0x75, 0x65, 0x66, 0x61, 0x6c, 0x73, 0x65, 0x6e, 0x75, 0x6c, 0x6c,
 ]); // "true" "false" "null"
@@ -475,7 +461,7 @@ export class JsonDigest {
 
   /** Makes the digest ready for another body. */
   reset(): void {
-    restart(this.stream);
+    this.stream.reset();
     this.state = JsonState.Empty;
     this.digest = 0;
     this.exact = 0;

@@ -31,41 +31,18 @@ function mergeRound(acc: u64, val: u64): u64 {
   return acc * P1 + P4;
 }
 
-/** XXH64 of `len` bytes at `ptr` (little-endian reads, as the reference). */
+/**
+ * XXH64 of `len` bytes at `ptr` (little-endian reads, as the reference): the streaming form
+ * below over one chunk, on a stream reused for every call (no allocation).
+ */
 export function xxh64(ptr: usize, len: usize, seed: u64): u64 {
-  const end = ptr + len;
-  let p = ptr;
-  let h: u64;
-  if (len >= 32) {
-    let v1 = seed + P1 + P2;
-    let v2 = seed + P2;
-    let v3 = seed;
-    let v4 = seed - P1;
-    const limit = end - 32;
-    do {
-      v1 = round(v1, load<u64>(p));
-      v2 = round(v2, load<u64>(p, 8));
-      v3 = round(v3, load<u64>(p, 16));
-      v4 = round(v4, load<u64>(p, 24));
-      p += 32;
-    } while (p <= limit);
-    h =
-      rotl<u64>(v1, 1) +
-      rotl<u64>(v2, 7) +
-      rotl<u64>(v3, 12) +
-      rotl<u64>(v4, 18);
-    h = mergeRound(h, v1);
-    h = mergeRound(h, v2);
-    h = mergeRound(h, v3);
-    h = mergeRound(h, v4);
-  } else {
-    h = seed + P5;
-  }
-  h += <u64>len;
-  return finish(h, p, end - p);
+  const s = ONE_SHOT;
+  s.reset(seed);
+  s.update(ptr, len);
+  return s.digest();
 }
 
-/** The tail (< 32 bytes) and the avalanche, shared by both forms. */
+/** The tail (< 32 bytes) and the avalanche. */
 function finish(h: u64, p: usize, len: usize): u64 {
   const end = p + len;
   while (p + 8 <= end) {
@@ -142,17 +119,33 @@ export function isSampled(bucket: u32, threshold: u32): bool {
 }
 
 /**
- * Streaming XXH64 (seed 0): `update` with each chunk as it passes, `digest` at
- * the end; equal to `xxh64` over the concatenation. Holds 32 bytes, never the data.
+ * Streaming XXH64: `update` with each chunk as it passes, `digest` at the end; equal to `xxh64`
+ * over the concatenation. Holds 32 bytes, never the data; `reset` starts it again in place.
  */
 export class Xxh64Stream {
-  private v1: u64 = P1 + P2;
-  private v2: u64 = P2;
+  private seed: u64 = 0;
+  private v1: u64 = 0;
+  private v2: u64 = 0;
   private v3: u64 = 0;
-  private v4: u64 = 0 - P1;
+  private v4: u64 = 0;
   private total: u64 = 0;
   private tail: StaticArray<u8> = new StaticArray<u8>(32);
   private tailLen: usize = 0;
+
+  constructor(seed: u64 = 0) {
+    this.reset(seed);
+  }
+
+  /** As new, with `seed`. */
+  reset(seed: u64 = 0): void {
+    this.seed = seed;
+    this.v1 = seed + P1 + P2;
+    this.v2 = seed + P2;
+    this.v3 = seed;
+    this.v4 = seed - P1;
+    this.total = 0;
+    this.tailLen = 0;
+  }
 
   update(ptr: usize, len: usize): void {
     this.total += <u64>len;
@@ -201,9 +194,11 @@ export class Xxh64Stream {
       h = mergeRound(h, this.v3);
       h = mergeRound(h, this.v4);
     } else {
-      h = P5;
+      h = this.seed + P5;
     }
     h += this.total;
     return finish(h, changetype<usize>(this.tail), this.tailLen);
   }
 }
+
+const ONE_SHOT = new Xxh64Stream();

@@ -8,6 +8,7 @@ import {
   bucketOfBytes,
   isSampled,
   thresholdOf,
+  Xxh64Stream,
   xxh64,
   xxh64Of,
 } from "../../assembly/sampler";
@@ -190,6 +191,38 @@ describe("xxh64", () => {
     // Change the bytes after the first 13: the hash of the first 13 must not move.
     for (let i = 13; i < 40; i++) view[i] = 0xff;
     expect<u64>(xxh64(changetype<usize>(buf), 13, 0)).toBe(PATTERN_HASHES[13]);
+  });
+});
+
+describe("Xxh64Stream", () => {
+  it("equals the reference over any split into chunks, and again after reset", () => {
+    // One stream for everything: each input starts with reset(), as the one-shot form does.
+    const s = new Xxh64Stream();
+    for (let n = 0; n < PATTERN_HASHES.length; n++) {
+      const buf = pattern(n);
+      const at = changetype<usize>(buf);
+      for (let chunk = 1; chunk <= 33; chunk += 4) {
+        s.reset();
+        for (let off = 0; off < n; off += chunk)
+          s.update(at + <usize>off, <usize>min(chunk, n - off));
+        expect<u64>(s.digest()).toBe(
+          PATTERN_HASHES[n],
+          "length " + n.toString() + " in chunks of " + chunk.toString(),
+        );
+      }
+    }
+  });
+
+  it("honours the seed given to reset", () => {
+    const s = new Xxh64Stream();
+    for (let i = 0; i < SEEDED_HASHES.length; i++) {
+      const v = SEEDED_HASHES[i];
+      const buf = pattern(v.length);
+      s.update(changetype<usize>(buf), 5); // left over from a previous use
+      s.reset(v.seed);
+      s.update(changetype<usize>(buf), <usize>v.length);
+      expect<u64>(s.digest()).toBe(v.hash, "seed " + v.seed.toString());
+    }
   });
 });
 

@@ -11,6 +11,7 @@
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
 import { Side, Verdict, judge, verdictName } from "./compare";
 import { BodyCompare, Config, Target, parseConfig } from "./config";
+import { IdTable } from "./ids";
 import { JsonDigest, JsonState, firstDifference } from "./jsondigest";
 import {
   BUFFERED_BYTES,
@@ -764,13 +765,10 @@ function quoted(s: string): string {
   return out + '"';
 }
 
-// Per VM, keyed by (root context id, token): Envoy numbers calls per root
-// context, and old and new root contexts coexist while a config is replaced.
-const pending = new Map<u64, Mirror>();
-
-function callKey(rootId: u32, token: u32): u64 {
-  return ((<u64>rootId) << 32) | (<u64>token);
-}
+// Every root context alive, for the VM-wide slots: each keeps its calls in flight by token
+// (Envoy numbers calls per root context, and old and new root contexts coexist while a config
+// is replaced).
+const rootsAlive: MirrorRoot[] = [];
 let lastFailureLogNs: u64 = 0;
 let failuresSinceLog: u32 = 0;
 let callbacksSinceCollect: u32 = 0;
@@ -796,13 +794,14 @@ function collectSometimes(): void {
 
 /** Forgets calls whose answer is long overdue (a host that never called back). */
 function forgetOverdue(now: u64): void {
-  if (pending.size == 0) return;
-  const keys = pending.keys();
-  for (let i = 0; i < keys.length; i++) {
-    const m = pending.get(keys[i]);
-    if (now >= m.forgetAtNs) {
-      pending.delete(keys[i]);
-      m.cancel();
+  for (let r = 0; r < rootsAlive.length; r++) {
+    const calls = unchecked(rootsAlive[r]).calls;
+    for (let i = 0; calls.size > 0 && i < calls.capacity; i++) {
+      const m = calls.valueAt(i);
+      if (m !== null && now >= m.forgetAtNs) {
+        calls.deleteAt(i--);
+        m.cancel();
+      }
     }
   }
 }
@@ -913,9 +912,12 @@ export class MirrorRoot {
   decision: RequestDecision = new RequestDecision(0);
   /** JSON digests not in use, for this config's comparisons */
   digests: JsonDigest[] = [];
+  /** this root's calls in flight, by token */
+  calls: IdTable<Mirror | null> = new IdTable<Mirror | null>();
 
   constructor(id: u32) {
     this.id = id;
+    rootsAlive.push(this);
     const rootId = pluginRootId();
     if (rootId != ROOT_ID) this.unknownRootId = rootId;
   }
@@ -1021,7 +1023,7 @@ export class MirrorRoot {
       return false;
     }
     m.startDark(now, t.timeoutMs);
-    pending.set(callKey(this.id, load<u32>(OUT_U32)), m);
+    this.calls.set(load<u32>(OUT_U32), m);
     st.inc(Stat.Copies);
     return true;
   }
@@ -1032,10 +1034,9 @@ export class MirrorRoot {
     body_size: u32,
     trailers: u32,
   ): void {
-    const key = callKey(this.id, token);
-    if (!pending.has(key)) return;
-    const m = pending.get(key);
-    pending.delete(key);
+    const m = this.calls.get(token);
+    if (m === null) return;
+    this.calls.delete(token);
     const st = m.stats;
     const cfg = m.cfg;
     const status = headers > 0 ? darkStatus() : 0;
@@ -1061,15 +1062,22 @@ export class MirrorRoot {
     collectSometimes();
   }
 
+  /** Envoy deleted this root (after onDone): it holds no call any more. */
+  onDelete(): void {
+    const i = rootsAlive.indexOf(this);
+    if (i >= 0) rootsAlive.splice(i, 1);
+  }
+
   onDone(): void {
     // This root is retired (config replaced, VM shutting down): Envoy cancels
     // its calls without calling back, so their slots are freed here.
-    const keys = pending.keys();
-    for (let i = 0; i < keys.length; i++) {
-      if (<u32>(keys[i] >> 32) != this.id) continue;
-      const m = pending.get(keys[i]);
-      pending.delete(keys[i]);
-      m.cancel();
+    const calls = this.calls;
+    for (let i = 0; calls.size > 0 && i < calls.capacity; i++) {
+      const m = calls.valueAt(i);
+      if (m !== null) {
+        calls.deleteAt(i--);
+        m.cancel();
+      }
     }
     this.flushStats();
   }

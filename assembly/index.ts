@@ -7,36 +7,38 @@
 // allocates nothing. Every entry point ignores a context it does not know, and returns Continue
 // (0) where the ABI expects a status: the live request is never held.
 import { MirrorRoot, MirrorStream } from "./filter";
+import { IdTable } from "./ids";
 export { malloc } from "./scratch";
 
-// Keyed by u64 although context ids are u32: the pending calls' map (filter.ts) needs u64 keys,
-// and one key type lets every map in the module share one compiled Map (0.7 KB).
-const roots = new Map<u64, MirrorRoot>();
+const roots = new IdTable<MirrorRoot | null>(2);
 /** the root of every stream alive */
-const streamRoots = new Map<u64, MirrorRoot>();
+const streamRoots = new IdTable<MirrorRoot | null>();
 /** the streams with copies or comparisons in progress */
-const streams = new Map<u64, MirrorStream>();
+const streams = new IdTable<MirrorStream | null>();
 
 export function proxy_abi_version_0_2_0(): void {}
 
 export function proxy_on_context_create(id: u32, rootId: u32): void {
   if (rootId == 0) {
-    if (!roots.has(id)) roots.set(id, new MirrorRoot(id));
-  } else if (roots.has(rootId)) {
-    streamRoots.set(id, roots.get(rootId));
+    if (roots.get(id) === null) roots.set(id, new MirrorRoot(id));
+  } else {
+    const root = roots.get(rootId);
+    if (root !== null) streamRoots.set(id, root);
   }
 }
 
 export function proxy_on_vm_start(id: u32, vmConfigurationSize: u32): u32 {
-  return roots.has(id) ? 1 : 0;
+  return roots.get(id) !== null ? 1 : 0;
 }
 
 export function proxy_on_configure(id: u32, configurationSize: u32): u32 {
-  return roots.has(id) && roots.get(id).onConfigure(configurationSize) ? 1 : 0;
+  const root = roots.get(id);
+  return root !== null && root.onConfigure(configurationSize) ? 1 : 0;
 }
 
 export function proxy_on_tick(id: u32): void {
-  if (roots.has(id)) roots.get(id).onTick();
+  const root = roots.get(id);
+  if (root !== null) root.onTick();
 }
 
 export function proxy_on_request_headers(
@@ -44,8 +46,9 @@ export function proxy_on_request_headers(
   headers: u32,
   endOfStream: u32,
 ): u32 {
-  if (streamRoots.has(id)) {
-    const s = streamRoots.get(id).requestHeaders(id, endOfStream != 0);
+  const root = streamRoots.get(id);
+  if (root !== null) {
+    const s = root.requestHeaders(id, endOfStream != 0);
     if (s !== null) streams.set(id, s);
   }
   return 0;
@@ -56,16 +59,14 @@ export function proxy_on_request_body(
   size: u32,
   endOfStream: u32,
 ): u32 {
-  if (streams.has(id)) streams.get(id).onRequestBody(size, endOfStream != 0);
+  const s = streams.get(id);
+  if (s !== null) s.onRequestBody(size, endOfStream != 0);
   return 0;
 }
 
 export function proxy_on_request_trailers(id: u32, trailers: u32): u32 {
-  if (streamRoots.has(id)) {
-    streamRoots
-      .get(id)
-      .requestTrailers(streams.has(id) ? streams.get(id) : null);
-  }
+  const root = streamRoots.get(id);
+  if (root !== null) root.requestTrailers(streams.get(id));
   return 0;
 }
 
@@ -74,7 +75,8 @@ export function proxy_on_response_headers(
   headers: u32,
   endOfStream: u32,
 ): u32 {
-  if (streams.has(id)) streams.get(id).onResponseHeaders(endOfStream != 0);
+  const s = streams.get(id);
+  if (s !== null) s.onResponseHeaders(endOfStream != 0);
   return 0;
 }
 
@@ -83,12 +85,14 @@ export function proxy_on_response_body(
   size: u32,
   endOfStream: u32,
 ): u32 {
-  if (streams.has(id)) streams.get(id).onResponseBody(size, endOfStream != 0);
+  const s = streams.get(id);
+  if (s !== null) s.onResponseBody(size, endOfStream != 0);
   return 0;
 }
 
 export function proxy_on_response_trailers(id: u32, trailers: u32): u32 {
-  if (streams.has(id)) streams.get(id).onResponseTrailers();
+  const s = streams.get(id);
+  if (s !== null) s.onResponseTrailers();
   return 0;
 }
 
@@ -99,24 +103,31 @@ export function proxy_on_http_call_response(
   bodySize: u32,
   trailers: u32,
 ): void {
-  if (roots.has(id)) {
-    roots.get(id).onHttpCallResponse(token, headers, bodySize, trailers);
-  }
+  const root = roots.get(id);
+  if (root !== null)
+    root.onHttpCallResponse(token, headers, bodySize, trailers);
 }
 
 export function proxy_on_done(id: u32): u32 {
-  if (roots.has(id)) roots.get(id).onDone();
-  else if (streams.has(id)) streams.get(id).onDone();
+  const root = roots.get(id);
+  if (root !== null) root.onDone();
+  else {
+    const s = streams.get(id);
+    if (s !== null) s.onDone();
+  }
   return 1;
 }
 
 export function proxy_on_delete(id: u32): void {
-  if (roots.has(id)) {
+  const root = roots.get(id);
+  if (root !== null) {
+    root.onDelete();
     roots.delete(id);
-  } else if (streamRoots.has(id)) {
+  } else if (streamRoots.get(id) !== null) {
     streamRoots.delete(id);
-    if (streams.has(id)) {
-      streams.get(id).onDelete();
+    const s = streams.get(id);
+    if (s !== null) {
+      s.onDelete();
       streams.delete(id);
     }
   }

@@ -7,10 +7,20 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { countCalls, type CallCounts } from "../../bench/hostcalls.ts";
+import {
+  countCalls,
+  type CallCounts,
+  WRK_RESPONSE,
+  wrkRequest,
+} from "../../bench/hostcalls.ts";
+import { Host } from "./emulator.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
+// MIRROR_WASM=path runs these against another build (e.g. an older commit's, to see a test fail).
+const WASM =
+  process.env.MIRROR_WASM ??
+  fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 
 /** Calls per request, whole; the counters' flush on the 0.5 s tick is checked apart. */
 function perRequest(c: CallCounts): Record<string, number> {
@@ -41,4 +51,24 @@ it("a mirrored request: the map, three timestamps, two statuses, the call, two h
     proxy_record_metric: 2,
   });
   assert.ok((c.proxy_increment_metric ?? 0) < 0.02, JSON.stringify(c));
+});
+
+it("a sampled-out request allocates nothing: 100k of them, with no tick (so no collection), leave linear memory as it was", async () => {
+  // The minimal runtime frees only when the filter collects, which a request that is not
+  // mirrored never asks for: any allocation on its path (a context object, a map's new arrays
+  // as streams come and go) would pile up here until memory grew.
+  const host = await Host.load(WASM, { logLevel: "warn" });
+  assert.ok(host.configure(JSON.stringify({ cluster: "dark", percentage: 0 })));
+  const one = () => {
+    const s = host.stream();
+    s.requestHeaders(wrkRequest(randomUUID()), true);
+    s.responseHeaders(WRK_RESPONSE, true);
+    s.done();
+  };
+  for (let i = 0; i < 1000; i++) one();
+  const before = host.memoryBytes();
+  for (let i = 0; i < 100_000; i++) one();
+  assert.equal(host.memoryBytes(), before);
+  assert.equal(host.pendingCalls().length, 0);
+  assert.deepEqual(host.trapped, []);
 });

@@ -108,6 +108,33 @@ export async function hostCallsPerRequest(
   };
 }
 
+/**
+ * Compiles assembly/index.ts in `dir` (with the asconfig.json there) as the release target into
+ * `outFile` (and its text beside it), plus `extra` options; the compiler's message on failure.
+ */
+export function ascRelease(
+  dir: string,
+  outFile: string,
+  extra: string[] = [],
+): string | null {
+  const asc = spawnSync(
+    process.execPath,
+    [
+      join(REPO_ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
+      "assembly/index.ts",
+      "--target",
+      "release",
+      ...extra,
+      "--outFile",
+      outFile,
+      "--textFile",
+      outFile.replace(/\.wasm$/, ".wat"),
+    ],
+    { cwd: dir, encoding: "utf8" },
+  );
+  return asc.status === 0 ? null : asc.stderr;
+}
+
 /** The release build of commit `rev` (its assembly/, patches and asconfig), in a temporary directory. */
 export function buildRevision(rev: string): { wasm: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), "mirror-hostcalls-"));
@@ -121,22 +148,9 @@ export function buildRevision(rev: string): { wasm: string; cleanup(): void } {
   // The SDK as this checkout patched it (the patch is the same at both ends of issue 14).
   symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
   const wasm = join(dir, "mirror.wasm");
-  const asc = spawnSync(
-    process.execPath,
-    [
-      join(REPO_ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
-      "assembly/index.ts",
-      "--target",
-      "release",
-      "--outFile",
-      wasm,
-      "--textFile",
-      join(dir, "mirror.wat"),
-    ],
-    { cwd: dir, encoding: "utf8" },
-  );
-  if (asc.status !== 0)
-    throw new Error(`hostcalls: building ${rev} failed: ${asc.stderr}`);
+  const err = ascRelease(dir, wasm);
+  if (err !== null)
+    throw new Error(`hostcalls: building ${rev} failed: ${err}`);
   return { wasm, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

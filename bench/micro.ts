@@ -25,7 +25,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Host } from "../tests/host/emulator.ts";
-import { countCalls, WRK_RESPONSE, wrkRequest } from "./hostcalls.ts";
+import {
+  ascRelease,
+  countCalls,
+  WRK_RESPONSE,
+  wrkRequest,
+} from "./hostcalls.ts";
 import { REPO_ROOT } from "../scripts/envoy.ts";
 import { metricName } from "../scripts/metrics.ts";
 import { WASM } from "./envoy.ts";
@@ -170,22 +175,8 @@ export function buildNamedWasm(root = REPO_ROOT): string {
     copyFileSync(join(REPO_ROOT, "asconfig.json"), join(root, "asconfig.json"));
   const dir = mkdtempSync(join(tmpdir(), "mirror-bench-names-"));
   const named = join(dir, "mirror.names.wasm");
-  const asc = spawnSync(
-    process.execPath,
-    [
-      join(REPO_ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
-      "assembly/index.ts",
-      "--target",
-      "release",
-      "--debug",
-      "--outFile",
-      named,
-      "--textFile",
-      join(dir, "mirror.names.wat"),
-    ],
-    { cwd: root, encoding: "utf8" },
-  );
-  if (asc.status !== 0) throw new Error(`asc --debug failed: ${asc.stderr}`);
+  const err = ascRelease(root, named, ["--debug"]);
+  if (err !== null) throw new Error(`asc --debug failed: ${err}`);
   return named;
 }
 

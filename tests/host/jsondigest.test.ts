@@ -298,18 +298,20 @@ const decoder = new TextDecoder();
 function build(): void {
   mkdirSync(dirname(WASM), { recursive: true });
   // asc reads an asconfig.json in its working directory: tests/host has none, so only the
-  // entry is compiled (with the filter's runtime and optimisation levels).
+  // entry is compiled, with the filter's runtime and optimisation levels (from asconfig.json).
+  const config = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8"));
+  const release = config.targets.release;
   const asc = spawnSync(
     process.execPath,
     [
       join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
       "jsondigest-entry.ts",
       "--runtime",
-      "minimal",
+      config.options.runtime,
       "--optimizeLevel",
-      "3",
+      String(release.optimizeLevel),
       "--shrinkLevel",
-      "1",
+      String(release.shrinkLevel),
       "--outFile",
       WASM,
     ],

@@ -37,7 +37,7 @@
 // 1 to 4 that were not ignored, in post-order (children before parents); when the table is full
 // the deepest, latest entry gives way to a shallower one. Pointer text is kept up to 64 bytes.
 
-import { Xxh64Stream } from "./sampler";
+import { P1, P4, P5, Xxh64Stream, avalanche, round } from "./sampler";
 import { decimal } from "./text";
 
 /** Deepest nesting of arrays and objects digested. */
@@ -67,18 +67,7 @@ export enum JsonState {
   TooDeep,
 }
 
-// ---- Hashing: the XXH64 primes and rounds, applied to tokens and to digests.
-
-// @ts-ignore: decorator
-@inline const P1: u64 = 0x9e3779b185ebca87;
-// @ts-ignore: decorator
-@inline const P2: u64 = 0xc2b2ae3d27d4eb4f;
-// @ts-ignore: decorator
-@inline const P3: u64 = 0x165667b19e3779f9;
-// @ts-ignore: decorator
-@inline const P4: u64 = 0x85ebca77c2b2ae63;
-// @ts-ignore: decorator
-@inline const P5: u64 = 0x27d4eb2f165667c5;
+// ---- Hashing: the XXH64 primes and rounds (sampler.ts), applied to tokens and to digests.
 
 // Type tags (arbitrary distinct constants).
 // @ts-ignore: decorator
@@ -103,23 +92,6 @@ export enum JsonState {
 @inline const T_ROOT: u64 = 0x726f6f745f707472;
 // @ts-ignore: decorator
 @inline const TOKEN_SEED: u64 = 0x746f6b656e5f7365;
-
-// @ts-ignore: decorator
-@inline
-function round(acc: u64, input: u64): u64 {
-  return rotl<u64>(acc + input * P2, 31) * P1;
-}
-
-// @ts-ignore: decorator
-@inline
-function avalanche(h: u64): u64 {
-  h ^= h >> 33;
-  h *= P2;
-  h ^= h >> 29;
-  h *= P3;
-  h ^= h >> 32;
-  return h;
-}
 
 /** A well-mixed digest of the pair (a, b); not symmetric. */
 // @ts-ignore: decorator

@@ -3,22 +3,23 @@
 //   mirrored iff bucket < round(percentage × 10000)
 
 // @ts-ignore: decorator
-@inline const P1: u64 = 0x9e3779b185ebca87;
+@inline export const P1: u64 = 0x9e3779b185ebca87;
 // @ts-ignore: decorator
-@inline const P2: u64 = 0xc2b2ae3d27d4eb4f;
+@inline export const P2: u64 = 0xc2b2ae3d27d4eb4f;
 // @ts-ignore: decorator
-@inline const P3: u64 = 0x165667b19e3779f9;
+@inline export const P3: u64 = 0x165667b19e3779f9;
 // @ts-ignore: decorator
-@inline const P4: u64 = 0x85ebca77c2b2ae63;
+@inline export const P4: u64 = 0x85ebca77c2b2ae63;
 // @ts-ignore: decorator
-@inline const P5: u64 = 0x27d4eb2f165667c5;
+@inline export const P5: u64 = 0x27d4eb2f165667c5;
 
 /** Buckets per key space: a percentage has four decimals (parts per million). */
 export const BUCKETS: u64 = 1000000;
 
+/** XXH64's round (also the JSON digest's mixing step). */
 // @ts-ignore: decorator
 @inline
-function round(acc: u64, input: u64): u64 {
+export function round(acc: u64, input: u64): u64 {
   acc += input * P2;
   acc = rotl<u64>(acc, 31);
   return acc * P1;
@@ -60,6 +61,13 @@ function finish(h: u64, p: usize, len: usize): u64 {
     h = rotl<u64>(h, 11) * P1;
     p++;
   }
+  return avalanche(h);
+}
+
+/** XXH64's final mix. */
+// @ts-ignore: decorator
+@inline
+export function avalanche(h: u64): u64 {
   h ^= h >> 33;
   h *= P2;
   h ^= h >> 29;

@@ -81,29 +81,21 @@ export function xxh64Of(data: ArrayBuffer): u64 {
   return xxh64(changetype<usize>(data), <usize>data.byteLength, 0);
 }
 
-// One reusable scratch area for prefix + key, grown on demand: no allocation
-// per request once it has reached the longest key seen.
-let scratch = new ArrayBuffer(256);
-
 /**
  * The bucket of a key: `prefix` is utf8(salt + ":"), precomputed per target;
- * `key` holds the key's bytes (`keyLen` of them from `keyPtr`).
+ * `key` holds the key's bytes (`keyLen` of them from `keyPtr`). Both are hashed
+ * where they lie, one after the other, on the reused stream.
  */
 export function bucketOfBytes(
   prefix: ArrayBuffer,
   keyPtr: usize,
   keyLen: i32,
 ): u32 {
-  const total = prefix.byteLength + keyLen;
-  if (total > scratch.byteLength) {
-    let size = scratch.byteLength;
-    while (size < total) size <<= 1;
-    scratch = new ArrayBuffer(size);
-  }
-  const base = changetype<usize>(scratch);
-  memory.copy(base, changetype<usize>(prefix), prefix.byteLength);
-  memory.copy(base + prefix.byteLength, keyPtr, keyLen);
-  return <u32>(xxh64(base, total, 0) % BUCKETS);
+  const s = ONE_SHOT;
+  s.reset();
+  s.update(changetype<usize>(prefix), <usize>prefix.byteLength);
+  s.update(keyPtr, <usize>keyLen);
+  return <u32>(s.digest() % BUCKETS);
 }
 
 /** The bucket of a key given as strings: XXH64(utf8(salt + ":" + key)) mod 1e6. */

@@ -8,7 +8,6 @@
 // the recording rules, the alerts, the Argo Rollouts AnalysisTemplate and the Flagger
 // MetricTemplates — evaluated on the same Prometheus, returning the numbers the report prints.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,6 +23,7 @@ import {
   type Envoy,
   mapConcurrent,
   REPO_ROOT,
+  reportCommand,
   request,
   scenario,
   type Scope,
@@ -137,24 +137,6 @@ async function report(...args: string[]) {
   const err = sink();
   const code = await main(args, out, err);
   return { code, out: out.text(), err: err.text() };
-}
-
-/** The report's command as a pipeline runs it, in its own process. */
-function reportCommand(
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "scripts/report/cli.ts", ...args],
-      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 interface JsonCheck {

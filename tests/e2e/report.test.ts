@@ -3,7 +3,6 @@
 // objective (exit 1), too few requests are not enough data (exit 2). The exit codes are checked on
 // the command itself as a pipeline would run it, and the report's quantiles against Envoy's own.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +14,7 @@ import {
   DARK_CLUSTER,
   type Envoy,
   mapConcurrent,
-  REPO_ROOT,
+  reportCommand,
   request,
   scenario,
   type Scope,
@@ -66,24 +65,6 @@ const adminOf = (envoy: Envoy) => `http://127.0.0.1:${envoy.adminPort}`;
 /** The report, waiting for Envoy's histograms to hold every answer (flushed every 0.5 s here). */
 const report = (envoy: Envoy, objectives?: object) =>
   runReport({ admin: adminOf(envoy), objectives, settleMs: 5_000 });
-
-/** `npm run report`'s command, as a pipeline runs it: its exit code and output. */
-function reportCommand(
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "scripts/report/cli.ts", ...args],
-      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function failedChecks(r: ReportResult): string[] {
   return r.verdicts.flatMap((v) =>

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { type HttpCall, Host, type Stream } from "./emulator.ts";
 import { flush, stat } from "./stats.ts";
 import { keysOf } from "../../scripts/metrics.ts";
+import { rng } from "./rng.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 1e6));
@@ -22,18 +23,6 @@ const MAX_OPEN = 300;
 const BUDGET = 256 << 10;
 const MAX_BODY = 16 << 10;
 const TARGETS = ["v2", "v3", "v4"];
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The configurations swapped in turn: the same targets, every feature on in some of them. */
 function configs(): object[] {
@@ -77,7 +66,7 @@ interface Open {
 }
 
 it(`${STEPS} random steps over up to ${MAX_OPEN} open streams: no trap, the budget and memory bounded, everything counted once (seed ${SEED})`, async (t) => {
-  const rnd = prng(SEED);
+  const rnd = rng(SEED).next;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const int = (n: number) => Math.floor(rnd() * n);
   const host = await Host.load(WASM, { rootId: "mirror" });

@@ -19,6 +19,7 @@ import {
   tooDeep,
 } from "../fixtures/bad-configs.ts";
 import { GuestTrap, Host } from "./emulator.ts";
+import { rng, type Rng } from "./rng.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 assert.ok(
@@ -30,25 +31,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed7);
 const DOCS = Number(process.env.FUZZ_DOCS ?? 100_000);
 /** Documents per VM: a fresh instance now and then keeps one VM's history from hiding another's. */
 const DOCS_PER_VM = 2_000;
-
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)],
-    chance: (p: number) => next() < p,
-  };
-}
-type Rng = ReturnType<typeof rng>;
 
 const FIELDS = [
   "targets",

@@ -20,6 +20,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import xxhash from "xxhash-wasm";
+import { rng, type Rng } from "./rng.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WASM = join(ROOT, "build", "jsondigest-test.wasm");
@@ -394,25 +395,6 @@ class Guest {
 
 // ---------------------------------------------------------------------------------------------
 // Seeded random documents
-
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)],
-    chance: (p: number) => next() < p,
-  };
-}
-type Rng = ReturnType<typeof rng>;
 
 /** A document before spelling: numbers as sign × 0.sig × 10^e (sig "" for zero). */
 type Gen =

@@ -769,6 +769,12 @@ function quoted(s: string): string {
 // (Envoy numbers calls per root context, and old and new root contexts coexist while a config
 // is replaced).
 const rootsAlive: MirrorRoot[] = [];
+/**
+ * The root configured last: the only one that keeps idle JSON digests for reuse. A replaced
+ * root lives on until Envoy deletes it (over LDS, when the old listener has drained: 600 s by
+ * default), and a pool in each of them would hold memory the budget does not count.
+ */
+let newestRoot: MirrorRoot | null = null;
 let lastFailureLogNs: u64 = 0;
 let failuresSinceLog: u32 = 0;
 let callbacksSinceCollect: u32 = 0;
@@ -961,6 +967,9 @@ export class MirrorRoot {
     this.config = cfg;
     this.decision = new RequestDecision(cfg.saltPrefixes.length);
     this.digests = [];
+    const previous = newestRoot;
+    if (previous !== null && previous !== this) previous.digests = [];
+    newestRoot = this;
     imports.proxy_set_tick_period_milliseconds(STATS_TICK_MS);
     return true;
   }
@@ -991,7 +1000,11 @@ export class MirrorRoot {
   giveDigest(j: JsonDigest): void {
     // Kept for reuse up to what max_inflight copies can need at once.
     const cfg = this.config;
-    if (cfg !== null && <u32>this.digests.length < cfg.maxInflight) {
+    if (
+      this === newestRoot &&
+      cfg !== null &&
+      <u32>this.digests.length < cfg.maxInflight
+    ) {
       this.digests.push(j);
     }
   }
@@ -1066,6 +1079,7 @@ export class MirrorRoot {
   onDelete(): void {
     const i = rootsAlive.indexOf(this);
     if (i >= 0) rootsAlive.splice(i, 1);
+    if (newestRoot === this) newestRoot = null;
   }
 
   onDone(): void {

@@ -1411,6 +1411,66 @@ describe("bodies", () => {
   });
 });
 
+describe("config churn", () => {
+  it("keeps memory bounded when configs replace each other faster than Envoy deletes the old roots", async () => {
+    // Over LDS a replaced root lives until the old listener drains (600 s by default). Each
+    // root here compares 1000 JSON bodies at once and is never deleted: idle digests kept for
+    // reuse by every one of them (about 10 MiB a root) grew linear memory past 400 MiB.
+    const host = await load();
+    const json = '{"order":42,"items":["fries"],"at":"2026-11-28T00:00:00Z"}';
+    const headers: Array<[string, string]> = [
+      [":status", "200"],
+      ["content-type", "application/json"],
+    ];
+    for (let round = 0; round < 16; round++) {
+      assert.ok(
+        host.configure(
+          JSON.stringify({
+            cluster: "dark",
+            percentage: 100,
+            max_inflight: 1000,
+            compare: { body: "json" },
+          }),
+        ),
+      );
+      const open = [];
+      for (let i = 0; i < 1000; i++) {
+        const s = host.stream();
+        s.requestHeaders(
+          [
+            [":method", "GET"],
+            [":path", "/orders/42"],
+            [":authority", "kitchen"],
+            ["x-request-id", `r${round}-${i}`],
+          ],
+          true,
+        );
+        open.push(s);
+      }
+      for (const c of host.pendingCalls())
+        host.respond(c, {
+          status: 200,
+          headers: { "content-type": "application/json" },
+          body: json,
+        });
+      for (const s of open) {
+        s.responseHeaders(headers);
+        s.responseBody(json, true);
+        s.done();
+      }
+      host.advance(600);
+      host.tick();
+    }
+    assert.equal(host.pendingCalls().length, 0);
+    // README, "Memory": 2 × (budget + max_body_bytes + 6 MiB), with the defaults
+    const bound = 2 * (32 + 1 / 16 + 6) * (1 << 20);
+    assert.ok(
+      host.memoryBytes() <= bound,
+      `linear memory reached ${host.memoryBytes() / (1 << 20)} MiB`,
+    );
+  });
+});
+
 // ----- resets ------------------------------------------------------------------------------------
 
 describe("reset streams", () => {

@@ -149,7 +149,8 @@ async function gaugePeaks<T>(
   }
 }
 
-const mib = (n: number) => `${(n / MIB).toFixed(1)} MiB`;
+const mib = (n: number) =>
+  n < MIB ? `${Math.round(n / 1024)} KiB` : `${(n / MIB).toFixed(1)} MiB`;
 
 /**
  * Held uploads at the default cap: as many as this machine's file-descriptor limit allows (each
@@ -166,7 +167,7 @@ for (const [name, maxBody, n] of [
   [
     "the default cap (64 KiB)",
     DEFAULT_MAX_BODY,
-    Number(process.env.UPLOADS ?? 1500),
+    Number(process.env.UPLOADS ?? uploadsAtDefaultCap()),
   ],
   ["a 1 MiB cap", MIB, 96],
   ["a 16 MiB cap", 16 * MIB, 8],

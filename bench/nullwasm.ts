@@ -42,6 +42,11 @@ export interface NullWork {
   headerReads?: string[];
   /** the whole request header map read once with proxy_get_header_map_pairs */
   pairs?: boolean;
+  /**
+   * then that map sent unchanged to this cluster with proxy_http_call (no body, the filter's
+   * default 5 s timeout), its answer ignored: the least any proxy-wasm filter must do to mirror
+   */
+  dispatchTo?: string;
   /** the entry points to export (default: those of the release build/mirror.wasm) */
   exports?: string[];
 }
@@ -60,7 +65,8 @@ export function entryPointsOf(file = WASM): string[] {
 /**
  * The module's binary (built from WAT text with binaryen, which AssemblyScript ships). With
  * `work`, on_request_headers makes those host calls (each value comes back through the module's
- * malloc, a call from the host into the module, as with any proxy-wasm SDK) and ignores them.
+ * malloc, a call from the host into the module, as with any proxy-wasm SDK) and ignores them, or
+ * sends the header map on as a bare copy.
  */
 export function nullFilterWasm(work: NullWork = {}): Uint8Array {
   const names = work.headerReads ?? [];
@@ -74,10 +80,20 @@ export function nullFilterWasm(work: NullWork = {}): Uint8Array {
     );
     at += n.length + 1;
   }
-  if (work.pairs)
+  if (work.pairs || work.dispatchTo)
     reads.push(
       `(drop (call $pairs (i32.const 0) (i32.const 64) (i32.const 68)))`,
     );
+  if (work.dispatchTo) {
+    const cluster = work.dispatchTo;
+    data.push(`(data (i32.const ${at}) "${cluster}")`);
+    reads.push(
+      `(drop (call $http (i32.const ${at}) (i32.const ${cluster.length})` +
+        ` (i32.load (i32.const 64)) (i32.load (i32.const 68))` +
+        ` (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 5000) (i32.const 72)))`,
+    );
+    at += cluster.length + 1;
+  }
   const exported = new Set(work.exports ?? entryPointsOf());
   const funcs = EXPORTS.filter(([name]) => exported.has(name)).map(
     ([name, params, result, value]) => {
@@ -92,6 +108,7 @@ export function nullFilterWasm(work: NullWork = {}): Uint8Array {
   const wat = `(module
     (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
     (import "env" "proxy_get_header_map_pairs" (func $pairs (param i32 i32 i32) (result i32)))
+    ${work.dispatchTo ? '(import "env" "proxy_http_call" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))' : ""}
     (memory (export "memory") 2)
     (global $top (mut i32) (i32.const 1024))
     (func (export "malloc") (param $n i32) (result i32)

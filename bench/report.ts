@@ -384,15 +384,51 @@ function hostCallSection(r: MainResults): string {
   if (!h) return "";
   return (
     "\n### What a host call costs in this Envoy\n\n" +
-    `The empty filter (z), and the same filter making host calls in \`on_request_headers\` and ignoring the answers; ` +
+    `The empty filter (z), and the same filter making host calls in \`on_request_headers\` and ignoring the answers ` +
+    `(the last of them sends the map it read to the dark cluster with \`proxy_http_call\`: a bare mirror), beside plain Envoy, ` +
+    `native mirroring and the filter; ` +
     `Envoy CPU per request under \`wrk\`, median of ${h.reps} interleaved ${h.seconds}-s runs. Every call that returns a value ` +
     "also calls back into the module's `malloc` (a host → Wasm call), as with any proxy-wasm SDK.\n\n" +
     table([
-      ["empty filter variant", "CPU µs/request", "req/s"],
-      ...h.rows.map((x) => [x.label, f1(x.usPerRq), f0(x.rps)]),
+      ["variant", "CPU µs/request", "req/s", "dark/live"],
+      ...h.rows.map((x) => [
+        x.label,
+        f1(x.usPerRq),
+        f0(x.rps),
+        x.darkPerLive === undefined ? "–" : f2(x.darkPerLive),
+      ]),
     ]) +
     `\n\nOne \`proxy_get_header_map_value\` ≈ **${f2(h.perHeaderRead)} µs**; one \`proxy_get_header_map_pairs\` of the ` +
-    `7-header request ≈ **${f2(h.perPairsRead)} µs**.\n`
+    `7-header request ≈ **${f2(h.perPairsRead)} µs**.\n` +
+    (h.increments
+      ? `\nMirrored increments in the same run: native mirroring over plain Envoy ${signed(h.increments.native, 1)} µs; ` +
+        `the bare mirror over the empty filter that reads the map ${signed(h.increments.bare, 1)} µs ` +
+        `(${f2(h.increments.bare / h.increments.native)} × native); the filter at 100% over 0% ${signed(h.increments.filter, 1)} µs ` +
+        `(${f2(h.increments.filter / h.increments.native)} × native).\n`
+      : "")
+  );
+}
+
+/**
+ * The floor under issue 14's mirrored target: what proxy_http_call itself costs beside native
+ * mirroring, measured side by side in the host-call run (empty when it was not run).
+ */
+function mirrorFloor(r: MainResults): string {
+  const inc = r.hostCalls?.increments;
+  if (!inc) return "";
+  const bare = r.hostCalls!.rows.find((x) => x.label.includes("bare mirror"));
+  if (!bare || !(Math.abs((bare.darkPerLive ?? 0) - 1) < 0.01))
+    return `\nThe bare mirror did not mirror every request (dark/live ${f2(bare?.darkPerLive ?? NaN)}): no floor from this run.\n`;
+  const floor = inc.bare / inc.native;
+  return (
+    `\n**The floor under the mirrored target.** A module that does nothing but read the request's header map and ` +
+    `send it unchanged with \`proxy_http_call\` (bench/nullwasm.ts: no copy rules, no metrics, its answer ignored) ` +
+    `adds ${f1(inc.bare)} µs per mirrored request, ${f2(floor)} × the ${f1(inc.native)} µs of native mirroring in the same ` +
+    `interleaved run (${r.hostCalls!.reps} repetitions; "What a host call costs" below); the filter adds ${f1(inc.filter)} µs ` +
+    `there (${f2(inc.filter / inc.native)} ×), ${signed(inc.filter - inc.bare, 1)} µs over the bare mirror. ` +
+    (floor > 1.2
+      ? `The 1.2 × target is below what any proxy-wasm filter can reach in this Envoy: \`proxy_http_call\` alone costs more than 1.2 × Envoy's own mirroring.\n`
+      : `The bare mirror stays within 1.2 × native here, so the target is not ruled out by the ABI in this run.\n`)
   );
 }
 
@@ -612,7 +648,7 @@ ${inShort(r)}
 Judged by Envoy CPU per request under \`wrk\` (the "CPU s/10k saturated" column: the measure this machine's noise affects least), medians over repetitions; the per-repetition differences (configurations side by side in time) show the spread.
 
 ${targetTable(issue14Targets(r))}
-
+${mirrorFloor(r)}
 ### Host calls per request
 
 ${hostCallsPerRequestSection(r)}

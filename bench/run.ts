@@ -37,6 +37,7 @@ import {
   bootstrapWithWasm,
   CONFIGS,
   type ConfigId,
+  DARK,
   cpuSeconds,
   EnvoyProcess,
   rssBytes,
@@ -295,39 +296,73 @@ export interface SoakResults {
   loadBefore: number[];
 }
 
-/** What host calls cost in this Envoy: the empty filter, then with 4 single reads, then 1 map read. */
+/**
+ * What host calls cost in this Envoy: the empty filter, then with 4 single reads, then 1 map
+ * read, then that map sent on with proxy_http_call (a bare mirror); beside them, in the same
+ * interleaved run, plain Envoy, native mirroring and the filter at 0% and 100%.
+ */
 export interface HostCallCosts {
   reps: number;
   seconds: number;
-  rows: Array<{ label: string; usPerRq: number; rps: number }>;
+  /** darkPerLive: requests the dark upstream received per live one (a mirror is 1) */
+  rows: Array<{
+    label: string;
+    usPerRq: number;
+    rps: number;
+    darkPerLive?: number;
+  }>;
   /** µs of Envoy CPU per proxy_get_header_map_value (each with its malloc call into the module) */
   perHeaderRead: number;
   /** µs per proxy_get_header_map_pairs of the 7-header request */
   perPairsRead: number;
+  /**
+   * The mirrored increments of this run, µs per request: native mirroring over plain Envoy; the
+   * bare mirror over the empty filter that reads the map (proxy_http_call and the answer's call
+   * back into the module: the floor of any proxy-wasm mirror); the filter at 100% over 0%.
+   */
+  increments?: { native: number; bare: number; filter: number };
 }
 
-/** Empty filter variants: with no host call, 4 single-header reads, one whole-map read. */
+const BARE =
+  "+ 1 × proxy_get_header_map_pairs + 1 × proxy_http_call (bare mirror)";
+type CostVariant = NullWork | "plain" | "native" | { filter: number };
+
+/**
+ * Empty filter variants (no host call, 4 single-header reads, one whole-map read, the map read
+ * and sent as a bare mirror) beside plain Envoy, native mirroring and the filter at 0% and 100%.
+ */
 async function hostCallCosts(
   rig: Rig,
   reps: number,
   seconds: number,
 ): Promise<HostCallCosts> {
-  const variants: Array<[string, NullWork]> = [
+  const variants: Array<[string, CostVariant]> = [
+    ["plain Envoy", "plain"],
+    ["native mirror 100%", "native"],
     ["empty filter", {}],
     [
       "+ 4 × proxy_get_header_map_value",
       { headerReads: ["x-shadow", ":path", ":method", "x-request-id"] },
     ],
     ["+ 1 × proxy_get_header_map_pairs", { pairs: true }],
+    [BARE, { dispatchTo: DARK }],
+    ["filter 0%", { filter: 0 }],
+    ["filter 100%", { filter: 100 }],
   ];
   const dir = mkdtempSync(join(tmpdir(), "mirror-bench-calls-"));
-  const boots = variants.map(([, work], i) => {
+  const boots = variants.map(([, v], i) => {
+    if (v === "plain") return bootstrapFor("a", rig.live, rig.dark);
+    if (v === "native") return bootstrapFor("b", rig.live, rig.dark);
+    if ("filter" in v)
+      return bootstrapWithWasm(WASM, rig.live, rig.dark, v.filter);
     const file = join(dir, `v${i}.wasm`);
-    writeFileSync(file, nullFilterWasm(work));
+    writeFileSync(file, nullFilterWasm(v));
     return bootstrapWithWasm(file, rig.live, rig.dark);
   });
   try {
     const m = await cpuPerRequest(rig, boots, reps, seconds);
+    const at = (label: string) =>
+      m[variants.findIndex(([l]) => l === label)].us;
     return {
       reps,
       seconds,
@@ -335,9 +370,16 @@ async function hostCallCosts(
         label,
         usPerRq: m[i].us,
         rps: m[i].rps,
+        darkPerLive: m[i].darkPerLive,
       })),
-      perHeaderRead: (m[1].us - m[0].us) / 4,
-      perPairsRead: m[2].us - m[0].us,
+      perHeaderRead:
+        (at("+ 4 × proxy_get_header_map_value") - at("empty filter")) / 4,
+      perPairsRead: at("+ 1 × proxy_get_header_map_pairs") - at("empty filter"),
+      increments: {
+        native: at("native mirror 100%") - at("plain Envoy"),
+        bare: at(BARE) - at("+ 1 × proxy_get_header_map_pairs"),
+        filter: at("filter 100%") - at("filter 0%"),
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -353,11 +395,14 @@ async function cpuPerRequest(
   boots: object[],
   reps: number,
   seconds: number,
-): Promise<Array<{ us: number; rps: number; usReps: number[] }>> {
+): Promise<
+  Array<{ us: number; rps: number; usReps: number[]; darkPerLive: number }>
+> {
   const envoys: EnvoyProcess[] = [];
   const ports: number[] = [];
   const us: number[][] = boots.map(() => []);
   const rps: number[][] = boots.map(() => []);
+  const darkPerLive: number[][] = boots.map(() => []);
   try {
     for (const [i, boot] of boots.entries()) {
       const e = await new EnvoyProcess(
@@ -375,13 +420,24 @@ async function cpuPerRequest(
       for (let k = 0; k < envoys.length; k++) {
         const i = (k + r) % envoys.length;
         const e = envoys[i];
-        const a = { cpu: cpuSeconds(e.pid), rq: await ingressCount(e) };
+        const a = {
+          cpu: cpuSeconds(e.pid),
+          rq: await ingressCount(e),
+          up: await upstreamCounts(rig.up),
+        };
         const w = parseWrk(
           await run(...pinned(rig.pin.load, "wrk", wrkArgs(ports[i], seconds))),
         );
-        const b = { cpu: cpuSeconds(e.pid), rq: await ingressCount(e) };
+        const b = {
+          cpu: cpuSeconds(e.pid),
+          rq: await ingressCount(e),
+          up: await upstreamCounts(rig.up),
+        };
         us[i].push(((b.cpu - a.cpu) / Math.max(1, b.rq - a.rq)) * 1e6);
         rps[i].push(w.rps);
+        darkPerLive[i].push(
+          (b.up.dark - a.up.dark) / Math.max(1, b.up.live - a.up.live),
+        );
       }
     }
   } finally {
@@ -391,6 +447,7 @@ async function cpuPerRequest(
     us: median(us[i]),
     rps: median(rps[i]),
     usReps: us[i],
+    darkPerLive: median(darkPerLive[i]),
   }));
 }
 

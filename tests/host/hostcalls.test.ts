@@ -8,6 +8,9 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   countCalls,
@@ -15,6 +18,7 @@ import {
   WRK_RESPONSE,
   wrkRequest,
 } from "../../bench/hostcalls.ts";
+import { nullFilterWasm } from "../../bench/nullwasm.ts";
 import { Host } from "./emulator.ts";
 
 // MIRROR_WASM=path runs these against another build (e.g. an older commit's, to see a test fail).
@@ -71,4 +75,32 @@ it("a sampled-out request allocates nothing: 100k of them, with no tick (so no c
   assert.equal(host.memoryBytes(), before);
   assert.equal(host.pendingCalls().length, 0);
   assert.deepEqual(host.trapped, []);
+});
+
+it("the bench's bare mirror (bench/nullwasm.ts, the floor under issue 14's mirrored target) sends each request's own header map to the dark cluster, with one map read and one call", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mirror-bare-"));
+  try {
+    const file = join(dir, "bare.wasm");
+    writeFileSync(file, nullFilterWasm({ dispatchTo: "dark" }));
+    assert.deepEqual(await countCalls(file, 100), {
+      malloc: 1,
+      proxy_get_header_map_pairs: 1,
+      proxy_http_call: 1,
+    });
+    const host = await Host.load(file, { logLevel: "warn" });
+    assert.ok(host.configure("{}"));
+    const id = randomUUID();
+    host.stream().requestHeaders(wrkRequest(id), true);
+    assert.equal(host.httpCalls.length, 1);
+    const [call] = host.httpCalls;
+    assert.equal(call.cluster, "dark");
+    assert.equal(call.timeoutMs, 5000);
+    assert.deepEqual(
+      call.headers.entries.map(([k, v]) => [k, v.toString()]),
+      wrkRequest(id),
+    );
+    assert.deepEqual(host.trapped, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -426,6 +426,9 @@ function mirrorFloor(r: MainResults): string {
     `adds ${f1(inc.bare)} µs per mirrored request, ${f2(floor)} × the ${f1(inc.native)} µs of native mirroring in the same ` +
     `interleaved run (${r.hostCalls!.reps} repetitions; "What a host call costs" below); the filter adds ${f1(inc.filter)} µs ` +
     `there (${f2(inc.filter / inc.native)} ×), ${signed(inc.filter - inc.bare, 1)} µs over the bare mirror. ` +
+    (r.hostCalls!.bareOverTargetReps
+      ? `The bare mirror's increment − 1.2 × native's${spreadOf(r.hostCalls!.bareOverTargetReps)} µs. `
+      : "") +
     (floor > 1.2
       ? `The 1.2 × target is below what any proxy-wasm filter can reach in this Envoy: \`proxy_http_call\` alone costs more than 1.2 × Envoy's own mirroring.\n`
       : `The bare mirror stays within 1.2 × native here, so the target is not ruled out by the ABI in this run.\n`)

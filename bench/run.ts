@@ -84,7 +84,7 @@ import {
 const BENCH = join(REPO_ROOT, "bench");
 export const RESULTS_JSON = join(BENCH, "results.json");
 
-const USAGE = `usage: npm run bench -- [--quick | --soak | --micro | --ab FILE[,FILE] | --render] [options]
+const USAGE = `usage: npm run bench -- [--quick | --soak | --micro | --calls | --ab FILE[,FILE] | --render] [options]
 
 Measures what mirroring costs the live path against Envoy's native mirroring, and rewrites
 bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test).
@@ -93,6 +93,8 @@ bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test
   --quick               one short repetition, to check the setup
   --soak                one million mirrored requests: RSS and Wasm memory
   --micro               the micro benchmark alone (host emulator)
+  --calls               what host calls cost in this Envoy, and the floor under a mirrored
+                        request (a bare proxy_http_call beside native mirroring), alone
   --ab FILE[,FILE]      the release build vs candidate builds, CPU per request (--ab-labels A,B,
                         --ab-percentages 0,100,10)
   --render              RESULTS.md again from results.json
@@ -118,6 +120,7 @@ options: --reps N, --seconds S (per phase), --rate R (req/s of the latency phase
     "quick",
     "soak",
     "micro",
+    "calls",
     "render",
     "no-micro",
     "no-profile",
@@ -321,6 +324,11 @@ export interface HostCallCosts {
    * back into the module: the floor of any proxy-wasm mirror); the filter at 100% over 0%.
    */
   increments?: { native: number; bare: number; filter: number };
+  /**
+   * Per repetition (configurations side by side in time): the bare mirror's increment minus
+   * 1.2 × native mirroring's; above 0, the floor of any proxy-wasm mirror misses issue 14's target.
+   */
+  bareOverTargetReps?: number[];
 }
 
 const BARE =
@@ -375,6 +383,15 @@ async function hostCallCosts(
       perHeaderRead:
         (at("+ 4 × proxy_get_header_map_value") - at("empty filter")) / 4,
       perPairsRead: at("+ 1 × proxy_get_header_map_pairs") - at("empty filter"),
+      bareOverTargetReps: m[0].usReps.map((_, r) => {
+        const rep = (label: string) =>
+          m[variants.findIndex(([l]) => l === label)].usReps[r];
+        return (
+          rep(BARE) -
+          rep("+ 1 × proxy_get_header_map_pairs") -
+          1.2 * (rep("native mirror 100%") - rep("plain Envoy"))
+        );
+      }),
       increments: {
         native: at("native mirror 100%") - at("plain Envoy"),
         bare: at(BARE) - at("+ 1 × proxy_get_header_map_pairs"),
@@ -1082,6 +1099,36 @@ async function microOnly(): Promise<void> {
   console.log(JSON.stringify(r, null, 2));
 }
 
+/**
+ * `--calls`: the host-call costs and the mirrored increments (native, bare mirror, filter) of
+ * the full run's "What a host call costs" section, alone (--reps, default 8). Printed, not recorded.
+ */
+async function callsOnly(): Promise<void> {
+  ensureCommand("wrk", "wrk");
+  const { bin } = await ensureEnvoy();
+  const rig = await startRig(bin, []);
+  try {
+    const reps = Number(arg("reps") ?? (QUICK ? 1 : 8));
+    const h = await hostCallCosts(rig, reps, SECONDS);
+    log(`${reps} interleaved repetitions of ${SECONDS} s under wrk`);
+    for (const row of h.rows)
+      log(
+        `  ${row.label}: ${row.usPerRq.toFixed(1)} µs CPU/request, ${row.rps.toFixed(0)} req/s, dark/live ${row.darkPerLive?.toFixed(2)}`,
+      );
+    const inc = h.increments!;
+    log(
+      `mirrored increments: native ${inc.native.toFixed(1)} µs, bare mirror ${inc.bare.toFixed(1)} µs ` +
+        `(${(inc.bare / inc.native).toFixed(2)} × native), filter ${inc.filter.toFixed(1)} µs (${(inc.filter / inc.native).toFixed(2)} × native)`,
+    );
+    const over = h.bareOverTargetReps!;
+    log(
+      `bare mirror − 1.2 × native per repetition: median ${median(over).toFixed(1)} µs (${over.map((x) => x.toFixed(0)).join(" ")})`,
+    );
+  } finally {
+    await stopRig(rig);
+  }
+}
+
 /** `--render`: rewrites RESULTS.md and latency.svg from results.json (after editing the report). */
 async function renderOnly(): Promise<void> {
   const previous = readPrevious();
@@ -1095,9 +1142,11 @@ const mode = flag("render")
     ? soak
     : flag("micro")
       ? microOnly
-      : arg("ab")
-        ? ab
-        : main;
+      : flag("calls")
+        ? callsOnly
+        : arg("ab")
+          ? ab
+          : main;
 mode().then(
   () => process.exit(0),
   (err: unknown) => {

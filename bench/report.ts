@@ -420,18 +420,29 @@ function mirrorFloor(r: MainResults): string {
   if (!bare || !(Math.abs((bare.darkPerLive ?? 0) - 1) < 0.01))
     return `\nThe bare mirror did not mirror every request (dark/live ${f2(bare?.darkPerLive ?? NaN)}): no floor from this run.\n`;
   const floor = inc.bare / inc.native;
+  // Judged per repetition (configurations side by side in time), as the targets are.
+  const over = [...(r.hostCalls!.bareOverTargetReps ?? [])]
+    .filter(Number.isFinite)
+    .sort((u, v) => u - v);
+  const q = (p: number) => over[Math.floor((over.length - 1) * p)];
+  const verdict =
+    over.length < 4
+      ? "Too few repetitions to judge the floor.\n"
+      : q(0.25) > 0
+        ? `In three repetitions of four the bare mirror alone costs more than 1.2 × Envoy's own mirroring: the target is below what any proxy-wasm filter reaches in this Envoy.\n`
+        : q(0.75) < 0
+          ? `In three repetitions of four the bare mirror stays within 1.2 × native: the ABI does not rule the target out, and what the filter adds over the bare mirror is what stands between it and the target.\n`
+          : `The bare mirror is within this machine's noise of 1.2 × native (the interquartile range of the per-repetition difference spans 0): \`proxy_http_call\` costs about what Envoy's own mirroring does, so what the filter adds over the bare mirror is what stands between it and the target.\n`;
   return (
     `\n**The floor under the mirrored target.** A module that does nothing but read the request's header map and ` +
     `send it unchanged with \`proxy_http_call\` (bench/nullwasm.ts: no copy rules, no metrics, its answer ignored) ` +
     `adds ${f1(inc.bare)} µs per mirrored request, ${f2(floor)} × the ${f1(inc.native)} µs of native mirroring in the same ` +
-    `interleaved run (${r.hostCalls!.reps} repetitions; "What a host call costs" below); the filter adds ${f1(inc.filter)} µs ` +
+    `interleaved run (medians of ${r.hostCalls!.reps} repetitions; "What a host call costs" below); the filter adds ${f1(inc.filter)} µs ` +
     `there (${f2(inc.filter / inc.native)} ×), ${signed(inc.filter - inc.bare, 1)} µs over the bare mirror. ` +
-    (r.hostCalls!.bareOverTargetReps
-      ? `The bare mirror's increment − 1.2 × native's${spreadOf(r.hostCalls!.bareOverTargetReps)} µs. `
+    (over.length >= 4
+      ? `Per repetition, the bare mirror's increment minus 1.2 × native's: median ${signed(q(0.5), 1)} µs, interquartile ${signed(q(0.25), 1)} to ${signed(q(0.75), 1)} µs. `
       : "") +
-    (floor > 1.2
-      ? `The 1.2 × target is below what any proxy-wasm filter can reach in this Envoy: \`proxy_http_call\` alone costs more than 1.2 × Envoy's own mirroring.\n`
-      : `The bare mirror stays within 1.2 × native here, so the target is not ruled out by the ABI in this run.\n`)
+    verdict
   );
 }
 

@@ -400,6 +400,10 @@ function hostCallSection(r: MainResults): string {
     ]) +
     `\n\nOne \`proxy_get_header_map_value\` ≈ **${f2(h.perHeaderRead)} µs**; one \`proxy_get_header_map_pairs\` of the ` +
     `7-header request ≈ **${f2(h.perPairsRead)} µs**.\n` +
+    (h.sameConfigUs !== undefined
+      ? `\nA/A: the filter at 0% in two identical Envoys differs by ${signed(h.sameConfigUs, 1)} µs per request in this run; ` +
+        "a difference between two configurations of about that size is within this run's noise.\n"
+      : "") +
     (h.increments
       ? `\nMirrored increments in the same run: native mirroring over plain Envoy ${signed(h.increments.native, 1)} µs; ` +
         `the bare mirror over the empty filter that reads the map ${signed(h.increments.bare, 1)} µs ` +
@@ -442,7 +446,11 @@ function mirrorFloor(r: MainResults): string {
     (over.length >= 4
       ? `Per repetition, the bare mirror's increment minus 1.2 × native's: median ${signed(q(0.5), 1)} µs, interquartile ${signed(q(0.25), 1)} to ${signed(q(0.75), 1)} µs. `
       : "") +
-    verdict
+    verdict +
+    (r.hostCalls!.sameConfigUs !== undefined
+      ? `\n**Resolution.** In the same run, the filter at 0% in two identical Envoys differed by ${signed(r.hostCalls!.sameConfigUs, 1)} µs per request (A/A): ` +
+        "differences of about that size, the decision target's 5 µs among them, are within this machine's noise.\n"
+      : "")
   );
 }
 

@@ -329,10 +329,17 @@ export interface HostCallCosts {
    * 1.2 × native mirroring's; above 0, the floor of any proxy-wasm mirror misses issue 14's target.
    */
   bareOverTargetReps?: number[];
+  /**
+   * The A/A difference: the filter at 0% in two identical Envoys, µs per request. Differences
+   * between configurations smaller than this are what this machine cannot tell apart.
+   */
+  sameConfigUs?: number;
 }
 
 const BARE =
   "+ 1 × proxy_get_header_map_pairs + 1 × proxy_http_call (bare mirror)";
+/** The same configuration in a second Envoy: how far two identical ones differ in this run. */
+const AGAIN = "filter 0% again (A/A: a second, identical Envoy)";
 type CostVariant = NullWork | "plain" | "native" | { filter: number };
 
 /**
@@ -355,6 +362,7 @@ async function hostCallCosts(
     ["+ 1 × proxy_get_header_map_pairs", { pairs: true }],
     [BARE, { dispatchTo: DARK }],
     ["filter 0%", { filter: 0 }],
+    [AGAIN, { filter: 0 }],
     ["filter 100%", { filter: 100 }],
   ];
   const dir = mkdtempSync(join(tmpdir(), "mirror-bench-calls-"));
@@ -392,6 +400,7 @@ async function hostCallCosts(
           1.2 * (rep("native mirror 100%") - rep("plain Envoy"))
         );
       }),
+      sameConfigUs: at(AGAIN) - at("filter 0%"),
       increments: {
         native: at("native mirror 100%") - at("plain Envoy"),
         bare: at(BARE) - at("+ 1 × proxy_get_header_map_pairs"),
@@ -1119,6 +1128,9 @@ async function callsOnly(): Promise<void> {
     log(
       `mirrored increments: native ${inc.native.toFixed(1)} µs, bare mirror ${inc.bare.toFixed(1)} µs ` +
         `(${(inc.bare / inc.native).toFixed(2)} × native), filter ${inc.filter.toFixed(1)} µs (${(inc.filter / inc.native).toFixed(2)} × native)`,
+    );
+    log(
+      `A/A: two identical Envoys (filter 0%) differ by ${h.sameConfigUs!.toFixed(1)} µs per request`,
     );
     const over = h.bareOverTargetReps!;
     log(

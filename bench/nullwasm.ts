@@ -94,14 +94,33 @@ export function nullFilterWasm(work: NullWork = {}): Uint8Array {
     );
     at += cluster.length + 1;
   }
+  const bodies: Record<string, string[]> = { proxy_on_request_headers: reads };
+  const verdict = work.dispatchTo !== undefined && work.verdictCalls === true;
+  if (verdict) {
+    const status = at;
+    data.push(`(data (i32.const ${status}) ":status")`);
+    const metric = at + 8;
+    data.push(`(data (i32.const ${metric}) "bench_null_us")`);
+    at = metric + 14;
+    const now = `(drop (call $now (i32.const 80)))`;
+    const record = `(drop (call $record (i32.load (i32.const 88)) (i64.rem_u (i64.load (i32.const 80)) (i64.const 1000000))))`;
+    const statusOf = (map: number) =>
+      `(drop (call $get (i32.const ${map}) (i32.const ${status}) (i32.const 7) (i32.const 64) (i32.const 68)))`;
+    bodies.proxy_on_configure = [
+      `(drop (call $define (i32.const 2) (i32.const ${metric}) (i32.const 13) (i32.const 88)))`,
+    ];
+    reads.push(now);
+    bodies.proxy_on_response_headers = [statusOf(2), now, record];
+    bodies.proxy_on_http_call_response = [statusOf(6), now, record];
+  }
   const exported = new Set(work.exports ?? entryPointsOf());
   const funcs = EXPORTS.filter(([name]) => exported.has(name)).map(
     ([name, params, result, value]) => {
       const p = params ? ` (param${" i32".repeat(params)})` : "";
-      const body = name === "proxy_on_request_headers" ? reads.join(" ") : "";
+      const body = (bodies[name] ?? []).join(" ");
       return result
         ? `(func (export "${name}")${p} (result i32) ${body} (i32.const ${value}))`
-        : `(func (export "${name}")${p})`;
+        : `(func (export "${name}")${p} ${body})`;
     },
   );
   // malloc: a bump allocator over one 64 KiB page that wraps (nothing is kept across calls)
@@ -109,6 +128,9 @@ export function nullFilterWasm(work: NullWork = {}): Uint8Array {
     (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
     (import "env" "proxy_get_header_map_pairs" (func $pairs (param i32 i32 i32) (result i32)))
     ${work.dispatchTo ? '(import "env" "proxy_http_call" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))' : ""}
+    ${verdict ? '(import "env" "proxy_get_current_time_nanoseconds" (func $now (param i32) (result i32)))' : ""}
+    ${verdict ? '(import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))' : ""}
+    ${verdict ? '(import "env" "proxy_record_metric" (func $record (param i32 i64) (result i32)))' : ""}
     (memory (export "memory") 2)
     (global $top (mut i32) (i32.const 1024))
     (func (export "malloc") (param $n i32) (result i32)

@@ -443,6 +443,11 @@ function mirrorFloor(r: MainResults): string {
     `adds ${f1(inc.bare)} µs per mirrored request, ${f2(floor)} × the ${f1(inc.native)} µs of native mirroring in the same ` +
     `interleaved run (medians of ${r.hostCalls!.reps} repetitions; "What a host call costs" below); the filter adds ${f1(inc.filter)} µs ` +
     `there (${f2(inc.filter / inc.native)} ×), ${signed(inc.filter - inc.bare, 1)} µs over the bare mirror. ` +
+    (inc.verdict !== undefined
+      ? `The bare mirror making the filter's other host calls per mirror as well (3 timestamps, the live and dark \`:status\`, 2 histogram records: ` +
+        `the same calls, counted in the emulator) adds ${f1(inc.verdict)} µs (${f2(inc.verdict / inc.native)} × native), so those calls cost ` +
+        `${signed(inc.verdict - inc.bare, 1)} µs and the filter's own code and what it sends ${signed(inc.filter - inc.verdict, 1)} µs. `
+      : "") +
     (over.length >= 4
       ? `Per repetition, the bare mirror's increment minus 1.2 × native's: median ${signed(q(0.5), 1)} µs, interquartile ${signed(q(0.25), 1)} to ${signed(q(0.75), 1)} µs. `
       : "") +

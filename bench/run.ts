@@ -95,8 +95,8 @@ bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test
   --micro               the micro benchmark alone (host emulator)
   --calls               what host calls cost in this Envoy, and the floor under a mirrored
                         request (a bare proxy_http_call beside native mirroring), alone
-  --ab FILE[,FILE]      the release build vs candidate builds, CPU per request (--ab-labels A,B,
-                        --ab-percentages 0,100,10)
+  --ab FILE[,FILE]      the release build vs candidate builds, CPU per request; replaces the
+                        "Builds compared" of RESULTS.md (--ab-labels A,B, --ab-percentages 0,100,10)
   --render              RESULTS.md again from results.json
 options: --reps N, --seconds S (per phase), --rate R (req/s of the latency phase),
          --connections C (wrk), --wasm FILE (measure this build instead of the release),
@@ -323,7 +323,13 @@ export interface HostCallCosts {
    * bare mirror over the empty filter that reads the map (proxy_http_call and the answer's call
    * back into the module: the floor of any proxy-wasm mirror); the filter at 100% over 0%.
    */
-  increments?: { native: number; bare: number; filter: number };
+  increments?: {
+    native: number;
+    bare: number;
+    /** the bare mirror making the filter's other per-mirror host calls too */
+    verdict?: number;
+    filter: number;
+  };
   /**
    * Per repetition (configurations side by side in time): the bare mirror's increment minus
    * 1.2 × native mirroring's; above 0, the floor of any proxy-wasm mirror misses issue 14's target.
@@ -338,6 +344,9 @@ export interface HostCallCosts {
 
 const BARE =
   "+ 1 × proxy_get_header_map_pairs + 1 × proxy_http_call (bare mirror)";
+/** The bare mirror making the filter's host calls: what is left of the filter is its own code. */
+const VERDICT =
+  "+ the filter's other host calls per mirror (3 timestamps, 2 :status reads, 2 histogram records)";
 /** The same configuration in a second Envoy: how far two identical ones differ in this run. */
 const AGAIN = "filter 0% again (A/A: a second, identical Envoy)";
 type CostVariant = NullWork | "plain" | "native" | { filter: number };
@@ -361,6 +370,7 @@ async function hostCallCosts(
     ],
     ["+ 1 × proxy_get_header_map_pairs", { pairs: true }],
     [BARE, { dispatchTo: DARK }],
+    [VERDICT, { dispatchTo: DARK, verdictCalls: true }],
     ["filter 0%", { filter: 0 }],
     [AGAIN, { filter: 0 }],
     ["filter 100%", { filter: 100 }],
@@ -404,6 +414,7 @@ async function hostCallCosts(
       increments: {
         native: at("native mirror 100%") - at("plain Envoy"),
         bare: at(BARE) - at("+ 1 × proxy_get_header_map_pairs"),
+        verdict: at(VERDICT) - at("+ 1 × proxy_get_header_map_pairs"),
         filter: at("filter 100%") - at("filter 0%"),
       },
     };
@@ -479,7 +490,8 @@ async function cpuPerRequest(
 
 /**
  * `--ab FILE`: the release build against a candidate build of the filter, at 0%, 100% and 10%,
- * side by side in one run (CPU per request and throughput under wrk). Printed, not recorded.
+ * side by side in one run (CPU per request and throughput under wrk). Printed, and kept in
+ * results.json as the "Builds compared" section of RESULTS.md, replacing the previous --ab run's.
  */
 async function ab(): Promise<void> {
   const files = [
@@ -1129,6 +1141,10 @@ async function callsOnly(): Promise<void> {
       `mirrored increments: native ${inc.native.toFixed(1)} µs, bare mirror ${inc.bare.toFixed(1)} µs ` +
         `(${(inc.bare / inc.native).toFixed(2)} × native), filter ${inc.filter.toFixed(1)} µs (${(inc.filter / inc.native).toFixed(2)} × native)`,
     );
+    if (inc.verdict !== undefined)
+      log(
+        `bare mirror with the filter's host calls: ${inc.verdict.toFixed(1)} µs (${(inc.verdict / inc.native).toFixed(2)} × native)`,
+      );
     log(
       `A/A: two identical Envoys (filter 0%) differ by ${h.sameConfigUs!.toFixed(1)} µs per request`,
     );

@@ -104,3 +104,18 @@ it("the bench's bare mirror (bench/nullwasm.ts, the floor under issue 14's mirro
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("the bench's bare mirror with the filter's host calls makes exactly the calls the filter makes per mirrored request", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mirror-bare-"));
+  try {
+    const file = join(dir, "verdict.wasm");
+    writeFileSync(
+      file,
+      nullFilterWasm({ dispatchTo: "dark", verdictCalls: true }),
+    );
+    const bare = await countCalls(file, 100);
+    assert.deepEqual(bare, perRequest(await countCalls(WASM, 100)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -197,7 +197,7 @@ export function issue14Targets(r: MainResults): Target[] {
         `${f1(c)} − ${f1(z)} = ${signed(decision, 1)} µs` +
         spreadOf(per((i) => rc[i] - rz[i])),
       met: decision <= 5,
-      margin: `${signed(5 - decision, 1)} µs of headroom`,
+      margin: `${signed(5 - decision, 2)} µs of headroom`,
     },
     {
       name: "mirrored: (d) − (c)",
@@ -385,7 +385,7 @@ function hostCallSection(r: MainResults): string {
   return (
     "\n### What a host call costs in this Envoy\n\n" +
     `The empty filter (z), and the same filter making host calls in \`on_request_headers\` and ignoring the answers ` +
-    `(the last of them sends the map it read to the dark cluster with \`proxy_http_call\`: a bare mirror), beside plain Envoy, ` +
+    `(the last two send the map they read to the dark cluster with \`proxy_http_call\`: a bare mirror, and the bare mirror making the filter's other host calls per mirror too), beside plain Envoy, ` +
     `native mirroring and the filter; ` +
     `Envoy CPU per request under \`wrk\`, median of ${h.reps} interleaved ${h.seconds}-s runs. Every call that returns a value ` +
     "also calls back into the module's `malloc` (a host → Wasm call), as with any proxy-wasm SDK.\n\n" +

@@ -5,6 +5,7 @@ import { REPO_ROOT } from "../scripts/envoy.ts";
 import type {
   AbResults,
   ConfigSummary,
+  HostCallCosts,
   MainResults,
   SoakResults,
 } from "./run.ts";
@@ -380,10 +381,15 @@ function perfSection(r: MainResults): string {
 }
 
 function hostCallSection(r: MainResults): string {
-  const h = r.hostCalls;
-  if (!h) return "";
+  return r.hostCalls
+    ? "\n### What a host call costs in this Envoy\n\n" +
+        hostCallText(r.hostCalls)
+    : "";
+}
+
+/** The host-call run: its table and what one read costs (RESULTS.md, and `--calls`). */
+export function hostCallText(h: HostCallCosts): string {
   return (
-    "\n### What a host call costs in this Envoy\n\n" +
     `The empty filter (z), and the same filter making host calls in \`on_request_headers\` and ignoring the answers ` +
     `(the last two send the map they read to the dark cluster with \`proxy_http_call\`: a bare mirror, and the bare mirror making the filter's other host calls per mirror too), beside plain Envoy, ` +
     `native mirroring and the filter; ` +
@@ -399,17 +405,7 @@ function hostCallSection(r: MainResults): string {
       ]),
     ]) +
     `\n\nOne \`proxy_get_header_map_value\` ≈ **${f2(h.perHeaderRead)} µs**; one \`proxy_get_header_map_pairs\` of the ` +
-    `7-header request ≈ **${f2(h.perPairsRead)} µs**.\n` +
-    (h.sameConfigUs !== undefined
-      ? `\nA/A: the filter at 0% in two identical Envoys differs by ${signed(h.sameConfigUs, 1)} µs per request in this run; ` +
-        "a difference between two configurations of about that size is within this run's noise.\n"
-      : "") +
-    (h.increments
-      ? `\nMirrored increments in the same run: native mirroring over plain Envoy ${signed(h.increments.native, 1)} µs; ` +
-        `the bare mirror over the empty filter that reads the map ${signed(h.increments.bare, 1)} µs ` +
-        `(${f2(h.increments.bare / h.increments.native)} × native); the filter at 100% over 0% ${signed(h.increments.filter, 1)} µs ` +
-        `(${f2(h.increments.filter / h.increments.native)} × native).\n`
-      : "")
+    `7-header request ≈ **${f2(h.perPairsRead)} µs**.\n`
   );
 }
 
@@ -417,15 +413,15 @@ function hostCallSection(r: MainResults): string {
  * The floor under issue 14's mirrored target: what proxy_http_call itself costs beside native
  * mirroring, measured side by side in the host-call run (empty when it was not run).
  */
-function mirrorFloor(r: MainResults): string {
-  const inc = r.hostCalls?.increments;
-  if (!inc) return "";
-  const bare = r.hostCalls!.rows.find((x) => x.label.includes("bare mirror"));
+export function mirrorFloor(h: HostCallCosts | undefined): string {
+  const inc = h?.increments;
+  if (!h || !inc) return "";
+  const bare = h.rows.find((x) => x.label.includes("bare mirror"));
   if (!bare || !(Math.abs((bare.darkPerLive ?? 0) - 1) < 0.01))
     return `\nThe bare mirror did not mirror every request (dark/live ${f2(bare?.darkPerLive ?? NaN)}): no floor from this run.\n`;
   const floor = inc.bare / inc.native;
   // Judged per repetition (configurations side by side in time), as the targets are.
-  const over = [...(r.hostCalls!.bareOverTargetReps ?? [])]
+  const over = [...(h.bareOverTargetReps ?? [])]
     .filter(Number.isFinite)
     .sort((u, v) => u - v);
   const q = (p: number) => over[Math.floor((over.length - 1) * p)];
@@ -441,7 +437,7 @@ function mirrorFloor(r: MainResults): string {
     `\n**The floor under the mirrored target.** A module that does nothing but read the request's header map and ` +
     `send it unchanged with \`proxy_http_call\` (bench/nullwasm.ts: no copy rules, no metrics, its answer ignored) ` +
     `adds ${f1(inc.bare)} µs per mirrored request, ${f2(floor)} × the ${f1(inc.native)} µs of native mirroring in the same ` +
-    `interleaved run (medians of ${r.hostCalls!.reps} repetitions; "What a host call costs" below); the filter adds ${f1(inc.filter)} µs ` +
+    `interleaved run (medians of ${h.reps} repetitions; "What a host call costs" below); the filter adds ${f1(inc.filter)} µs ` +
     `there (${f2(inc.filter / inc.native)} ×), ${signed(inc.filter - inc.bare, 1)} µs over the bare mirror. ` +
     (inc.verdict !== undefined
       ? `The bare mirror making the filter's other host calls per mirror as well (3 timestamps, the live and dark \`:status\`, 2 histogram records: ` +
@@ -452,8 +448,8 @@ function mirrorFloor(r: MainResults): string {
       ? `Per repetition, the bare mirror's increment minus 1.2 × native's: median ${signed(q(0.5), 1)} µs, interquartile ${signed(q(0.25), 1)} to ${signed(q(0.75), 1)} µs. `
       : "") +
     verdict +
-    (r.hostCalls!.sameConfigUs !== undefined
-      ? `\n**Resolution.** In the same run, the filter at 0% in two identical Envoys differed by ${signed(r.hostCalls!.sameConfigUs, 1)} µs per request (A/A): ` +
+    (h.sameConfigUs !== undefined
+      ? `\n**Resolution.** In the same run, the filter at 0% in two identical Envoys differed by ${signed(h.sameConfigUs, 1)} µs per request (A/A): ` +
         "differences of about that size, the decision target's 5 µs among them, are within this machine's noise.\n"
       : "")
   );
@@ -675,7 +671,7 @@ ${inShort(r)}
 Judged by Envoy CPU per request under \`wrk\` (the "CPU s/10k saturated" column: the measure this machine's noise affects least), medians over repetitions; the per-repetition differences (configurations side by side in time) show the spread.
 
 ${targetTable(issue14Targets(r))}
-${mirrorFloor(r)}
+${mirrorFloor(r.hostCalls)}
 ### Host calls per request
 
 ${hostCallsPerRequestSection(r)}

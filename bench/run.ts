@@ -59,7 +59,7 @@ import {
   type HostCallsPerRequest,
   hostCallsPerRequest,
 } from "./hostcalls.ts";
-import { renderResults } from "./report.ts";
+import { hostCallText, mirrorFloor, renderResults } from "./report.ts";
 import { curvePercentiles } from "./svg.ts";
 import {
   busyShare,
@@ -342,13 +342,20 @@ export interface HostCallCosts {
   sameConfigUs?: number;
 }
 
-const BARE =
-  "+ 1 × proxy_get_header_map_pairs + 1 × proxy_http_call (bare mirror)";
+// The host-call run's rows, by label.
+const PLAIN = "plain Envoy";
+const NATIVE = "native mirror 100%";
+const EMPTY = "empty filter";
+const READS = "+ 4 × proxy_get_header_map_value";
+const PAIRS = "+ 1 × proxy_get_header_map_pairs";
+const BARE = `${PAIRS} + 1 × proxy_http_call (bare mirror)`;
 /** The bare mirror making the filter's host calls: what is left of the filter is its own code. */
 const VERDICT =
   "+ the filter's other host calls per mirror (3 timestamps, 2 :status reads, 2 histogram records)";
 /** The same configuration in a second Envoy: how far two identical ones differ in this run. */
 const AGAIN = "filter 0% again (A/A: a second, identical Envoy)";
+const FILTER_0 = "filter 0%";
+const FILTER_100 = "filter 100%";
 type CostVariant = NullWork | "plain" | "native" | { filter: number };
 
 /**
@@ -361,19 +368,16 @@ async function hostCallCosts(
   seconds: number,
 ): Promise<HostCallCosts> {
   const variants: Array<[string, CostVariant]> = [
-    ["plain Envoy", "plain"],
-    ["native mirror 100%", "native"],
-    ["empty filter", {}],
-    [
-      "+ 4 × proxy_get_header_map_value",
-      { headerReads: ["x-shadow", ":path", ":method", "x-request-id"] },
-    ],
-    ["+ 1 × proxy_get_header_map_pairs", { pairs: true }],
+    [PLAIN, "plain"],
+    [NATIVE, "native"],
+    [EMPTY, {}],
+    [READS, { headerReads: ["x-shadow", ":path", ":method", "x-request-id"] }],
+    [PAIRS, { pairs: true }],
     [BARE, { dispatchTo: DARK }],
     [VERDICT, { dispatchTo: DARK, verdictCalls: true }],
-    ["filter 0%", { filter: 0 }],
+    [FILTER_0, { filter: 0 }],
     [AGAIN, { filter: 0 }],
-    ["filter 100%", { filter: 100 }],
+    [FILTER_100, { filter: 100 }],
   ];
   const dir = mkdtempSync(join(tmpdir(), "mirror-bench-calls-"));
   const boots = variants.map(([, v], i) => {
@@ -387,8 +391,8 @@ async function hostCallCosts(
   });
   try {
     const m = await cpuPerRequest(rig, boots, reps, seconds);
-    const at = (label: string) =>
-      m[variants.findIndex(([l]) => l === label)].us;
+    const col = (label: string) => m[variants.findIndex(([l]) => l === label)];
+    const at = (label: string) => col(label).us;
     return {
       reps,
       seconds,
@@ -398,24 +402,18 @@ async function hostCallCosts(
         rps: m[i].rps,
         darkPerLive: m[i].darkPerLive,
       })),
-      perHeaderRead:
-        (at("+ 4 × proxy_get_header_map_value") - at("empty filter")) / 4,
-      perPairsRead: at("+ 1 × proxy_get_header_map_pairs") - at("empty filter"),
+      perHeaderRead: (at(READS) - at(EMPTY)) / 4,
+      perPairsRead: at(PAIRS) - at(EMPTY),
       bareOverTargetReps: m[0].usReps.map((_, r) => {
-        const rep = (label: string) =>
-          m[variants.findIndex(([l]) => l === label)].usReps[r];
-        return (
-          rep(BARE) -
-          rep("+ 1 × proxy_get_header_map_pairs") -
-          1.2 * (rep("native mirror 100%") - rep("plain Envoy"))
-        );
+        const rep = (label: string) => col(label).usReps[r];
+        return rep(BARE) - rep(PAIRS) - 1.2 * (rep(NATIVE) - rep(PLAIN));
       }),
-      sameConfigUs: at(AGAIN) - at("filter 0%"),
+      sameConfigUs: at(AGAIN) - at(FILTER_0),
       increments: {
-        native: at("native mirror 100%") - at("plain Envoy"),
-        bare: at(BARE) - at("+ 1 × proxy_get_header_map_pairs"),
-        verdict: at(VERDICT) - at("+ 1 × proxy_get_header_map_pairs"),
-        filter: at("filter 100%") - at("filter 0%"),
+        native: at(NATIVE) - at(PLAIN),
+        bare: at(BARE) - at(PAIRS),
+        verdict: at(VERDICT) - at(PAIRS),
+        filter: at(FILTER_100) - at(FILTER_0),
       },
     };
   } finally {
@@ -1131,27 +1129,7 @@ async function callsOnly(): Promise<void> {
   try {
     const reps = Number(arg("reps") ?? (QUICK ? 1 : 8));
     const h = await hostCallCosts(rig, reps, SECONDS);
-    log(`${reps} interleaved repetitions of ${SECONDS} s under wrk`);
-    for (const row of h.rows)
-      log(
-        `  ${row.label}: ${row.usPerRq.toFixed(1)} µs CPU/request, ${row.rps.toFixed(0)} req/s, dark/live ${row.darkPerLive?.toFixed(2)}`,
-      );
-    const inc = h.increments!;
-    log(
-      `mirrored increments: native ${inc.native.toFixed(1)} µs, bare mirror ${inc.bare.toFixed(1)} µs ` +
-        `(${(inc.bare / inc.native).toFixed(2)} × native), filter ${inc.filter.toFixed(1)} µs (${(inc.filter / inc.native).toFixed(2)} × native)`,
-    );
-    if (inc.verdict !== undefined)
-      log(
-        `bare mirror with the filter's host calls: ${inc.verdict.toFixed(1)} µs (${(inc.verdict / inc.native).toFixed(2)} × native)`,
-      );
-    log(
-      `A/A: two identical Envoys (filter 0%) differ by ${h.sameConfigUs!.toFixed(1)} µs per request`,
-    );
-    const over = h.bareOverTargetReps!;
-    log(
-      `bare mirror − 1.2 × native per repetition: median ${median(over).toFixed(1)} µs (${over.map((x) => x.toFixed(0)).join(" ")})`,
-    );
+    console.log(hostCallText(h) + mirrorFloor(h));
   } finally {
     await stopRig(rig);
   }

@@ -1,4 +1,4 @@
-// Issue 12 in the real Envoy: two dark targets receive exactly the keyed users the README's formula
+// Issue 12 in the real Envoy: two dark targets receive exactly the keyed users the sampling formula
 // picks (the same users on both, and nothing else); a max_rps cap holds over 10 s of steady load
 // (one worker: burst + rate × duration, within a computed tolerance; two workers: up to twice
 // that, one bucket per VM); a dark kitchen that adds a timestamp and a request id to an otherwise

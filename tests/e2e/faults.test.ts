@@ -191,7 +191,7 @@ for (const [name, f] of Object.entries(faults)) {
       assertLiveIdentical(requests, got, without);
       assertLiveUpstreamIdentical(live, baselineLive);
 
-      // Which requests the filter had to consider for a copy, by the README's formula.
+      // Which requests the filter had to consider for a copy, by the sampling formula.
       const safe = requests.filter((r) => isSafe(r.method));
       const sampled = safe.filter((r) =>
         mirroredByFormula("", r.headers["x-request-id"], percentage),

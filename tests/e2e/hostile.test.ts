@@ -32,7 +32,7 @@ const DEFAULT_MAX_BODY = 64 << 10;
 const DEFAULT_BUDGET = 32 * MIB;
 const WORKERS = 2;
 /**
- * The bound on one VM's linear memory (README, "Memory"): what it may need at once — the bytes
+ * The bound on one VM's linear memory (docs/hostile.md, "Memory"): what it may need at once — the bytes
  * held within the budget, the largest body joined at dispatch, what is collected only at the next
  * collection (4 MiB) and the module's own static area and first pages (2 MiB) — twice, since
  * AssemblyScript's allocator at least doubles the memory each time it grows it.

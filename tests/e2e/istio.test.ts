@@ -247,7 +247,7 @@ test("the EnvoyFilter: the mirror as an extension config (ECDS), its HTTP filter
   assert.equal(extensionPatch.patch.operation, "ADD");
   assert.equal(extensionConfig.typed_config["@type"], WASM_TYPE);
   const config = extensionConfig.typed_config.config;
-  // A failed VM is replaced for the next request after 20-30 ms (README, "When the filter fails").
+  // A failed VM is replaced for the next request after 20-30 ms (docs/hostile.md, "When the filter fails").
   assert.equal(config.failure_policy, "FAIL_RELOAD");
   assert.deepEqual(config.reload_config, {
     backoff: { base_interval: "0.02s" },
@@ -395,7 +395,7 @@ test("the dark Service is the cluster the config targets: outbound|8080||kitchen
 test("the live example mounts the EnvoyFilter's module file, optional, carries no stats-matcher annotation (istio-agent keeps wasm* since 1.6) and the stats-tag annotations of scripts/metrics.ts", () => {
   const annotations = liveDeployment.spec.template.metadata.annotations;
   // ProxyConfig: no stats matcher (not needed since Istio 1.6); the async response limit of the
-  // shipped Envoy configs (README, "Memory").
+  // shipped Envoy configs (docs/hostile.md, "Memory").
   const proxyConfig = parseYaml(annotations["proxy.istio.io/config"]);
   assert.deepEqual(proxyConfig, {
     runtimeValues: {

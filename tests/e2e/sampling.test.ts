@@ -1,5 +1,5 @@
 // Deterministic sampling in the real Envoy: the mirrored share at 10 % over 20,000 requests, each
-// request id's fate against the README formula (independent XXH64), the same fate on every worker
+// request id's fate against the sampling formula (independent XXH64), the same fate on every worker
 // and after a restart, and per-user all-or-none mirroring keyed on a header and on a cookie.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -119,7 +119,7 @@ async function connectionsPerWorker(envoy: Envoy): Promise<number[]> {
 }
 
 scenario(
-  "at 10 % over 20,000 requests the share is within the 99.9 % binomial bound, each id's fate follows the README formula, on every worker and after a restart",
+  "at 10 % over 20,000 requests the share is within the 99.9 % binomial bound, each id's fate follows the sampling formula, on every worker and after a restart",
   async (s) => {
     const salt = "e2e-rollout-1";
     const percentage = 10;
@@ -166,7 +166,7 @@ scenario(
     assert.deepEqual(
       wrong.slice(0, 10),
       [],
-      `${wrong.length} ids whose fate differs from the README formula`,
+      `${wrong.length} ids whose fate differs from the sampling formula`,
     );
     const workers = await connectionsPerWorker(envoy);
     assert.ok(

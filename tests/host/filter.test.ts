@@ -516,7 +516,7 @@ interface VectorFile {
 }
 
 describe("sampling", () => {
-  it("decides every fixture key exactly as the README formula", async () => {
+  it("decides every fixture key exactly as the sampling formula", async () => {
     const { vectors } = JSON.parse(readFileSync(VECTORS, "utf8")) as VectorFile;
     const byConfig = new Map<string, typeof vectors>();
     for (const v of vectors) {
@@ -1462,7 +1462,7 @@ describe("config churn", () => {
       host.tick();
     }
     assert.equal(host.pendingCalls().length, 0);
-    // README, "Memory": 2 × (budget + max_body_bytes + 6 MiB), with the defaults
+    // docs/hostile.md, "Memory": 2 × (budget + max_body_bytes + 6 MiB), with the defaults
     const bound = 2 * (32 + 1 / 16 + 6) * (1 << 20);
     assert.ok(
       host.memoryBytes() <= bound,

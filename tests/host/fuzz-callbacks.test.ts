@@ -248,7 +248,7 @@ it(`${STEPS} random steps over up to ${MAX_OPEN} open streams: no trap, the budg
       );
     assert.equal(counted, requests, `${t}: requests counted once`);
   }
-  // A bound on the VM's memory (README, "Memory"): 2 × (budget + max_body_bytes + 6 MiB).
+  // A bound on the VM's memory (docs/hostile.md, "Memory"): 2 × (budget + max_body_bytes + 6 MiB).
   const bound = 2 * (BUDGET + MAX_BODY + 6 * (1 << 20));
   assert.ok(
     host.memoryBytes() <= bound,

@@ -1,5 +1,5 @@
 /**
- * The sampling vectors in tests/fixtures/ are what the README formula gives with an independent
+ * The sampling vectors in tests/fixtures/ are what the sampling formula (docs/sampling.md) gives with an independent
  * XXH64 (xxhash-wasm): regenerated here and compared, so the checked-in file cannot drift.
  */
 import { it } from "node:test";

@@ -1,8 +1,8 @@
 /**
- * The README's stats section, report section and istio/README.md say what scripts/metrics.ts and
- * scripts/report/ define: every series of every family in the table, the Envoy stats_config and
- * the Istio annotations as the shipped configs carry them, the objectives' defaults, and a --json
- * example of the documented shape.
+ * docs/metrics.md and docs/report.md say what scripts/metrics.ts and scripts/report/ define:
+ * every series of every family in the table, the Envoy stats_config and the Istio annotations as
+ * the shipped configs carry them, the objectives' defaults, and a --json example of the
+ * documented shape.
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
@@ -16,15 +16,15 @@ import {
 } from "../../scripts/metrics.ts";
 import { REPORT_JSON_SCHEMA } from "../../scripts/report/json.ts";
 import { DEFAULT_OBJECTIVES } from "../../scripts/report/objectives.ts";
-import { statsRows, statsTable } from "./readme-stats.ts";
+import { statsRows, statsTable } from "./docs-stats.ts";
 
 const read = (path: string) =>
   readFileSync(
     fileURLToPath(new URL(`../../${path}`, import.meta.url)),
     "utf8",
   );
-const README = read("README.md");
-const ISTIO_README = read("istio/README.md");
+const METRICS = read("docs/metrics.md");
+const REPORT = read("docs/report.md");
 
 /** The fenced block of `lang` that follows `after`. */
 function blockAfter(text: string, after: string, lang: string): string {
@@ -38,7 +38,7 @@ function blockAfter(text: string, after: string, lang: string): string {
 }
 
 it("the stats table lists every series of scripts/metrics.ts, with its kind and what it counts", () => {
-  const rows = README.split("\n")
+  const rows = METRICS.split("\n")
     .filter((l) => l.startsWith("| `mirror_"))
     .map((l) =>
       l.split(" | ").map((c) => c.replace(/^\| |\s*\|$/g, "").trim()),
@@ -46,7 +46,7 @@ it("the stats table lists every series of scripts/metrics.ts, with its kind and 
   assert.deepEqual(
     rows,
     statsRows(),
-    `the README's table should be:\n${statsTable()}`,
+    `docs/metrics.md's table should be:\n${statsTable()}`,
   );
 });
 
@@ -54,28 +54,24 @@ it("the stats_config snippet is the shipped one, and the Istio annotations are i
   assert.deepEqual(
     parseYaml(
       blockAfter(
-        README,
+        METRICS,
         "give yours the same bootstrap `stats_config`",
         "yaml",
       ),
     ),
     { stats_config: envoyStatsConfig() },
   );
-  for (const [text, after] of [
-    [README, "### Labels in Istio"],
-    [ISTIO_README, "### Labels in Prometheus"],
-  ])
-    assert.deepEqual(
-      parseYaml(blockAfter(text, after, "yaml")),
-      istioStatsAnnotations(),
-    );
+  assert.deepEqual(
+    parseYaml(blockAfter(METRICS, "## Labels in Istio", "yaml")),
+    istioStatsAnnotations(),
+  );
 });
 
 it("the objectives block is the defaults, and the --json example has the documented shape", () => {
   assert.deepEqual(
     JSON.parse(
       blockAfter(
-        README,
+        REPORT,
         "a JSON file given to `--objectives` overrides",
         "json",
       ),
@@ -83,7 +79,7 @@ it("the objectives block is the defaults, and the --json example has the documen
     DEFAULT_OBJECTIVES,
   );
   const example = JSON.parse(
-    blockAfter(README, "### `--json`", "json"),
+    blockAfter(REPORT, "## `--json`", "json"),
   ) as Record<string, unknown>;
   const ajv = new Ajv({ allErrors: true, strict: false });
   ajv.addFormat("date-time", (s: string) => !Number.isNaN(Date.parse(s)));

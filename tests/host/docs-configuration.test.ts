@@ -1,8 +1,8 @@
 /**
- * The README's examples of refused configurations are what the release module
- * logs: each line in its fenced block is produced by a config listed here. The
- * Configuration section's JSON example is accepted without a warning, and its
- * field table has a row for every field of the example and no other.
+ * docs/configuration.md says what the release module does: each refused-config line in its
+ * fenced block is what the filter logs for a config listed here, its JSON example (every field)
+ * and the README's minimal config are accepted without a warning, and its field table has a row
+ * for every field of the example and no other.
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
@@ -11,7 +11,13 @@ import { fileURLToPath } from "node:url";
 import { Host } from "./emulator.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
-const README = fileURLToPath(new URL("../../README.md", import.meta.url));
+const read = (path: string) =>
+  readFileSync(
+    fileURLToPath(new URL(`../../${path}`, import.meta.url)),
+    "utf8",
+  );
+const CONFIGURATION = read("docs/configuration.md");
+const README = read("README.md");
 
 const T = (extra: string) =>
   `{"targets":[{"cluster":"kitchen-next",${extra}}]}`;
@@ -44,13 +50,13 @@ const CONFIGS: string[] = [
   C('{"sample_query":"yes"}'),
 ];
 
-it("every refused-config example in the README is what the filter logs", async () => {
-  const documented = readFileSync(README, "utf8")
-    .split("\n")
-    .filter((l) => l.startsWith("invalid plugin config: "));
+it("every refused-config example in docs/configuration.md is what the filter logs", async () => {
+  const documented = CONFIGURATION.split("\n").filter((l) =>
+    l.startsWith("invalid plugin config: "),
+  );
   assert.ok(
     documented.length >= CONFIGS.length,
-    "the README lost its examples",
+    "docs/configuration.md lost its examples",
   );
   const logged: string[] = [];
   for (const config of CONFIGS) {
@@ -64,17 +70,17 @@ it("every refused-config example in the README is what the filter logs", async (
   assert.deepEqual(logged, documented);
 });
 
-/** The README's section that starts with `heading`, up to the next heading of its level. */
-function section(readme: string, heading: string): string {
-  const start = readme.indexOf(`\n${heading}\n`);
-  assert.ok(start >= 0, `README: no "${heading}" section`);
+/** The section of `text` that starts with `heading`, up to the next heading of its level. */
+function section(text: string, heading: string): string {
+  const start = text.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `no "${heading}" section`);
   const level = heading.split(" ")[0];
-  const end = readme.indexOf(`\n${level} `, start + heading.length + 2);
-  return readme.slice(start, end < 0 ? undefined : end);
+  const end = text.indexOf(`\n${level} `, start + heading.length + 2);
+  return text.slice(start, end < 0 ? undefined : end);
 }
 
 /**
- * Field paths of a plugin config as the README's table names them: `targets[i].x`, objects
+ * Field paths of a plugin config as the docs' field table names them: `targets[i].x`, objects
  * entered, arrays and the maps of user-chosen names (`match.headers`, `headers.add`) as leaves.
  */
 function fieldPaths(value: unknown, path = ""): string[] {
@@ -90,10 +96,10 @@ function fieldPaths(value: unknown, path = ""): string[] {
   );
 }
 
-it("the README's configuration example is accepted silently, and the table documents exactly its fields", async () => {
-  const text = section(readFileSync(README, "utf8"), "## Configuration");
+it("the configuration example is accepted silently, and the table documents exactly its fields", async () => {
+  const text = section(CONFIGURATION, "## Every field");
   const json = /```json\n([\s\S]*?)\n```/.exec(text)?.[1];
-  assert.ok(json, "README: no JSON example in Configuration");
+  assert.ok(json, "docs/configuration.md: no JSON example in Every field");
   const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
   assert.equal(host.configure(json), true, host.logs()[0]?.message);
   assert.deepEqual(host.logsAtLeast("warn"), []);
@@ -115,4 +121,14 @@ it("the README's configuration example is accepted silently, and the table docum
     [],
     "rows for fields the example does not show",
   );
+});
+
+it("the README's minimal config is accepted silently", async () => {
+  const json = /```json\n([\s\S]*?)\n```/.exec(
+    section(README, "## A minimal config"),
+  )?.[1];
+  assert.ok(json, "README: no JSON block in A minimal config");
+  const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
+  assert.equal(host.configure(json), true, host.logs()[0]?.message);
+  assert.deepEqual(host.logsAtLeast("warn"), []);
 });

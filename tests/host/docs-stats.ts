@@ -1,10 +1,10 @@
 /**
- * The README's stats table as scripts/metrics.ts defines the metrics: one row per series, as
- * Prometheus shows it with the stats tags (tests/host/readme-stats.test.ts keeps them equal).
+ * docs/metrics.md's stats table as scripts/metrics.ts defines the metrics: one row per series, as
+ * Prometheus shows it with the stats tags (tests/host/docs-metrics.test.ts keeps them equal).
  */
 import { FAMILY_SPECS, TAGS } from "../../scripts/metrics.ts";
 
-/** The rows: series, kind, what it counts (cells as the README writes them). */
+/** The rows: series, kind, what it counts (cells as docs/metrics.md writes them). */
 export function statsRows(): string[][] {
   const rows: string[][] = [];
   for (const f of FAMILY_SPECS) {

@@ -365,14 +365,14 @@ export function istioStatsAnnotations(): Record<string, string> {
 /**
  * A candidate target and its baseline target (plugin config `baseline: true`): a gauge per
  * candidate, `mirror_baseline_info{mirror_target="<candidate>", mirror_baseline="<baseline>"}`,
- * that each VM running that config adds 1 to (Prometheus' `_info` convention: read it as
+ * that each root context running that config adds 1 to (Prometheus' `_info` convention: read it as
  * "present"). Its label value is another target's name, so it is not one of SERIES.
  */
 export const BASELINE_INFO = {
   family: "mirror_baseline_info",
   kind: "gauge" as MetricKind,
   label: TAGS.baseline,
-  help: "a candidate target and its baseline (plugin config `baseline: true`); 1 per VM with that config",
+  help: "a candidate target and its baseline (plugin config `baseline: true`); each root context with that config (one per Envoy worker, and its main thread's) adds 1",
 };
 
 /** The metric name of a candidate's baseline info (without Envoy's "wasmcustom." prefix). */

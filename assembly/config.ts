@@ -8,6 +8,7 @@ import {
   IgnoreRules,
   compileIgnore,
   digestFootprint,
+  SKETCH_SLOTS,
   ignoreError,
 } from "./jsondigest";
 import { tagValue } from "./metrics";
@@ -53,6 +54,11 @@ const E_SAME_LABEL = "would have the same mirror_target label as ";
 const E_OVERRIDE_FORM = 'must be "header:NAME" or "query:NAME", got ';
 const E_BUDGET_BELOW_BODY = "must be at least max_body_bytes (";
 const E_RPS = "must be a number greater than 0 and at most 1000000, got ";
+const E_SECOND_BASELINE = "a config has at most one baseline, and ";
+const E_BASELINE_PERCENTAGE =
+  "must be the percentage of the baseline (it gets the same copies), ";
+const E_BASELINE_SALT =
+  "must be the salt of the baseline (it gets the same copies), ";
 
 /** Longest cluster name accepted (Istio's are well under 200). */
 export const MAX_NAME_LENGTH: i32 = 1024;
@@ -133,6 +139,8 @@ export class Target {
   /** the cluster name as the value of the metrics' mirror_target label */
   statName: string = "";
   percentage: f64 = 0;
+  /** as the config spells it */
+  percentageText: string = "";
   /** round(percentage × 10000): keys with a bucket below it are mirrored */
   threshold: u32 = 0;
   salt: string = "";
@@ -149,6 +157,8 @@ export class Target {
   matchHeaders: HeaderMatch[] = [];
   /** copies per second per VM (token bucket); 0: no cap */
   maxRps: f64 = 0;
+  /** a second instance of the live version: the other targets are judged against it too */
+  baseline: bool = false;
   /** index of this target's salt among the config's distinct salts (one bucket each) */
   saltGroup: i32 = 0;
 }
@@ -224,6 +234,8 @@ export class Config {
   ignoreStatuses: i32[] = [];
   /** bytes one JSON digest holds (counted in the memory budget per comparison) */
   digestBytes: u32 = 0;
+  /** the index of the baseline target, -1 when there is none */
+  baseline: i32 = -1;
 }
 
 /**
@@ -598,6 +610,7 @@ const SHORTHAND_FIELDS = [
   "host_suffix",
   "match",
   "max_rps",
+  "baseline",
 ];
 const COMPARE_FIELDS = [
   "status",
@@ -650,6 +663,7 @@ function parseTarget(
     return null;
   }
   t.percentage = pct.num;
+  t.percentageText = pct.raw;
   t.threshold = thresholdOf(pct.num);
 
   t.salt = defaultSalt;
@@ -740,7 +754,58 @@ function parseTarget(
     }
     t.maxRps = rps.num;
   }
+  const baseline = v.get("baseline");
+  if (baseline !== null) {
+    if (baseline.kind != JsonKind.Bool) {
+      c.fail(join(path, "baseline"), E_BOOL + baseline.describe());
+      return null;
+    }
+    t.baseline = baseline.bool;
+  }
   return t;
+}
+
+/**
+ * At most one baseline, with the salt and percentage of every other target: it must get the
+ * copies they get, so that their answers can be judged against its answer to the same request.
+ */
+function baselineFits(c: Checker, cfg: Config): bool {
+  const targets = cfg.targets;
+  for (let i = 0; i < targets.length; i++) {
+    if (!targets[i].baseline) continue;
+    if (cfg.baseline >= 0) {
+      return c.fail(
+        join(index("targets", i), "baseline"),
+        E_SECOND_BASELINE + index("targets", cfg.baseline) + " is one",
+      );
+    }
+    cfg.baseline = i;
+  }
+  if (cfg.baseline < 0) return true;
+  const b = targets[cfg.baseline];
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i];
+    if (t.threshold != b.threshold) {
+      return c.fail(
+        join(index("targets", i), "percentage"),
+        E_BASELINE_PERCENTAGE +
+          index("targets", cfg.baseline) +
+          " has " +
+          b.percentageText,
+      );
+    }
+    if (t.salt != b.salt) {
+      return c.fail(
+        join(index("targets", i), "salt"),
+        E_BASELINE_SALT +
+          index("targets", cfg.baseline) +
+          ' has "' +
+          b.salt +
+          '"',
+      );
+    }
+  }
+  return true;
 }
 
 /** A method-override source: "header:NAME" (lower-cased) or "query:NAME". */
@@ -948,6 +1013,7 @@ function parseRoot(c: Checker, root: JsonValue): Config | null {
       }
       cfg.targets.push(t);
     }
+    if (!baselineFits(c, cfg)) return null;
   }
   // One bucket per distinct salt and request: targets that share a salt share it.
   for (let i = 0; i < cfg.targets.length; i++) {
@@ -1199,7 +1265,11 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): bool {
     cfg.ignoreRules = rules;
   }
   if (cfg.compareBody == BodyCompare.Json) {
-    cfg.digestBytes = <u32>digestFootprint(cfg.ignoreRules);
+    // With a baseline, each body also keeps a sketch (JsonDigest.sketchInto) in its side.
+    const sketch = cfg.baseline >= 0;
+    cfg.digestBytes =
+      <u32>digestFootprint(cfg.ignoreRules, sketch) +
+      (sketch ? <u32>(SKETCH_SLOTS * 8 + 32) : 0);
   }
   const ignoreStatuses = v.get("ignore_statuses");
   const isp = join("compare", "ignore_statuses");

@@ -9,18 +9,37 @@
 // only scanned (hashed) are read slice by slice into one static scratch area.
 
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
-import { Side, Verdict, judge, verdictName } from "./compare";
+import {
+  Side,
+  Verdict,
+  isCompared,
+  isMismatch,
+  judge,
+  judgeAgainstBaseline,
+  pairCompareStat,
+  verdictName,
+  verdictStat,
+} from "./compare";
 import { BodyCompare, Config, Target, parseConfig } from "./config";
 import { IdTable } from "./ids";
-import { JsonDigest, JsonState, firstDifference } from "./jsondigest";
+import {
+  JsonDigest,
+  JsonState,
+  SKETCH_SLOTS,
+  firstDifference,
+} from "./jsondigest";
 import {
   BUFFERED_BYTES,
   MetricKind,
+  ResponseClass,
   Stat,
   WASM_MEMORY_BYTES,
+  baselineInfoName,
   darkStatOf,
+  isError,
   liveStatOf,
   metricName,
+  pairStatOf,
   statKind,
 } from "./metrics";
 import { KeySpan, RequestDecision, RequestView, Skip } from "./policy";
@@ -45,7 +64,9 @@ const RESULT_INTERNAL_FAILURE: u32 = 10;
 const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_REQUEST_TRAILERS: u32 = 1;
 const MAP_RESPONSE_HEADERS: u32 = 2;
+const MAP_RESPONSE_TRAILERS: u32 = 3;
 const MAP_CALL_RESPONSE_HEADERS: u32 = 6;
+const MAP_CALL_RESPONSE_TRAILERS: u32 = 7;
 const BUFFER_REQUEST_BODY: u32 = 0;
 const BUFFER_RESPONSE_BODY: u32 = 1;
 const BUFFER_CALL_RESPONSE_BODY: u32 = 4;
@@ -81,6 +102,10 @@ const STATUS = String.UTF8.encode(":status");
 const UPSTREAM_TIME = String.UTF8.encode("x-envoy-upstream-service-time");
 const REQUEST_ID = String.UTF8.encode("x-request-id");
 const METHOD = String.UTF8.encode(":method");
+const CONTENT_TYPE = String.UTF8.encode("content-type");
+const GRPC_STATUS = String.UTF8.encode("grpc-status");
+/** The grpc-status of a gRPC answer that carries none (gRPC's UNKNOWN). */
+const GRPC_UNKNOWN: i32 = 2;
 
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "proc_exit")
@@ -317,12 +342,26 @@ class TargetStats {
   /** mismatch sample lines */
   samples: TokenBucket | null = null;
 
+  /** a candidate's mirror_baseline_info gauge (U32.MAX_VALUE: none) */
+  baselineInfo: u32 = U32.MAX_VALUE;
+
   constructor(target: Target, cfg: Config) {
     this.target = target;
     for (let i = 0; i < Stat.Count; i++) {
       const id = defineMetric(statKind(i), metricName(target.statName, i));
       if (id == U32.MAX_VALUE) this.ok = false;
       this.ids[i] = id;
+    }
+    if (cfg.baseline >= 0 && !target.baseline) {
+      // Each VM with this config adds 1; a retired config takes its 1 back (retire).
+      const id = defineMetric(
+        MetricKind.Gauge,
+        baselineInfoName(target.statName, cfg.targets[cfg.baseline].statName),
+      );
+      if (id != U32.MAX_VALUE) {
+        imports.proxy_increment_metric(id, 1);
+        this.baselineInfo = id;
+      }
     }
     if (target.maxRps > 0) this.rate = new TokenBucket(target.maxRps);
     if (cfg.samplesPerSecond > 0) {
@@ -343,6 +382,13 @@ class TargetStats {
 
   record(stat: Stat, value: u64): void {
     if (this.ok) imports.proxy_record_metric(this.ids[stat], value);
+  }
+
+  /** This config is replaced or gone: its baseline info no longer holds for this VM. */
+  retire(): void {
+    const id = this.baselineInfo;
+    this.baselineInfo = U32.MAX_VALUE;
+    if (id != U32.MAX_VALUE) imports.proxy_increment_metric(id, -1);
   }
 
   /** Hands the counts gathered since the last flush to the host. */
@@ -444,9 +490,12 @@ class BodyDigest {
   tooLarge: bool = false;
   hash: Xxh64Stream | null = null;
   json: JsonDigest | null = null;
+  /** keep the JSON body's sketch in its side (there is a baseline to judge against) */
+  sketch: bool;
 
   constructor(cfg: Config, json: JsonDigest | null) {
     this.mode = cfg.compareBody;
+    this.sketch = cfg.baseline >= 0;
     this.max = <u64>cfg.compareMaxBodyBytes;
     if (this.mode == BodyCompare.Exact) this.hash = new Xxh64Stream();
     this.json = json;
@@ -486,22 +535,94 @@ class BodyDigest {
       side.json = j.state;
       side.digest = j.digest;
       side.exact = j.exact;
+      if (this.sketch) {
+        let sk = side.sketch;
+        if (sk === null) side.sketch = sk = new StaticArray<u64>(SKETCH_SLOTS);
+        j.sketchInto(sk);
+      }
     }
   }
 }
 
-/** compare.headers of a response: 0 when absent, a hash of the value (never 0) when present. */
-function readCompareHeaders(
-  cfg: Config,
-  map: u32,
-  out: StaticArray<u64>,
-): void {
+/** A response's header map, read in one host call (like the request's) and searched here. */
+const answer = new LiveHeaders();
+const answerSpan = new KeySpan();
+
+/**
+ * Reads what the comparison and the classes need from a response's headers (map `map`) into
+ * `side`: the status, for gRPC the grpc-status of a trailers-only answer (else GRPC_UNKNOWN until
+ * the trailers tell), and the values of compare.headers (0 when absent, else a hash, never 0).
+ * `call`: the dark answer, where Envoy's own reply to a copy it could not complete (502 protocol
+ * error, 503 reset or refused, 504 timeout: without the x-envoy-upstream-service-time the router
+ * adds to a real answer) is no answer (status 0). True when the answer is gRPC and its
+ * grpc-status is still to come (in the trailers).
+ */
+function readAnswer(map: u32, side: Side, cfg: Config, call: bool): bool {
+  const view = answer;
+  const v = answerSpan;
+  view.read(map);
+  let status = view.find(STATUS, v) ? parseStatus(v.ptr, v.len) : 0;
+  if (call && status >= 502 && status <= 504 && !view.find(UPSTREAM_TIME, v)) {
+    status = 0;
+  }
+  side.status = status;
+  let pending = false;
+  if (status != 0 && view.find(CONTENT_TYPE, v) && isGrpc(v.ptr, v.len)) {
+    if (view.find(GRPC_STATUS, v)) {
+      side.grpc = parseGrpcStatus(v.ptr, v.len);
+    } else {
+      side.grpc = GRPC_UNKNOWN;
+      pending = true;
+    }
+  }
   const names = cfg.compareHeaderBytes;
+  const out = side.headers;
   for (let i = 0; i < names.length; i++) {
     unchecked(
-      (out[i] = readHeader(map, names[i]) ? xxh64(readPtr, readLen, 0) | 1 : 0),
+      (out[i] = view.find(names[i], v) ? xxh64(v.ptr, v.len, 0) | 1 : 0),
     );
   }
+  view.drop();
+  return pending;
+}
+
+/** The grpc-status of trailers map `map` into `side` (GRPC_UNKNOWN when it has none). */
+function readGrpcTrailer(map: u32, side: Side): void {
+  side.grpc = readHeader(map, GRPC_STATUS)
+    ? parseGrpcStatus(readPtr, readLen)
+    : GRPC_UNKNOWN;
+}
+
+/**
+ * A gRPC content type: "application/grpc", alone or followed by "+" (a codec) or ";"
+ * (parameters), in any case. gRPC-Web ("application/grpc-web…") carries its status in the
+ * body: it is classed by its HTTP status.
+ */
+function isGrpc(ptr: usize, len: i32): bool {
+  const n = GRPC_TYPE.byteLength;
+  if (len < n) return false;
+  for (let i = 0; i < n; i++) {
+    let c = load<u8>(ptr + <usize>i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c != load<u8>(changetype<usize>(GRPC_TYPE) + <usize>i)) return false;
+  }
+  if (len == n) return true;
+  const next = load<u8>(ptr + <usize>n);
+  return next == 0x2b || next == 0x3b || next == 0x20;
+}
+
+const GRPC_TYPE = String.UTF8.encode("application/grpc");
+
+/** A grpc-status value: decimal digits (at most 9); anything else is GRPC_UNKNOWN. */
+function parseGrpcStatus(ptr: usize, len: i32): i32 {
+  if (len == 0 || len > 9) return GRPC_UNKNOWN;
+  let v = 0;
+  for (let i = 0; i < len; i++) {
+    const c = load<u8>(ptr + <usize>i);
+    if (c < 0x30 || c > 0x39) return GRPC_UNKNOWN;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -509,15 +630,24 @@ function readCompareHeaders(
 
 /**
  * The live side of one mirrored request, shared by its copies (one per chosen target): its
- * response (status, headers, body digest), what a mismatch sample line names, and the copies
- * whose dark answer came first and now wait for it.
+ * response (status, headers, body digest), the times its latency is measured between, what a
+ * mismatch sample line names, the copies whose dark answer came first and now wait for it, and
+ * with a baseline target, the baseline's copy and the candidates that wait for its answer.
  */
 class LiveSide {
   root: MirrorRoot;
   cfg: Config;
   startNs: u64;
+  /** when the request ended and its copies were dispatched (0: not yet) */
+  dispatchNs: u64 = 0;
+  /** when the live response ended (0: not yet) */
+  endNs: u64 = 0;
+  /** the live response began before the request ended: no latency difference */
+  early: bool = false;
   side: Side = new Side();
   body: BodyDigest | null = null;
+  /** a gRPC response whose grpc-status is still to come, in its trailers */
+  grpcPending: bool = false;
   /** bytes of the live response body (counted whether or not bodies are compared) */
   bytes: u64 = 0;
   done: bool = false;
@@ -528,6 +658,10 @@ class LiveSide {
   pendingCopies: i32 = 0;
   /** copies whose dark side is known, awaiting this live response */
   waiting: Mirror[] | null = null;
+  /** the baseline target's copy of this request, if it has one */
+  baseline: Mirror | null = null;
+  /** candidates judged but for the comparison against the baseline, awaiting its answer */
+  awaitingBaseline: Mirror[] | null = null;
   /** for mismatch samples */
   requestId: ArrayBuffer = EMPTY;
   method: ArrayBuffer = EMPTY;
@@ -567,6 +701,22 @@ class LiveSide {
     this.drop();
   }
 
+  /**
+   * The baseline's copy answered or is over without an answer (failed, cancelled, abandoned):
+   * the candidates that wait for it are judged against its answer, when it is one without error.
+   */
+  baselineOver(): void {
+    const w = this.awaitingBaseline;
+    this.awaitingBaseline = null;
+    if (w === null) return;
+    const answer = baselineAnswer(this.baseline!);
+    for (let i = 0; i < w.length; i++) {
+      const m = w[i];
+      if (answer !== null) m.countAgainstBaseline(answer);
+      m.finish();
+    }
+  }
+
   /** Gives the live digest back to the pool and its bytes back to the budget. */
   drop(): void {
     const b = this.body;
@@ -583,7 +733,8 @@ class LiveSide {
 /**
  * One copy, from its decision to its verdict. It holds a slot (max_inflight) and COPY_BYTES
  * (and, comparing JSON, a digest's bytes) of the budget from the start of the live request
- * until its dark side is known and the live side is judged, or gone.
+ * until its dark side is known and the live side is judged (and, for a candidate with a
+ * baseline, the baseline's answer is known), or gone.
  */
 class Mirror {
   root: MirrorRoot;
@@ -592,6 +743,8 @@ class Mirror {
   live: LiveSide;
   dispatched: bool = false;
   darkStartNs: u64 = 0;
+  /** when the dark answer came (0: none) */
+  darkEndNs: u64 = 0;
   forgetAtNs: u64 = 0;
   dark: Side = new Side();
   darkDone: bool = false;
@@ -601,6 +754,8 @@ class Mirror {
   /** the dark answer will never come: the root was retired, or the host never called back */
   cancelled: bool = false;
   finished: bool = false;
+  /** the compared verdict still to be judged against the baseline's answer */
+  pending: Verdict = Verdict.Ignored;
 
   constructor(
     root: MirrorRoot,
@@ -649,53 +804,72 @@ class Mirror {
     this.darkEnded();
   }
 
-  /** Both sides known: count the live side and the verdict on this copy's target. */
+  /**
+   * Both sides known: count the live side, the pair (by the side in error), the latency
+   * difference over the same span (from the request's end to each answer's end), and the
+   * verdict on this copy's target.
+   */
   judgeAndFinish(): void {
     const live = this.live;
     const st = this.stats;
-    st.inc(liveStatOf(live.side.status));
+    const liveClass = live.side.cls();
+    st.inc(liveStatOf(liveClass));
     if (this.cancelled) {
       st.inc(Stat.NotComparedIncomplete);
       this.finish();
       return;
     }
-    const v = judge(this.cfg, live.side, this.dark);
-    switch (v) {
-      case Verdict.Ignored:
-        st.inc(Stat.NotComparedIgnored);
-        break;
-      case Verdict.Match:
-        st.inc(Stat.CompareMatch);
-        break;
-      case Verdict.StatusMismatch:
-        st.inc(Stat.CompareStatusMismatch);
-        break;
-      case Verdict.HeaderMismatch:
-        st.inc(Stat.CompareHeaderMismatch);
-        break;
-      case Verdict.BodyMismatch:
-        st.inc(Stat.CompareBodyMismatch);
-        break;
-      case Verdict.JsonInvalid:
-        st.inc(Stat.CompareJsonInvalid);
-        break;
-      case Verdict.TooLarge:
-        st.inc(Stat.NotComparedTooLarge);
-        break;
-      default:
-        st.inc(Stat.NotComparedTooDeep);
-    }
+    const darkClass = this.dark.cls();
+    const liveError = isError(liveClass);
+    const darkError = isError(darkClass);
+    st.inc(pairStatOf(liveError, darkError));
     if (
-      v == Verdict.StatusMismatch ||
-      v == Verdict.HeaderMismatch ||
-      v == Verdict.BodyMismatch ||
-      v == Verdict.JsonInvalid
+      liveClass != ResponseClass.Reset &&
+      darkClass != ResponseClass.Reset &&
+      !live.early &&
+      live.endNs != 0 &&
+      this.darkEndNs != 0
     ) {
-      this.sample(v);
+      const liveEnd = live.endNs;
+      const darkEnd = this.darkEndNs;
+      if (darkEnd >= liveEnd)
+        st.record(Stat.PairSlower, (darkEnd - liveEnd) / NS_PER_US);
+      else st.record(Stat.PairFaster, (liveEnd - darkEnd) / NS_PER_US);
+    }
+    const v = judge(this.cfg, live.side, this.dark);
+    st.inc(verdictStat(v));
+    if (isMismatch(v)) this.sample(v);
+    if (!liveError && !darkError && isCompared(v)) {
+      if (this.cfg.baseline < 0 || st.target.baseline) {
+        st.inc(pairCompareStat(v));
+      } else {
+        // A candidate: judged against the baseline's answer to the same request, if it has one
+        // without error (a request the baseline did not get a copy of is not counted).
+        this.pending = v;
+        const b = live.baseline;
+        if (b !== null) {
+          if (!b.darkDone && !b.finished) {
+            let w = live.awaitingBaseline;
+            if (w === null) live.awaitingBaseline = w = [];
+            w.push(this);
+            return;
+          }
+          const answer = baselineAnswer(b);
+          if (answer !== null) this.countAgainstBaseline(answer);
+        }
+      }
     }
     this.finish();
   }
 
+  /** The pending verdict, judged against the baseline's answer `base` (without error). */
+  countAgainstBaseline(base: Side): void {
+    const v = this.pending;
+    const w = isMismatch(v)
+      ? judgeAgainstBaseline(this.cfg, v, this.live.side, this.dark, base)
+      : v;
+    if (isCompared(w)) this.stats.inc(pairCompareStat(w));
+  }
   /** One info line naming the request, at most compare.samples_per_second per target. */
   sample(v: Verdict): void {
     const limiter = this.stats.samples;
@@ -732,7 +906,10 @@ class Mirror {
     );
   }
 
-  /** This copy is over: its slot, its budget and its dark digest go back. */
+  /**
+   * This copy is over: its slot, its budget and its dark digest go back; a baseline's candidates
+   * waiting for it are judged.
+   */
   finish(): void {
     if (this.finished) return;
     this.finished = true;
@@ -744,7 +921,14 @@ class Mirror {
       this.root.giveDigest(j);
       this.darkJson = null;
     }
+    const live = this.live;
+    if (live.baseline === this) live.baselineOver();
   }
+}
+
+/** The baseline copy's answer when it is one without error; null otherwise (or not yet). */
+function baselineAnswer(b: Mirror): Side | null {
+  return b.darkDone && !b.cancelled && !isError(b.dark.cls()) ? b.dark : null;
 }
 
 /** A string for a log line: quoted, with `"` and control characters escaped. */
@@ -837,32 +1021,12 @@ function noteDispatchFailure(cluster: string, r: u32): void {
   failuresSinceLog = 0;
 }
 
-/**
- * The dark response's status, 0 for a reset or timeout. Envoy answers a call
- * whose upstream refused, reset or timed out with a reply of its own (503
- * "upstream connect error…", 504 "upstream request timeout") rather than with
- * no headers; a real upstream response carries x-envoy-upstream-service-time,
- * added by the router on the way back, and Envoy's own reply does not.
- */
-function darkStatus(): i32 {
-  if (!readHeader(MAP_CALL_RESPONSE_HEADERS, STATUS)) return 0;
-  const status = parseStatus();
-  if (
-    (status == 503 || status == 504) &&
-    !readHeader(MAP_CALL_RESPONSE_HEADERS, UPSTREAM_TIME)
-  ) {
-    return 0;
-  }
-  return status;
-}
-
-/** The status the last read found (readPtr, readLen); 0 when it is not one. */
-function parseStatus(): i32 {
-  const n = readLen;
-  if (n == 0 || n > 3) return 0;
+/** A status: three decimal digits; 0 when it is not one. */
+function parseStatus(ptr: usize, len: i32): i32 {
+  if (len != 3) return 0;
   let v = 0;
-  for (let i: u32 = 0; i < n; i++) {
-    const c = load<u8>(readPtr + i);
+  for (let i = 0; i < 3; i++) {
+    const c = load<u8>(ptr + <usize>i);
     if (c < 0x30 || c > 0x39) return 0;
     v = v * 10 + (c - 0x30);
   }
@@ -963,6 +1127,8 @@ export class MirrorRoot {
     }
     // A config replacing this root's previous one: what it counted is shown first.
     this.flushStats();
+    const old = this.stats;
+    for (let i = 0; i < old.length; i++) old[i].retire();
     this.stats = stats;
     this.config = cfg;
     this.decision = new RequestDecision(cfg.saltPrefixes.length);
@@ -994,7 +1160,7 @@ export class MirrorRoot {
       return j;
     }
     bytesSinceCollect += <usize>cfg.digestBytes;
-    return new JsonDigest(cfg.ignoreRules);
+    return new JsonDigest(cfg.ignoreRules, cfg.baseline >= 0);
   }
 
   giveDigest(j: JsonDigest): void {
@@ -1052,14 +1218,21 @@ export class MirrorRoot {
     this.calls.delete(token);
     const st = m.stats;
     const cfg = m.cfg;
-    const status = headers > 0 ? darkStatus() : 0;
-    st.inc(darkStatOf(status));
-    st.record(Stat.DarkDuration, usBetween(m.darkStartNs, nowNs()));
     const dark = m.dark;
     dark.reset(cfg.compareHeaders.length);
-    dark.status = status;
-    if (headers > 0 && cfg.compareHeaders.length > 0) {
-      readCompareHeaders(cfg, MAP_CALL_RESPONSE_HEADERS, dark.headers);
+    if (
+      headers > 0 &&
+      readAnswer(MAP_CALL_RESPONSE_HEADERS, dark, cfg, true) &&
+      trailers > 0
+    ) {
+      readGrpcTrailer(MAP_CALL_RESPONSE_TRAILERS, dark);
+    }
+    st.inc(darkStatOf(dark.cls()));
+    if (dark.status != 0) {
+      // Only an answer has a latency: a reset, a timeout or a refused copy has none.
+      const now = nowNs();
+      m.darkEndNs = now;
+      st.record(Stat.DarkDuration, usBetween(m.darkStartNs, now));
     }
     m.darkBytes = <u64>body_size;
     if (cfg.compareBody != BodyCompare.Off && !m.live.gone) {
@@ -1094,6 +1267,8 @@ export class MirrorRoot {
       }
     }
     this.flushStats();
+    const stats = this.stats;
+    for (let i = 0; i < stats.length; i++) stats[i].retire();
   }
 
   /**
@@ -1142,7 +1317,9 @@ export class MirrorRoot {
       if (rate !== null) rate.take(now);
       if (live === null) live = new LiveSide(this, cfg, now);
       if (chosen === null) chosen = [];
-      chosen.push(new Mirror(this, st, cfg, live));
+      const m = new Mirror(this, st, cfg, live);
+      if (st.target.baseline) live.baseline = m;
+      chosen.push(m);
     }
     if (chosen === null) {
       // Nothing was allocated unless the map was too large for the scratch area or a marker
@@ -1254,12 +1431,8 @@ export class MirrorStream {
     const live = this.live;
     if (live === null || live.done) return;
     const cfg = live.cfg;
-    live.side.status = readHeader(MAP_RESPONSE_HEADERS, STATUS)
-      ? parseStatus()
-      : 0;
-    if (cfg.compareHeaders.length > 0) {
-      readCompareHeaders(cfg, MAP_RESPONSE_HEADERS, live.side.headers);
-    }
+    live.early = this.assembling;
+    live.grpcPending = readAnswer(MAP_RESPONSE_HEADERS, live.side, cfg, false);
     if (cfg.compareBody != BodyCompare.Off) {
       const json =
         cfg.compareBody == BodyCompare.Json ? this.root.takeDigest(cfg) : null;
@@ -1283,7 +1456,12 @@ export class MirrorStream {
 
   onResponseTrailers(): void {
     const live = this.live;
-    if (live !== null && !live.done) this.liveEnded();
+    if (live === null || live.done) return;
+    if (live.grpcPending) {
+      live.grpcPending = false;
+      readGrpcTrailer(MAP_RESPONSE_TRAILERS, live.side);
+    }
+    this.liveEnded();
   }
 
   onDone(): void {
@@ -1309,15 +1487,19 @@ export class MirrorStream {
     collectSometimes();
   }
 
-  /** The live response ended: each copy's target counts it and its duration. */
+  /**
+   * The live response ended: each dispatched copy's target counts its duration, from the
+   * request's end (when the copies were dispatched) as for the dark side.
+   */
   liveEnded(): void {
     const live = this.live!;
     const now = nowNs();
+    live.endNs = now;
     const mirrors = this.mirrors!;
     for (let i = 0; i < mirrors.length; i++) {
       const m = mirrors[i];
-      if (m.dispatched) {
-        m.stats.record(Stat.LiveDuration, usBetween(live.startNs, now));
+      if (m.dispatched && live.side.status != 0) {
+        m.stats.record(Stat.LiveDuration, usBetween(live.dispatchNs, now));
       }
     }
     live.ended();
@@ -1353,6 +1535,7 @@ export class MirrorStream {
     this.held = 0;
     this.comparing = sent > 0;
     this.live!.assembling = false;
+    this.live!.dispatchNs = now;
     if (!this.comparing) {
       // No copy left (every dispatch failed): nothing will judge against the live side,
       // so its digest's bytes go back to the budget now.

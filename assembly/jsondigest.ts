@@ -52,6 +52,8 @@ export const DIFF_ENTRIES: i32 = 64;
 export const DIFF_DEPTH: i32 = 4;
 /** Bytes of pointer text kept per entry. */
 export const POINTER_TEXT: i32 = 64;
+/** Slots of a sketch (a power of two). */
+export const SKETCH_SLOTS: i32 = 64;
 
 const E_TOO_MANY = "too many patterns (at most 32)";
 const E_WHOLE = "would ignore the whole body";
@@ -92,6 +94,8 @@ export enum JsonState {
 @inline const T_ROOT: u64 = 0x726f6f745f707472;
 // @ts-ignore: decorator
 @inline const TOKEN_SEED: u64 = 0x746f6b656e5f7365;
+// @ts-ignore: decorator
+@inline const T_ANY_INDEX: u64 = 0x616e795f696e6478;
 
 /** A well-mixed digest of the pair (a, b); not symmetric. */
 // @ts-ignore: decorator
@@ -381,6 +385,11 @@ export class JsonDigest {
   private patterns: i32;
   private mem: StaticArray<u8>;
   private base: usize;
+  /**
+   * With a sketch: SKETCH_SLOTS sums, then the "field" hash of the container open at each depth
+   * (its pointer with every array index as "*"); null without.
+   */
+  private sketchMem: StaticArray<u64> | null;
   private stream: Xxh64Stream = new Xxh64Stream();
   private finished: bool = false;
   private st: i32 = S_VALUE;
@@ -421,14 +430,47 @@ export class JsonDigest {
   private deepest: i32 = 0; // once the table is full: the deepest depth it holds
   private dropped: i32 = 0x7fffffff; // least depth of an entry given up
 
-  constructor(rules: IgnoreRules | null) {
+  /**
+   * `sketch`: also keep where the body's values lie, for a comparison against a baseline
+   * (sketchInto).
+   */
+  constructor(rules: IgnoreRules | null, sketch: bool = false) {
     const patterns = rules !== null ? rules.count : 0;
     const mem = new StaticArray<u8>(stateSize(patterns));
     this.rules = rules;
     this.patterns = patterns;
     this.mem = mem;
     this.base = changetype<usize>(mem);
+    this.sketchMem = sketch
+      ? new StaticArray<u64>(SKETCH_SLOTS + MAX_DEPTH + 1)
+      : null;
     this.reset();
+  }
+
+  /**
+   * The body's sketch, after finish(): each value that was not ignored (but the root) adds a
+   * hash of its digest and its pointer to the slot of its "field" — its pointer with every array
+   * index as "*" (`/items/*` + `/price`) — so that two bodies differ in the slots of the fields
+   * where they differ: a difference in `/items/3/price` shows in the slots of `/items/*` and
+   * `/items/*` `/price`. Member order does not matter (a slot is a sum); array order does.
+   */
+  sketchInto(out: StaticArray<u64>): void {
+    const s = this.sketchMem;
+    if (s === null) return;
+    memory.copy(
+      changetype<usize>(out),
+      changetype<usize>(s),
+      <usize>(min(out.length, SKETCH_SLOTS) << 3),
+    );
+  }
+
+  /** The field hash of a value at depth `d` (a member or element of the container there). */
+  private fieldOf(s: StaticArray<u64>, d: i32): u64 {
+    if (d == 0) return T_ROOT;
+    const frame = this.frameAt(d);
+    const token =
+      load<u32>(frame, 28) & F_OBJECT ? load<u64>(frame, 8) : T_ANY_INDEX;
+    return combine(unchecked(s[SKETCH_SLOTS + d]), token);
   }
 
   /** Makes the digest ready for another body. */
@@ -444,6 +486,8 @@ export class JsonDigest {
     this.entries = 0;
     this.deepest = 0;
     this.dropped = 0x7fffffff;
+    const s = this.sketchMem;
+    if (s !== null) memory.fill(changetype<usize>(s), 0, SKETCH_SLOTS << 3);
     memory.fill(this.base + DEPTH_COUNT, 0, 4 * (DIFF_DEPTH + 1));
     store<u64>(this.base + PATH_HASH, T_ROOT);
     store<i32>(this.base + PATH_LEN, 0);
@@ -863,6 +907,12 @@ export class JsonDigest {
       this.state = JsonState.TooDeep;
       return S_TOO_DEEP;
     }
+    const s = this.sketchMem;
+    if (s !== null) {
+      unchecked(
+        (s[SKETCH_SLOTS + this.depth + 1] = this.fieldOf(s, this.depth)),
+      );
+    }
     const d = ++this.depth;
     const frame = this.frameAt(d);
     store<u64>(frame, object ? 0 : T_ARRAY);
@@ -914,6 +964,14 @@ export class JsonDigest {
       }
       store<u32>(frame, load<u32>(frame, 24) + 1, 24);
       if (d <= DIFF_DEPTH) this.record(d, v);
+      const s = this.sketchMem;
+      if (s !== null) {
+        const field = this.fieldOf(s, d);
+        const at =
+          flags & F_OBJECT ? field : combine(field, load<u64>(frame, 16));
+        const slot = <i32>(field >> 58);
+        unchecked((s[slot] += combine(at, v)));
+      }
     }
     if (!(flags & F_OBJECT)) store<u64>(frame, load<u64>(frame, 16) + 1, 16);
     return S_AFTER;
@@ -1293,7 +1351,10 @@ export function firstDifference(live: JsonDigest, dark: JsonDigest): string {
 }
 
 /** Bytes one JsonDigest holds for these rules, object headers included (the rules are shared). */
-export function digestFootprint(rules: IgnoreRules | null): i32 {
+export function digestFootprint(
+  rules: IgnoreRules | null,
+  sketch: bool = false,
+): i32 {
   const patterns = rules !== null ? rules.count : 0;
   // each allocation: its payload plus at most 32 bytes of block and object header
   return (
@@ -1301,6 +1362,7 @@ export function digestFootprint(rules: IgnoreRules | null): i32 {
     stateSize(patterns) +
     <i32>offsetof<Xxh64Stream>() +
     32 + // the stream's tail
-    4 * 32
+    4 * 32 +
+    (sketch ? (SKETCH_SLOTS + MAX_DEPTH + 1) * 8 + 32 : 0)
   );
 }

@@ -6,7 +6,7 @@
 //
 // with one `stats_tags` entry per label, regex `(<label>=\.=(.*?);\.;)` (Istio renders exactly
 // this regex for each of `extraStatTags`). Envoy shows the names under /stats with the prefix
-// "wasmcustom.". scripts/metrics.ts is the same table for the tools (README, report, gates,
+// "wasmcustom.". scripts/metrics.ts is the same table for the tools (docs, report, gates,
 // Envoy and Istio configs); a host test checks that the module defines exactly what it lists.
 
 export enum MetricKind {
@@ -15,7 +15,7 @@ export enum MetricKind {
   Histogram = 2,
 }
 
-/** Index of each per-target metric in the tables below. */
+/** Index of each per-target metric in METRICS. */
 export enum Stat {
   Copies,
   SkipNotMatched,
@@ -36,11 +36,13 @@ export enum Stat {
   Dark4xx,
   Dark5xx,
   DarkReset,
+  DarkGrpcError,
   Live2xx,
   Live3xx,
   Live4xx,
   Live5xx,
   LiveReset,
+  LiveGrpcError,
   CompareMatch,
   CompareStatusMismatch,
   CompareHeaderMismatch,
@@ -50,9 +52,20 @@ export enum Stat {
   NotComparedIncomplete,
   NotComparedTooLarge,
   NotComparedTooDeep,
+  PairBothOk,
+  PairDarkError,
+  PairLiveError,
+  PairBothError,
+  PairCompareMatch,
+  PairCompareStatusMismatch,
+  PairCompareHeaderMismatch,
+  PairCompareBodyMismatch,
+  PairCompareJsonInvalid,
   Inflight,
   DarkDuration,
   LiveDuration,
+  PairSlower,
+  PairFaster,
   Count,
 }
 
@@ -61,142 +74,93 @@ export const TAG_TARGET = "mirror_target";
 export const TAG_REASON = "mirror_reason";
 export const TAG_CLASS = "mirror_class";
 export const TAG_RESULT = "mirror_result";
+export const TAG_PAIR = "mirror_pair";
+export const TAG_BASELINE = "mirror_baseline";
 
-const COPIES = "mirror_copies_total";
+/** One per-target metric: its family, kind, and the label (besides the target) and value. */
+class Metric {
+  constructor(
+    public family: string,
+    public kind: MetricKind,
+    public label: string = "",
+    public value: string = "",
+  ) {}
+}
+
+const COUNTER = MetricKind.Counter;
+const counter = (family: string, label: string, value: string): Metric =>
+  new Metric(family, COUNTER, label, value);
+
 const SKIPPED = "mirror_skipped_total";
 const DISPATCH = "mirror_dispatch_failures_total";
 const DARK = "mirror_dark_responses_total";
 const LIVE = "mirror_live_responses_total";
 const COMPARED = "mirror_compared_total";
 const NOT_COMPARED = "mirror_not_compared_total";
+const PAIRS = "mirror_pairs_total";
+const PAIR_COMPARED = "mirror_pair_comparisons_total";
 
-/** Family of each Stat. */
-export const STAT_FAMILIES: string[] = [
-  COPIES,
-  SKIPPED,
-  SKIPPED,
-  SKIPPED,
-  SKIPPED,
-  SKIPPED,
-  SKIPPED,
-  SKIPPED,
-  SKIPPED,
-  SKIPPED,
-  SKIPPED,
-  DISPATCH,
-  DISPATCH,
-  DISPATCH,
-  DARK,
-  DARK,
-  DARK,
-  DARK,
-  DARK,
-  LIVE,
-  LIVE,
-  LIVE,
-  LIVE,
-  LIVE,
-  COMPARED,
-  COMPARED,
-  COMPARED,
-  COMPARED,
-  COMPARED,
-  NOT_COMPARED,
-  NOT_COMPARED,
-  NOT_COMPARED,
-  NOT_COMPARED,
-  "mirror_inflight",
-  "mirror_dark_duration_microseconds",
-  "mirror_live_duration_microseconds",
-];
-
-/** The label of each Stat besides the target ("" when none). */
-export const STAT_LABELS: string[] = [
-  "",
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_CLASS,
-  TAG_RESULT,
-  TAG_RESULT,
-  TAG_RESULT,
-  TAG_RESULT,
-  TAG_RESULT,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  TAG_REASON,
-  "",
-  "",
-  "",
-];
-
-/** The label's value of each Stat. */
-export const STAT_VALUES: string[] = [
-  "",
-  "not_matched",
-  "loop",
-  "method",
-  "no_key",
-  "sampled_out",
-  "rate_limited",
-  "overloaded",
-  "over_budget",
-  "body_too_large",
-  "live_reset",
-  "unknown_cluster",
-  "no_healthy_host",
-  "other",
-  "2xx",
-  "3xx",
-  "4xx",
-  "5xx",
-  "reset",
-  "2xx",
-  "3xx",
-  "4xx",
-  "5xx",
-  "reset",
-  "match",
-  "status_mismatch",
-  "header_mismatch",
-  "body_mismatch",
-  "json_invalid",
-  "ignored_status",
-  "incomplete",
-  "body_too_large",
-  "too_deep",
-  "",
-  "",
-  "",
+/** Every per-target metric, in Stat order. */
+const METRICS: Metric[] = [
+  new Metric("mirror_copies_total", COUNTER),
+  counter(SKIPPED, TAG_REASON, "not_matched"),
+  counter(SKIPPED, TAG_REASON, "loop"),
+  counter(SKIPPED, TAG_REASON, "method"),
+  counter(SKIPPED, TAG_REASON, "no_key"),
+  counter(SKIPPED, TAG_REASON, "sampled_out"),
+  counter(SKIPPED, TAG_REASON, "rate_limited"),
+  counter(SKIPPED, TAG_REASON, "overloaded"),
+  counter(SKIPPED, TAG_REASON, "over_budget"),
+  counter(SKIPPED, TAG_REASON, "body_too_large"),
+  counter(SKIPPED, TAG_REASON, "live_reset"),
+  counter(DISPATCH, TAG_REASON, "unknown_cluster"),
+  counter(DISPATCH, TAG_REASON, "no_healthy_host"),
+  counter(DISPATCH, TAG_REASON, "other"),
+  counter(DARK, TAG_CLASS, "2xx"),
+  counter(DARK, TAG_CLASS, "3xx"),
+  counter(DARK, TAG_CLASS, "4xx"),
+  counter(DARK, TAG_CLASS, "5xx"),
+  counter(DARK, TAG_CLASS, "reset"),
+  counter(DARK, TAG_CLASS, "grpc_error"),
+  counter(LIVE, TAG_CLASS, "2xx"),
+  counter(LIVE, TAG_CLASS, "3xx"),
+  counter(LIVE, TAG_CLASS, "4xx"),
+  counter(LIVE, TAG_CLASS, "5xx"),
+  counter(LIVE, TAG_CLASS, "reset"),
+  counter(LIVE, TAG_CLASS, "grpc_error"),
+  counter(COMPARED, TAG_RESULT, "match"),
+  counter(COMPARED, TAG_RESULT, "status_mismatch"),
+  counter(COMPARED, TAG_RESULT, "header_mismatch"),
+  counter(COMPARED, TAG_RESULT, "body_mismatch"),
+  counter(COMPARED, TAG_RESULT, "json_invalid"),
+  counter(NOT_COMPARED, TAG_REASON, "ignored_status"),
+  counter(NOT_COMPARED, TAG_REASON, "incomplete"),
+  counter(NOT_COMPARED, TAG_REASON, "body_too_large"),
+  counter(NOT_COMPARED, TAG_REASON, "too_deep"),
+  counter(PAIRS, TAG_PAIR, "both_ok"),
+  counter(PAIRS, TAG_PAIR, "dark_error"),
+  counter(PAIRS, TAG_PAIR, "live_error"),
+  counter(PAIRS, TAG_PAIR, "both_error"),
+  counter(PAIR_COMPARED, TAG_RESULT, "match"),
+  counter(PAIR_COMPARED, TAG_RESULT, "status_mismatch"),
+  counter(PAIR_COMPARED, TAG_RESULT, "header_mismatch"),
+  counter(PAIR_COMPARED, TAG_RESULT, "body_mismatch"),
+  counter(PAIR_COMPARED, TAG_RESULT, "json_invalid"),
+  new Metric("mirror_inflight", MetricKind.Gauge),
+  new Metric("mirror_dark_duration_microseconds", MetricKind.Histogram),
+  new Metric("mirror_live_duration_microseconds", MetricKind.Histogram),
+  new Metric("mirror_pair_dark_slower_microseconds", MetricKind.Histogram),
+  new Metric("mirror_pair_dark_faster_microseconds", MetricKind.Histogram),
 ];
 
 /** Kind of each Stat. */
 export function statKind(stat: i32): MetricKind {
-  if (stat == Stat.Inflight) return MetricKind.Gauge;
-  if (stat == Stat.DarkDuration || stat == Stat.LiveDuration) {
-    return MetricKind.Histogram;
-  }
-  return MetricKind.Counter;
+  return METRICS[stat].kind;
+}
+
+/** Family of each Stat. */
+export function statFamily(stat: i32): string {
+  return METRICS[stat].family;
 }
 
 /** VM-wide gauges (no target label), summed over the VMs of an Envoy. */
@@ -224,23 +188,56 @@ export function tag(label: string, value: string): string {
 
 /** The metric name of `stat` for the target whose tag value is `target`. */
 export function metricName(target: string, stat: i32): string {
-  const head = STAT_FAMILIES[stat] + "." + tag(TAG_TARGET, target);
-  const label = STAT_LABELS[stat];
-  return label.length == 0 ? head : head + tag(label, STAT_VALUES[stat]);
+  const m = METRICS[stat];
+  const head = m.family + "." + tag(TAG_TARGET, target);
+  return m.label.length == 0 ? head : head + tag(m.label, m.value);
 }
 
-/** The counter for a dark response status (0 or out of range: reset or timeout). */
-export function darkStatOf(status: i32): Stat {
-  return <Stat>(Stat.Dark2xx + classIndex(status));
+/**
+ * The gauge naming a candidate target's baseline (each VM with that config adds 1):
+ * `mirror_baseline_info{mirror_target, mirror_baseline}`.
+ */
+export function baselineInfoName(target: string, baseline: string): string {
+  return (
+    "mirror_baseline_info." +
+    tag(TAG_TARGET, target) +
+    tag(TAG_BASELINE, baseline)
+  );
 }
 
-/** The counter for a live response status of a mirrored request. */
-export function liveStatOf(status: i32): Stat {
-  return <Stat>(Stat.Live2xx + classIndex(status));
+/** Response classes, in the order of the class counters. */
+export enum ResponseClass {
+  C2xx,
+  C3xx,
+  C4xx,
+  C5xx,
+  Reset,
+  GrpcError,
 }
 
-/** 0..3 for 2xx..5xx, 4 for anything else (no status: reset or timeout). */
-export function classIndex(status: i32): i32 {
-  if (status >= 200 && status < 600) return status / 100 - 2;
-  return 4;
+/** The class of an answer: its status (0: none, a reset or timeout) and, for gRPC, its grpc-status (-1: not gRPC). */
+export function classOf(status: i32, grpc: i32): ResponseClass {
+  if (status < 200 || status >= 600) return ResponseClass.Reset;
+  if (grpc > 0 && status < 300) return ResponseClass.GrpcError;
+  return <ResponseClass>(status / 100 - 2);
+}
+
+/** Whether an answer of class `c` counts as an error (5xx, reset, timeout, gRPC status other than 0). */
+export function isError(c: ResponseClass): bool {
+  return c >= ResponseClass.C5xx;
+}
+
+/** The counter for a dark answer of class `c`. */
+export function darkStatOf(c: ResponseClass): Stat {
+  return <Stat>(Stat.Dark2xx + c);
+}
+
+/** The counter for a live answer of class `c` (mirrored requests). */
+export function liveStatOf(c: ResponseClass): Stat {
+  return <Stat>(Stat.Live2xx + c);
+}
+
+/** The pairs counter for a pair whose sides are (or are not) in error. */
+export function pairStatOf(liveError: bool, darkError: bool): Stat {
+  return <Stat>(Stat.PairBothOk + (darkError ? 1 : 0) + (liveError ? 2 : 0));
 }

@@ -97,21 +97,21 @@ export function nullFilterWasm(work: NullWork = {}): Uint8Array {
   const bodies: Record<string, string[]> = { proxy_on_request_headers: reads };
   const verdict = work.dispatchTo !== undefined && work.verdictCalls === true;
   if (verdict) {
-    const status = at;
-    data.push(`(data (i32.const ${status}) ":status")`);
-    const metric = at + 8;
+    const metric = at;
     data.push(`(data (i32.const ${metric}) "bench_null_us")`);
     at = metric + 14;
     const now = `(drop (call $now (i32.const 80)))`;
     const record = `(drop (call $record (i32.load (i32.const 88)) (i64.rem_u (i64.load (i32.const 80)) (i64.const 1000000))))`;
-    const statusOf = (map: number) =>
-      `(drop (call $get (i32.const ${map}) (i32.const ${status}) (i32.const 7) (i32.const 64) (i32.const 68)))`;
+    // Each answer's header map in one read, as the filter reads them.
+    const mapOf = (map: number) =>
+      `(drop (call $pairs (i32.const ${map}) (i32.const 64) (i32.const 68)))`;
     bodies.proxy_on_configure = [
       `(drop (call $define (i32.const 2) (i32.const ${metric}) (i32.const 13) (i32.const 88)))`,
     ];
     reads.push(now);
-    bodies.proxy_on_response_headers = [statusOf(2), now, record];
-    bodies.proxy_on_http_call_response = [statusOf(6), now, record];
+    bodies.proxy_on_response_headers = [mapOf(2), now, record];
+    // the dark latency and the pair's latency difference
+    bodies.proxy_on_http_call_response = [mapOf(6), now, record, record];
   }
   const exported = new Set(work.exports ?? entryPointsOf());
   const funcs = EXPORTS.filter(([name]) => exported.has(name)).map(

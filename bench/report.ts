@@ -440,7 +440,7 @@ export function mirrorFloor(h: HostCallCosts | undefined): string {
     `interleaved run (medians of ${h.reps} repetitions; "What a host call costs" below); the filter adds ${f1(inc.filter)} µs ` +
     `there (${f2(inc.filter / inc.native)} ×), ${signed(inc.filter - inc.bare, 1)} µs over the bare mirror. ` +
     (inc.verdict !== undefined
-      ? `The bare mirror making the filter's other host calls per mirror as well (3 timestamps, the live and dark \`:status\`, 2 histogram records: ` +
+      ? `The bare mirror making the filter's other host calls per mirror as well (3 timestamps, the live and dark answers' header maps, 3 histogram records: ` +
         `the same calls, counted in the emulator) adds ${f1(inc.verdict)} µs (${f2(inc.verdict / inc.native)} × native), so those calls cost ` +
         `${signed(inc.verdict - inc.bare, 1)} µs and the filter's own code and what it sends ${signed(inc.filter - inc.verdict, 1)} µs. `
       : "") +

@@ -351,7 +351,7 @@ const PAIRS = "+ 1 × proxy_get_header_map_pairs";
 const BARE = `${PAIRS} + 1 × proxy_http_call (bare mirror)`;
 /** The bare mirror making the filter's host calls: what is left of the filter is its own code. */
 const VERDICT =
-  "+ the filter's other host calls per mirror (3 timestamps, 2 :status reads, 2 histogram records)";
+  "+ the filter's other host calls per mirror (3 timestamps, 2 answer header maps, 3 histogram records)";
 /** The same configuration in a second Envoy: how far two identical ones differ in this run. */
 const AGAIN = "filter 0% again (A/A: a second, identical Envoy)";
 const FILTER_0 = "filter 0%";

@@ -10,6 +10,8 @@ export const TAGS = {
   reason: "mirror_reason",
   class: "mirror_class",
   result: "mirror_result",
+  pair: "mirror_pair",
+  baseline: "mirror_baseline",
 } as const;
 export type TagName = (typeof TAGS)[keyof typeof TAGS];
 
@@ -46,6 +48,19 @@ const CLASSES: Array<[string, string]> = [
   ["4xx", "status 400–499"],
   ["5xx", "status 500–599"],
   ["reset", "reset, timeout, refused, or no valid status"],
+  [
+    "grpc_error",
+    "a gRPC answer (`content-type: application/grpc…`) whose `grpc-status` is not 0, or missing",
+  ],
+];
+
+/** The comparison results, for both comparison families. */
+const RESULTS: Array<[string, string]> = [
+  ["match", "statuses (and headers, bodies when compared) agree"],
+  ["status_mismatch", "statuses differ (by `compare.status`)"],
+  ["header_mismatch", "a header of `compare.headers` differs"],
+  ["body_mismatch", "bodies (or their canonical JSON) differ"],
+  ["json_invalid", "`compare.body: json` and either body is not JSON"],
 ];
 
 /** The families, in the order of the README's table. */
@@ -109,13 +124,7 @@ export const FAMILY_SPECS: FamilySpec[] = [
     prefix: "compared",
     label: TAGS.result,
     help: "live/dark pairs compared, by result",
-    values: [
-      ["match", "statuses (and headers, bodies when compared) agree"],
-      ["status_mismatch", "statuses differ (by `compare.status`)"],
-      ["header_mismatch", "a header of `compare.headers` differs"],
-      ["body_mismatch", "bodies (or their canonical JSON) differ"],
-      ["json_invalid", "`compare.body: json` and either body is not JSON"],
-    ],
+    values: RESULTS,
   },
   {
     family: "mirror_not_compared_total",
@@ -131,6 +140,27 @@ export const FAMILY_SPECS: FamilySpec[] = [
     ],
   },
   {
+    family: "mirror_pairs_total",
+    kind: "counter",
+    prefix: "pairs",
+    label: TAGS.pair,
+    help: "copies whose live and dark answers are both known, by the side in error (5xx, reset, timeout, no valid status, gRPC status other than 0)",
+    values: [
+      ["both_ok", "neither side in error"],
+      ["dark_error", "the dark side in error, live not"],
+      ["live_error", "the live side in error, dark not"],
+      ["both_error", "both sides in error"],
+    ],
+  },
+  {
+    family: "mirror_pair_comparisons_total",
+    kind: "counter",
+    prefix: "pair_compared",
+    label: TAGS.result,
+    help: "pairs where neither side is in error, compared, by result; for a target with a baseline, a difference counts only where the baseline's answer to the same request agrees with live",
+    values: RESULTS,
+  },
+  {
     family: "mirror_inflight",
     kind: "gauge",
     prefix: "inflight",
@@ -140,13 +170,25 @@ export const FAMILY_SPECS: FamilySpec[] = [
     family: "mirror_dark_duration_microseconds",
     kind: "histogram",
     prefix: "dark.duration",
-    help: "dispatch → dark response",
+    help: "copy dispatched (the live request's end) → dark answer complete; valid answers only (no reset, timeout or refused copy)",
   },
   {
     family: "mirror_live_duration_microseconds",
     kind: "histogram",
     prefix: "live.duration",
-    help: "live request headers → live response end (mirrored requests)",
+    help: "the live request's end → live response end (mirrored requests)",
+  },
+  {
+    family: "mirror_pair_dark_slower_microseconds",
+    kind: "histogram",
+    prefix: "pair.slower",
+    help: "per pair with a latency difference, d = dark − live over the same span, when d ≥ 0: d",
+  },
+  {
+    family: "mirror_pair_dark_faster_microseconds",
+    kind: "histogram",
+    prefix: "pair.faster",
+    help: "per pair with a latency difference, when d < 0: −d",
   },
   {
     family: "mirror_buffered_bytes",
@@ -238,7 +280,8 @@ export function promLabels(
 
 /**
  * Histogram buckets of the latency histograms, in microseconds: 50 µs to 60 s, with bounds at
- * the default objectives (50 ms, 100 ms) so that "p95 < 100 ms" is read off a bucket edge.
+ * 50 ms and 100 ms (the absolute objectives' usual limits) so that "p95 < 100 ms" is read off a
+ * bucket edge.
  */
 export const LATENCY_BUCKETS_US = [
   50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 75_000,
@@ -246,8 +289,38 @@ export const LATENCY_BUCKETS_US = [
   10_000_000, 60_000_000,
 ];
 
-/** The prefix that selects the filter's histograms for the bucket settings. */
-export const HISTOGRAM_PREFIX = "wasmcustom.mirror_";
+/**
+ * Histogram buckets of the paired latency differences (dark slower by / faster by), in
+ * microseconds: 1 ms apart around the smallest tolerance (5 ms) so that a shift of a few
+ * milliseconds is resolved from Prometheus too, then coarser up to 60 s.
+ */
+export const PAIR_BUCKETS_US = [
+  100, 250, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 10_000,
+  12_500, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 75_000, 100_000,
+  150_000, 250_000, 500_000, 1_000_000, 2_500_000, 10_000_000, 60_000_000,
+];
+
+/**
+ * The bucket settings of the filter's histograms, by stat name prefix. The prefixes do not
+ * overlap: Envoy uses the first setting that matches a name, and istio-agent sorts them.
+ */
+export const HISTOGRAM_BUCKETS: ReadonlyArray<{
+  prefix: string;
+  buckets: number[];
+}> = [
+  { prefix: "wasmcustom.mirror_dark_duration_", buckets: LATENCY_BUCKETS_US },
+  { prefix: "wasmcustom.mirror_live_duration_", buckets: LATENCY_BUCKETS_US },
+  { prefix: "wasmcustom.mirror_pair_dark_", buckets: PAIR_BUCKETS_US },
+];
+
+/** The bucket bounds Envoy gives the histogram family `family` (per HISTOGRAM_BUCKETS). */
+export function bucketsOf(family: string): number[] {
+  const h = HISTOGRAM_BUCKETS.find((b) =>
+    `wasmcustom.${family}`.startsWith(b.prefix),
+  );
+  if (!h) throw new Error(`no histogram buckets for ${family}`);
+  return h.buckets;
+}
 
 /** Envoy's regex for a tag in the name, exactly as Istio renders one for each extraStatTags. */
 export function tagRegex(label: string): string {
@@ -267,9 +340,10 @@ export function envoyStatsConfig(): {
       tag_name: t,
       regex: tagRegex(t),
     })),
-    histogram_bucket_settings: [
-      { match: { prefix: HISTOGRAM_PREFIX }, buckets: LATENCY_BUCKETS_US },
-    ],
+    histogram_bucket_settings: HISTOGRAM_BUCKETS.map((h) => ({
+      match: { prefix: h.prefix },
+      buckets: h.buckets,
+    })),
   };
 }
 
@@ -282,10 +356,41 @@ export function envoyStatsConfig(): {
 export function istioStatsAnnotations(): Record<string, string> {
   return {
     "sidecar.istio.io/extraStatTags": Object.values(TAGS).join(","),
-    "sidecar.istio.io/statsHistogramBuckets": JSON.stringify({
-      [HISTOGRAM_PREFIX]: LATENCY_BUCKETS_US,
-    }),
+    "sidecar.istio.io/statsHistogramBuckets": JSON.stringify(
+      Object.fromEntries(HISTOGRAM_BUCKETS.map((h) => [h.prefix, h.buckets])),
+    ),
   };
+}
+
+/**
+ * A candidate target and its baseline target (plugin config `baseline: true`): a gauge per
+ * candidate, `mirror_baseline_info{mirror_target="<candidate>", mirror_baseline="<baseline>"}`,
+ * that each root context running that config adds 1 to (Prometheus' `_info` convention: read it as
+ * "present"). Its label value is another target's name, so it is not one of SERIES.
+ */
+export const BASELINE_INFO = {
+  family: "mirror_baseline_info",
+  kind: "gauge" as MetricKind,
+  label: TAGS.baseline,
+  help: "a candidate target and its baseline (plugin config `baseline: true`); each root context with that config (one per Envoy worker, and its main thread's) adds 1",
+};
+
+/** The metric name of a candidate's baseline info (without Envoy's "wasmcustom." prefix). */
+export function baselineInfoName(candidate: string, baseline: string): string {
+  return `${BASELINE_INFO.family}.${tag(TAGS.target, tagValue(candidate))}${tag(TAGS.baseline, tagValue(baseline))}`;
+}
+
+/** An Envoy stat name of a baseline info gauge → its candidate and baseline; else undefined. */
+export function parseBaselineInfo(
+  name: string,
+): { target: string; baseline: string } | undefined {
+  const bare = name.startsWith("wasmcustom.")
+    ? name.slice("wasmcustom.".length)
+    : name;
+  const m = new RegExp(
+    `^${BASELINE_INFO.family}\\.${TAGS.target}=\\.=(.*?);\\.;${TAGS.baseline}=\\.=(.*?);\\.;$`,
+  ).exec(bare);
+  return m ? { target: m[1], baseline: m[2] } : undefined;
 }
 
 const BY_SERIES = new Map(

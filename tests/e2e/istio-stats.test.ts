@@ -21,7 +21,7 @@ import {
 import {
   envoyStatsConfig,
   istioStatsAnnotations,
-  LATENCY_BUCKETS_US,
+  bucketsOf,
   promLabels,
   SERIES,
   series,
@@ -209,22 +209,29 @@ for (const withAnnotations of [true, false])
       for (const x of SERIES) {
         const labels = promLabels(ISTIO_TARGET, x.key);
         if (x.kind === "histogram") {
-          for (const le of [...LATENCY_BUCKETS_US.map(String), "+Inf"])
+          for (const le of [...bucketsOf(x.family).map(String), "+Inf"])
             assert.ok(
               samples.has(promKey(`${x.family}_bucket`, { ...labels, le })),
               `${x.family}_bucket le=${le}`,
             );
-          assert.equal(
-            samples.get(promKey(`${x.family}_count`, labels)),
-            6,
-            x.key,
-          );
+          // each answer has a latency; each pair's difference is either slower or faster
+          if (!x.key.startsWith("pair."))
+            assert.equal(
+              samples.get(promKey(`${x.family}_count`, labels)),
+              6,
+              x.key,
+            );
         } else
           assert.ok(
             samples.has(promKey(x.family, labels)),
             `${x.key}: ${promKey(x.family, labels)}`,
           );
       }
+      const count = (key: string) =>
+        samples.get(
+          promKey(`${series(key).family}_count`, promLabels(ISTIO_TARGET, key)),
+        ) ?? 0;
+      assert.equal(count("pair.slower") + count("pair.faster"), 6);
       const v = (key: string, target = ISTIO_TARGET, extra = {}) =>
         samples.get(
           promKey(series(key).family, { ...promLabels(target, key), ...extra }),

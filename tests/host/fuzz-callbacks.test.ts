@@ -54,6 +54,16 @@ function configs(): object[] {
       compare: { status: "class", body: "json", max_body_bytes: 2048 },
       method_override: ["header:x-http-method-override", "query:_method"],
     },
+    {
+      // v4 the baseline of v2 and v3: candidates wait for its answer to each request
+      ...base,
+      targets: [
+        { cluster: "v2", percentage: 60 },
+        { cluster: "v3", percentage: 60, match: { path_prefix: "/orders" } },
+        { cluster: "v4", percentage: 60, baseline: true, max_rps: 50 },
+      ],
+      compare: { body: "json", headers: ["content-type"] },
+    },
   ];
 }
 
@@ -133,9 +143,22 @@ it(`${STEPS} random steps over up to ${MAX_OPEN} open streams: no trap, the budg
   };
 
   const answer = (call: HttpCall) => {
-    const r = int(10);
+    const r = int(12);
     if (r === 0) host.respondReset(call);
     else if (r === 1) host.respondTimeout(call);
+    else if (r === 2) host.respondLocal(call, 502, "protocol error");
+    else if (r === 3)
+      host.respond(call, {
+        status: 200,
+        headers: [
+          ["content-type", "application/grpc"],
+          ...(int(2)
+            ? [["grpc-status", String(int(17))] as [string, string]]
+            : []),
+        ],
+        body: bytes(int(64)),
+        trailers: int(2) ? [["grpc-status", pick(["0", "14", "x", ""])]] : [],
+      });
     else
       host.respond(call, {
         status: pick([200, 200, 201, 404, 500, 503]),
@@ -165,7 +188,11 @@ it(`${STEPS} random steps over up to ${MAX_OPEN} open streams: no trap, the budg
           o.s.responseHeaders(
             [
               [":status", String(pick([200, 200, 404, 500]))],
-              ["content-type", pick(["application/json", "text/plain"])],
+              [
+                "content-type",
+                pick(["application/json", "text/plain", "application/grpc"]),
+              ],
+              ...(int(8) ? [] : [["grpc-status", "0"] as [string, string]]),
             ],
             eos,
           );
@@ -247,6 +274,31 @@ it(`${STEPS} random steps over up to ${MAX_OPEN} open streams: no trap, the budg
         0,
       );
     assert.equal(counted, requests, `${t}: requests counted once`);
+    // every copy dispatched ends as a pair or uncompared (its live side or dark answer lost),
+    // and gets one verdict
+    const sum = (prefix: string) =>
+      keysOf(prefix).reduce((n, k) => n + host.counter(stat(t, k)), 0);
+    const copies = host.counter(stat(t, "copies"));
+    assert.equal(
+      sum("pairs") + host.counter(stat(t, "not_compared.incomplete")),
+      copies,
+      `${t}: every copy a pair or incomplete`,
+    );
+    assert.equal(
+      sum("compared") + sum("not_compared"),
+      copies,
+      `${t}: one verdict per copy`,
+    );
+    assert.ok(
+      sum("pair_compared") <= host.counter(stat(t, "pairs.both_ok")),
+      `${t}: pair comparisons only of pairs without error`,
+    );
+    assert.equal(
+      host.histogram(stat(t, "pair.slower")).length +
+        host.histogram(stat(t, "pair.faster")).length <=
+        sum("pairs"),
+      true,
+    );
   }
   // A bound on the VM's memory (docs/hostile.md, "Memory"): 2 × (budget + max_body_bytes + 6 MiB).
   const bound = 2 * (BUDGET + MAX_BODY + 6 * (1 << 20));
@@ -262,6 +314,10 @@ it(`${STEPS} random steps over up to ${MAX_OPEN} open streams: no trap, the budg
     ...keysOf("dispatch_failures"),
     ...keysOf("compared"),
     ...keysOf("not_compared"),
+    ...keysOf("pairs"),
+    ...keysOf("pair_compared"),
+    "dark.grpc_error",
+    "live.grpc_error",
   ]) {
     const n = TARGETS.reduce((a, x) => a + host.counter(stat(x, k)), 0);
     if (n) seen[k] = n;

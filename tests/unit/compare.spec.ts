@@ -7,8 +7,18 @@ import {
   StatusCompare,
   parseConfig,
 } from "../../assembly/config";
-import { Side, Verdict, judge, verdictName } from "../../assembly/compare";
-import { JsonDigest, digestFootprint } from "../../assembly/jsondigest";
+import {
+  Side,
+  Verdict,
+  judge,
+  judgeAgainstBaseline,
+  verdictName,
+} from "../../assembly/compare";
+import {
+  JsonDigest,
+  SKETCH_SLOTS,
+  digestFootprint,
+} from "../../assembly/jsondigest";
 
 const T = '"targets":[{"cluster":"dark","percentage":10}]';
 
@@ -504,5 +514,134 @@ describe("judge", () => {
     expect<string>(verdictName(Verdict.HeaderMismatch)).toBe("header_mismatch");
     expect<string>(verdictName(Verdict.BodyMismatch)).toBe("body_mismatch");
     expect<string>(verdictName(Verdict.JsonInvalid)).toBe("json_invalid");
+  });
+});
+
+// ----- gRPC statuses and the baseline -------------------------------------------------------------
+
+/** A gRPC answer: HTTP 200 with this grpc-status. */
+function grpc(code: i32): Side {
+  const s = side(200);
+  s.grpc = code;
+  return s;
+}
+
+/** A 200 JSON answer with its sketch, as the filter keeps it when there is a baseline. */
+function sketched(cfg: Config, body: string): Side {
+  const d = new JsonDigest(cfg.ignoreRules, true);
+  const b = String.UTF8.encode(body);
+  d.update(changetype<usize>(b), <u32>b.byteLength);
+  d.finish();
+  const s = new Side();
+  s.reset(0);
+  s.status = 200;
+  s.json = d.state;
+  s.digest = d.digest;
+  s.exact = d.exact;
+  const sk = new StaticArray<u64>(SKETCH_SLOTS);
+  d.sketchInto(sk);
+  s.sketch = sk;
+  return s;
+}
+
+describe("judge: gRPC", () => {
+  it("compares grpc-status exactly, and by class (ok vs error)", () => {
+    const exact = cfgOf("{}");
+    expect<Verdict>(judge(exact, grpc(0), grpc(0))).toBe(Verdict.Match);
+    expect<Verdict>(judge(exact, grpc(0), grpc(14))).toBe(
+      Verdict.StatusMismatch,
+    );
+    expect<Verdict>(judge(exact, grpc(5), grpc(14))).toBe(
+      Verdict.StatusMismatch,
+    );
+    const cls = cfgOf('{"status":"class"}');
+    expect<Verdict>(judge(cls, grpc(5), grpc(14))).toBe(Verdict.Match);
+    expect<Verdict>(judge(cls, grpc(0), grpc(14))).toBe(Verdict.StatusMismatch);
+    // a gRPC answer and a plain one agree only when both are ok
+    expect<Verdict>(judge(cls, side(200), grpc(0))).toBe(Verdict.Match);
+  });
+});
+
+describe("judgeAgainstBaseline", () => {
+  it("a status difference counts only where the baseline's status is live's", () => {
+    const cfg = cfgOf("{}");
+    const v = judge(cfg, side(200), side(201));
+    expect<Verdict>(
+      judgeAgainstBaseline(cfg, v, side(200), side(201), side(200)),
+    ).toBe(Verdict.StatusMismatch);
+    expect<Verdict>(
+      judgeAgainstBaseline(cfg, v, side(200), side(201), side(202)),
+    ).toBe(Verdict.Match);
+  });
+
+  it("a baseline whose status is not live's says nothing of the headers and body: not judged", () => {
+    const cfg = cfgOf('{"headers":["etag"]}');
+    const v = judge(cfg, side(200, 1, [1]), side(200, 1, [2]));
+    expect<Verdict>(v).toBe(Verdict.HeaderMismatch);
+    expect<Verdict>(
+      judgeAgainstBaseline(
+        cfg,
+        v,
+        side(200, 1, [1]),
+        side(200, 1, [2]),
+        side(204, 1, [1]),
+      ),
+    ).toBe(Verdict.Ignored);
+  });
+
+  it("noisy headers cancel, and then the bodies decide", () => {
+    const cfg = cfgOf('{"headers":["etag","x"],"body":"exact"}');
+    const live = side(200, 7, [1, 5]);
+    const base = side(200, 7, [2, 5]);
+    const v = judge(cfg, live, side(200, 8, [3, 5]));
+    expect<Verdict>(
+      judgeAgainstBaseline(cfg, v, live, side(200, 8, [3, 5]), base),
+    ).toBe(Verdict.BodyMismatch);
+    expect<Verdict>(
+      judgeAgainstBaseline(cfg, v, live, side(200, 7, [3, 5]), base),
+    ).toBe(Verdict.Match);
+    expect<Verdict>(
+      judgeAgainstBaseline(cfg, v, live, side(200, 7, [3, 6]), base),
+    ).toBe(Verdict.HeaderMismatch);
+  });
+
+  it("JSON bodies: a field the baseline also changes cancels; another field does not", () => {
+    const cfg = cfgOf('{"body":"json"}');
+    const live = sketched(cfg, '{"id":"l","total":10,"items":[1,2]}');
+    const base = sketched(cfg, '{"id":"b","total":10,"items":[1,2]}');
+    const same = sketched(cfg, '{"id":"c","total":10,"items":[1,2]}');
+    const changed = sketched(cfg, '{"id":"c","total":11,"items":[1,2]}');
+    expect<Verdict>(
+      judgeAgainstBaseline(cfg, Verdict.BodyMismatch, live, same, base),
+    ).toBe(Verdict.Match);
+    expect<Verdict>(
+      judgeAgainstBaseline(cfg, Verdict.BodyMismatch, live, changed, base),
+    ).toBe(Verdict.BodyMismatch);
+    // a baseline equal to live: any difference is the candidate's
+    expect<Verdict>(
+      judgeAgainstBaseline(cfg, Verdict.BodyMismatch, live, same, live),
+    ).toBe(Verdict.BodyMismatch);
+  });
+
+  it("exact bodies: a whole-body difference the baseline shares cancels", () => {
+    const cfg = cfgOf('{"body":"exact"}');
+    expect<Verdict>(
+      judgeAgainstBaseline(
+        cfg,
+        Verdict.BodyMismatch,
+        side(200, 1),
+        side(200, 2),
+        side(200, 3),
+      ),
+    ).toBe(Verdict.Match);
+    expect<Verdict>(
+      judgeAgainstBaseline(
+        cfg,
+        Verdict.BodyMismatch,
+        side(200, 1),
+        side(200, 2),
+        side(200, 1),
+      ),
+    ).toBe(Verdict.BodyMismatch);
   });
 });

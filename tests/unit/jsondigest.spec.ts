@@ -7,6 +7,7 @@ import {
   JsonDigest,
   JsonState,
   MAX_DEPTH,
+  SKETCH_SLOTS,
   compileIgnore,
   digestFootprint,
   firstDifference,
@@ -1134,5 +1135,80 @@ describe("jsondigest: footprint", () => {
     expect<i32>(digestFootprint(rulesOf([]))).toBe(none);
     const one = digestFootprint(rulesOf(["/a"]));
     expect<i32>(one - none).toBe((MAX_DEPTH + 1) * 4);
+  });
+});
+
+// ----- sketches (a candidate judged against a baseline) -----------------------------------------
+
+/** The sketch of `body` (whole, then fed byte by byte through a reused digest: the same). */
+function sketchOf(body: string, rules: IgnoreRules | null = null): u64[] {
+  const d = new JsonDigest(rules, true);
+  const b = utf8(body);
+  d.update(changetype<usize>(b), <usize>b.byteLength);
+  d.finish();
+  const whole = new StaticArray<u64>(SKETCH_SLOTS);
+  d.sketchInto(whole);
+  d.reset();
+  for (let i = 0; i < b.byteLength; i++) d.update(changetype<usize>(b) + i, 1);
+  d.finish();
+  const split = new StaticArray<u64>(SKETCH_SLOTS);
+  d.sketchInto(split);
+  const out: u64[] = [];
+  for (let i = 0; i < SKETCH_SLOTS; i++) {
+    expect<u64>(split[i]).toBe(whole[i], body);
+    out.push(whole[i]);
+  }
+  return out;
+}
+
+/** The slots where two sketches differ. */
+function slotsDiffering(a: u64[], b: u64[]): i32[] {
+  const out: i32[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i] != b[i]) out.push(i);
+  return out;
+}
+
+describe("jsondigest: sketch", () => {
+  it("is the same for equal documents, however spelled and ordered", () => {
+    const a = sketchOf('{"a":1,"b":{"c":[1,2],"d":"x"}}');
+    const b = sketchOf(' { "b" : { "d":"\\u0078", "c":[1.0,2e0]}, "a":1 } ');
+    expect<i32>(slotsDiffering(a, b).length).toBe(0);
+  });
+
+  it("differs in the slots of the field that differs, and of the values that hold it", () => {
+    const base = sketchOf('{"id":"x","items":[{"sku":"a","price":1}],"n":2}');
+    const price = sketchOf('{"id":"x","items":[{"sku":"a","price":2}],"n":2}');
+    const id = sketchOf('{"id":"y","items":[{"sku":"a","price":1}],"n":2}');
+    const byPrice = slotsDiffering(base, price);
+    const byId = slotsDiffering(base, id);
+    // /items/*/price, and the values that hold it: /items/* and /items
+    expect<i32>(byPrice.length).toBeGreaterThanOrEqual(1);
+    expect<i32>(byPrice.length).toBeLessThanOrEqual(3);
+    expect<i32>(byId.length).toBe(1);
+    expect<bool>(byPrice.includes(byId[0])).toBe(false);
+  });
+
+  it("places every element of an array in one field, and keeps their order", () => {
+    const a = sketchOf('{"items":[{"id":1},{"id":2}]}');
+    const b = sketchOf('{"items":[{"id":2},{"id":1}]}');
+    expect<i32>(slotsDiffering(a, b).length).toBeGreaterThan(0);
+    const c = sketchOf('{"items":[{"id":1},{"id":3}]}');
+    const d = sketchOf('{"items":[{"id":1},{"id":4}]}');
+    expect<string>(slotsDiffering(a, c).toString()).toBe(
+      slotsDiffering(a, d).toString(),
+    );
+  });
+
+  it("leaves ignored values out", () => {
+    const rules = rulesOf(["/**/ts"]);
+    const a = sketchOf('{"ts":1,"v":{"ts":2,"k":1}}', rules);
+    const b = sketchOf('{"ts":9,"v":{"ts":8,"k":1}}', rules);
+    expect<i32>(slotsDiffering(a, b).length).toBe(0);
+  });
+
+  it("costs a fixed amount more in the footprint", () => {
+    expect<i32>(digestFootprint(null, true) - digestFootprint(null)).toBe(
+      (SKETCH_SLOTS + MAX_DEPTH + 1) * 8 + 32,
+    );
   });
 });

@@ -332,6 +332,39 @@ function startEnvoy(
   };
 }
 
+/** The sum of the series whose key is `key` or starts with `key.` (scripts/metrics.ts keys). */
+function total(stats: Map<string, number>, ...keys: string[]): number {
+  let sum = 0;
+  for (const [k, v] of stats)
+    if (keys.some((key) => k === key || k.startsWith(`${key}.`))) sum += v;
+  return sum;
+}
+
+/** Requests the filter has counted: each once, as a copy, a skip or a dispatch failure. */
+const accounted = (stats: Map<string, number>) =>
+  total(stats, "copies", "skipped", "dispatch_failures");
+
+/**
+ * The filter's counters once they account for every one of the `sent` orders and every copy has
+ * its dark answer (the filter hands its counts to Envoy on a 0.5 s tick, so they lag the
+ * requests); after `ms` without that, the counters as they are.
+ */
+async function settledStats(
+  sent: number,
+  ms = 10000,
+): Promise<Map<string, number>> {
+  let stats = new Map<string, number>();
+  await waitFor(async () => {
+    stats = await mirrorStats();
+    return (
+      accounted(stats) === sent &&
+      (stats.get("inflight") ?? 0) === 0 &&
+      total(stats, "dark") === total(stats, "copies")
+    );
+  }, ms);
+  return stats;
+}
+
 function summary(
   stats: Map<string, number>,
   sent: number,
@@ -340,6 +373,10 @@ function summary(
   const g = (k: string) => stats.get(k) ?? 0;
   say("");
   say(`Live: ${liveOk} of ${sent} orders answered by the live kitchen (2xx).`);
+  if (accounted(stats) !== sent)
+    say(
+      `(Envoy's stats count ${accounted(stats)} of the ${sent} orders so far.)`,
+    );
   say(`Mirrored to the next kitchen: ${g("copies")}`);
   const reasons: [string, string][] = [
     [
@@ -495,17 +532,13 @@ async function main(): Promise<void> {
       track(await send("GET", "/menu", user));
     }),
   );
-  await waitFor(async () => {
-    const s = await mirrorStats();
-    return (s.get("inflight") ?? 0) === 0;
-  }, 6000);
+  const stats = await settledStats(sent);
 
   for (const r of next.received)
     if (!r.shadow)
       say(
         `  (unexpected: dark received ${r.method} ${r.path} without the marker)`,
       );
-  const stats = await mirrorStats();
   summary(stats, sent, liveOk);
   const darkPosts = next.received.filter((r) => r.method === "POST").length;
   say(
@@ -529,23 +562,30 @@ async function main(): Promise<void> {
   );
   // A steady trickle of diners, so that the live-vs-dark report has data.
   let round = 0;
+  /** Trickle orders still waiting for their live answer. */
+  const pending = new Set<Promise<unknown>>();
+  const order = (r: Promise<{ status: number; body: string }>) => {
+    const p = r.then(track);
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+  };
   const trickle = setInterval(() => {
     const user = `diner-${round % 40}`;
     round++;
     const op = round % 4;
     if (op === 0) {
-      void send(
-        "POST",
-        "/orders",
-        user,
-        JSON.stringify({ burger: burgers[round % 3] }),
-      ).then(track);
-    } else if (op === 1 && orderBook.size > 0) {
-      void send("GET", `/orders/${1 + (round % orderBook.size)}`, user).then(
-        track,
+      order(
+        send(
+          "POST",
+          "/orders",
+          user,
+          JSON.stringify({ burger: burgers[round % 3] }),
+        ),
       );
+    } else if (op === 1 && orderBook.size > 0) {
+      order(send("GET", `/orders/${1 + (round % orderBook.size)}`, user));
     } else {
-      void send("GET", "/menu", user).then(track);
+      order(send("GET", "/menu", user));
     }
   }, 100);
   await new Promise<void>((resolve) => {
@@ -565,11 +605,8 @@ async function main(): Promise<void> {
     await cleanup();
     throw new DemoError(`Envoy exited unexpectedly. Its log:\n${log}`);
   }
-  await waitFor(
-    async () => ((await mirrorStats()).get("inflight") ?? 0) === 0,
-    6000,
-  );
-  const final = await mirrorStats();
+  await waitFor(async () => pending.size === 0, 10000);
+  const final = await settledStats(sent);
   say("");
   say("Final counts:");
   summary(final, sent, liveOk);

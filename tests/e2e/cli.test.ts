@@ -1,8 +1,9 @@
 // The npm scripts as a new user meets them, each run through npm in a fresh copy of the
 // repository (the tracked and untracked files, no build/, node_modules shared read-only): --help
 // and bad arguments are answered before any build; `npm run validate` builds only when it must;
-// and a typo in envoy/config.json (`percentge`) stops `npm start`, `npm run validate` and
-// `npm run istio` with the filter's own suggestion, before anything starts.
+// a typo in envoy/config.json (`percentge`) stops `npm start`, `npm run validate` and
+// `npm run istio` with the filter's own suggestion, before anything starts; and `npm start`'s
+// summaries account for every order it sent.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import {
@@ -21,7 +22,8 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join, sep } from "node:path";
 import { after, describe, it } from "node:test";
-import { envoyBinary, REPO_ROOT } from "./harness.ts";
+import { envoyBinary, REPO_ROOT, skipReason } from "./harness.ts";
+import { demoSummaries, summaryGaps } from "../host/demo-summary.ts";
 
 const copies: string[] = [];
 after(() => {
@@ -220,4 +222,36 @@ describe("a typo in envoy/config.json (percentge) stops every script that uses i
       /sampling\.key: unknown field \(did you mean "keys"\?\)/,
     );
   });
+});
+
+describe("npm start", () => {
+  it(
+    "its first summary and its final counts account for every order sent",
+    {
+      skip: envoyBinary ? false : skipReason,
+    },
+    async () => {
+      const dir = freshCopy(true);
+      const r = await npmRun(
+        dir,
+        "start",
+        "--duration",
+        "2",
+        ...["listener", "admin", "live", "dark"].flatMap((p) => [
+          `--${p}-port`,
+          "0",
+        ]),
+      );
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const summaries = demoSummaries(r.stdout);
+      assert.equal(summaries.length, 2, r.stdout);
+      for (const s of summaries) {
+        assert.ok(s.sent > 0, r.stdout);
+        assert.equal(s.liveOk, s.sent, r.stdout);
+        assert.deepEqual(summaryGaps(s), [], r.stdout);
+      }
+      assert.ok(summaries[0].copies > 0, r.stdout);
+      assert.ok(summaries[0].received !== undefined, r.stdout);
+    },
+  );
 });

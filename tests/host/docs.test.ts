@@ -1,6 +1,6 @@
 /**
- * The README is a front door and docs/ the reference: the README stays short and lists every
- * docs file, each docs file opens with a table of contents of its own sections, every relative
+ * The README is a front door and docs/ the reference: the README stays short, lists every
+ * docs file and shows a sample of `npm start` whose counts add up, each docs file opens with a table of contents of its own sections, every relative
  * link (file and #anchor) leads somewhere, prose lines are wrapped, and the layout table of
  * docs/development.md names every top-level folder and every file of the folders it lists,
  * as `git ls-files` sees the tree.
@@ -11,6 +11,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { demoSummaries, summaryGaps } from "./demo-summary.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
@@ -107,6 +108,12 @@ it("the README is a front door of at most about 250 lines, and its contents list
         listed.includes(`#${slug(h.text)}`),
         `the README's contents miss its section "${h.text}"`,
       );
+});
+
+it("the README's sample of npm start adds up: every order sent is mirrored or not, every copy answered", () => {
+  const summaries = demoSummaries(read("README.md"));
+  assert.ok(summaries.length > 0, "the README shows no summary of npm start");
+  for (const s of summaries) assert.deepEqual(summaryGaps(s), []);
 });
 
 it("every docs file opens with a table of contents listing each of its sections, in order", () => {

@@ -113,26 +113,30 @@ const built = (dir: string) => existsSync(join(dir, "build", "mirror.wasm"));
 const SUGGESTION =
   'targets[0].percentge: unknown field (did you mean "percentage"?)';
 
+/** Every npm script a user runs (the install hook aside), from package.json. */
+const SCRIPTS = Object.keys(
+  JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).scripts,
+).filter((s) => s !== "postinstall");
+
 describe("on a fresh clone, --help and bad arguments are answered before any build", () => {
   const dir = freshCopy();
-  const helps: Array<[string, RegExp]> = [
-    ["start", /^usage: npm start/],
-    ["validate", /^usage: npm run validate/],
-    ["istio", /^usage: npm run istio/],
-    ["oci", /^usage: npm run oci/],
-    ["report", /^usage: npm run report/],
-    ["gates", /^usage: npm run gates/],
-    ["bench", /^usage: npm run bench/],
-    ["sync", /^usage: npm run sync/],
-    ["envoy", /^usage: npm run envoy/],
-  ];
-  for (const [script, usage] of helps)
+  for (const script of SCRIPTS)
     it(`npm run ${script} -- --help`, async () => {
       const r = await npmRun(dir, script, "--help");
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, usage);
+      const command = ["start", "test"].includes(script)
+        ? `npm ${script}`
+        : `npm run ${script}`;
+      assert.ok(
+        r.stdout.startsWith(`usage: ${command}`),
+        `npm run ${script} -- --help printed:\n${r.stdout}${r.stderr}`,
+      );
       assert.doesNotMatch(r.stderr, /^build:/m);
       assert.ok(!built(dir), "it built the filter");
+      assert.ok(
+        !existsSync(join(dir, "build")),
+        "it wrote build/ (it ran something)",
+      );
     });
   const bad: Array<[string, string[], RegExp]> = [
     ["start", ["--duration", "abc"], /--duration: must be a positive number/],
@@ -142,6 +146,9 @@ describe("on a fresh clone, --help and bad arguments are answered before any bui
     ["validate", ["--bogus"], /Unknown option '--bogus'/],
     ["gates", ["--bogus"], /Unknown option '--bogus'/],
     ["bench", ["--bogus"], /unknown or incomplete option '--bogus'/],
+    ["build", ["--bogus"], /^npm run build: Unknown option '--bogus'/m],
+    ["test", ["--bogus"], /^npm test: Unknown option '--bogus'/m],
+    ["test:host", ["no-such.test.ts"], /no such file/],
   ];
   for (const [script, args, message] of bad)
     it(`npm run ${script} -- ${args.join(" ")} → exit 2`, async () => {

@@ -173,9 +173,13 @@ it("prose in the README and the docs is wrapped at 100 columns (tables and code 
   assert.deepEqual(long, []);
 });
 
-/** The tracked files of the repository (`git ls-files`), relative to its root. */
+/** The repository's files as git sees them (tracked, and untracked but not ignored). */
 function trackedFiles(): string[] {
-  return execFileSync("git", ["ls-files", "-z"], { cwd: ROOT })
+  return execFileSync(
+    "git",
+    ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    { cwd: ROOT },
+  )
     .toString()
     .split("\0")
     .filter((f) => f && existsSync(join(ROOT, f)));

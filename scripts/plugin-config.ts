@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parseDocument, Scalar } from "yaml";
 import { Host } from "../tests/host/emulator.ts";
 import { RELEASE_WASM, shownPath } from "./build.ts";
+import { refusalLines } from "./config-message.ts";
 import { REPO_ROOT } from "./envoy.ts";
 
 /** The plugin configuration of the demo, envoy/envoy.yaml and the Istio manifests. */
@@ -61,7 +62,11 @@ export async function readCheckedPluginConfig(file: string): Promise<string> {
   const { ok, messages } = await checkPluginConfig(text);
   if (!ok)
     throw new Error(
-      `${shown}: ${messages.join("\n") || "refused by the filter"}`,
+      refusalLines(
+        shown,
+        text,
+        messages.length ? messages : ["refused by the filter"],
+      ).join("\n"),
     );
   return text;
 }

@@ -144,7 +144,7 @@ function main(): number {
     });
   } catch (err) {
     process.stderr.write(
-      `${task.command}: ${(err as Error).message.split("\n")[0]} (${task.command} -- --help)\n`,
+      `${task.command}: ${(err as Error).message.replace(/\. To specify .*$/s, "")} (${task.command} -- --help)\n`,
     );
     return 2;
   }

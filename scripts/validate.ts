@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { ensureBuild, shownPath, userPath } from "./build.ts";
+import { refusalLines } from "./config-message.ts";
 import { checkPluginConfig, PLUGIN_CONFIG_FILE } from "./plugin-config.ts";
 
 export const USAGE = `usage: npm run validate -- [FILE...]
@@ -16,6 +17,8 @@ build/mirror.wasm's on_configure, run in the host emulator (built first if missi
 Prints the filter's message for a refused file, e.g.
 
   envoy/config.json: invalid plugin config: targets[0].percentge: unknown field (did you mean "percentage"?)
+
+with the line and column of a JSON syntax error (FILE:LINE:COLUMN: and the line under it).
 
 Exit codes: 0 every file accepted, 1 a file refused or unreadable, 2 bad arguments.
 `;
@@ -37,9 +40,9 @@ export async function main(argv: string[]): Promise<number> {
       ? positionals.map(userPath)
       : [PLUGIN_CONFIG_FILE];
   } catch (err) {
-    process.stderr.write(
-      `validate: ${(err as Error).message} (npm run validate -- --help)\n`,
-    );
+    // Node's message goes on to explain `--` for positionals: the first sentence says it.
+    const message = (err as Error).message.replace(/\. To specify .*$/s, "");
+    process.stderr.write(`validate: ${message} (npm run validate -- --help)\n`);
     return 2;
   }
   ensureBuild();
@@ -63,7 +66,11 @@ export async function main(argv: string[]): Promise<number> {
           messages.map((m) => `  ${m}\n`).join(""),
       );
     else {
-      process.stderr.write(`${shown}: ${messages.join("\n")}\n`);
+      process.stderr.write(
+        refusalLines(shown, text, messages)
+          .map((l) => `${l}\n`)
+          .join(""),
+      );
       code = 1;
     }
   }

@@ -171,6 +171,53 @@ describe("npm run validate", () => {
     assert.doesNotMatch(r.stderr, /^build:/m);
   });
 
+  it("names a JSON error's line and column, a YAML file and a byte order mark, each file in turn", async () => {
+    const dir = freshCopy(true);
+    writeFileSync(
+      join(dir, "comma.json"),
+      '{\n  "targets": [{"cluster": "k", "percentage": 10,}]\n}\n',
+    );
+    writeFileSync(join(dir, "plugin.yaml"), "cluster: k\npercentage: 10\n");
+    writeFileSync(
+      join(dir, "bom.json"),
+      '\uFEFF{"cluster":"k","percentage":1}',
+    );
+    const r = await npmRun(
+      dir,
+      "validate",
+      "comma.json",
+      "plugin.yaml",
+      "bom.json",
+      "envoy/config.json",
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^comma\.json:2:49: invalid plugin config: configuration: is not valid JSON: expected a field name at offset 50$/m,
+    );
+    assert.match(
+      r.stderr,
+      /^plugin\.yaml: is YAML, but the plugin config is JSON/m,
+    );
+    assert.match(
+      r.stderr,
+      /^bom\.json: begins with a byte order mark \(BOM\)/m,
+    );
+    assert.equal(
+      r.stdout,
+      "envoy/config.json: valid (build/mirror.wasm accepts it)\n",
+    );
+  });
+
+  it("answers an unknown flag in one line", async () => {
+    const r = await npmRun(freshCopy(true), "validate", "--bogus");
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      "validate: Unknown option '--bogus' (npm run validate -- --help)\n",
+    );
+  });
+
   it("on a fresh clone, builds the filter first (it is missing), then checks", async () => {
     const dir = freshCopy();
     const r = await npmRun(dir, "validate");

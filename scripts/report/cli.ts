@@ -70,7 +70,7 @@ Exit codes:
   2  not enough data: a statistic has fewer than min_samples samples, and nothing fails
   3  no report: the source is unreachable, answers an error, or has no mirror metrics (or none
      of --target)
-  4  usage: a bad argument or objectives file
+  4  usage: a bad argument or objectives file, or an address on a port Node's fetch refuses
 `;
 
 /** What `runReport` needs; everything has a default. */
@@ -169,6 +169,27 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/**
+ * `--settle -1` as `--settle=-1`: parseArgs takes a value that starts with "-" for an option (and
+ * answers in three lines); a number after a flag that takes a value is that value, judged below.
+ */
+function numbersAsValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const option = (OPTIONS as Record<string, { type: string }>)[
+      argv[i].replace(/^--/, "")
+    ];
+    if (
+      argv[i].startsWith("--") &&
+      option?.type === "string" &&
+      /^-\d/.test(argv[i + 1] ?? "")
+    )
+      out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
 /** The options of a command line, checked; `help` when it asks for the usage. */
 export function parseCommandLine(argv: string[]):
   | { help: true }
@@ -179,11 +200,16 @@ export function parseCommandLine(argv: string[]):
       watch: boolean;
       intervalS: number;
     } {
+  const args = numbersAsValues(argv);
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
+    ({ values } = parseArgs({ args, options: OPTIONS }));
   } catch (e) {
-    throw new ReportError((e as Error).message, EXIT.usage);
+    // One line: Node's message goes on to explain how to pass a value that starts with "-".
+    const message = (e as Error).message
+      .split("\n")[0]
+      .replace(/\. To specify .*$/, "");
+    throw new ReportError(message, EXIT.usage);
   }
   if (values.help) return { help: true };
   const only = (flag: string, source: string) => {

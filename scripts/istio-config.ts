@@ -686,20 +686,25 @@ Renders the mirror for Istio for any service, after the filter's own check of th
   --write                regenerate istio/wasmplugin.yaml and istio/envoyfilter.yaml (the demo)
   (none of these)        check istio/: schemas, and plugin configs equal to envoy/config.json
 
-  --config FILE          the plugin config                       [envoy/config.json]
+  --config FILE          the plugin config: give yours   [envoy/config.json, the demo's:
+                                                           50 % of requests, keyed on x-user-id]
   --service NAME         the live Service (resource: NAME-mirror) [kitchen]
   --namespace NS         its namespace                            [default]
   --port N               the port its pods serve on (targetPort)  [8080]
   --selector K=V[,K=V]   labels of its pods, never the dark ones  [app=NAME]
   --dark-service NAME    the dark Service (NAME or NAME.NS), for a config with one target
                                                            [the config's cluster: kitchen-next]
-  --dark-port N          the dark Service's port                  [the --port]
+  --dark-port N          the dark Service's own port (spec.ports[].port, not its pods')
+                                                           [${DEMO_SERVICE.darkPort}, the demo's kitchen-next]
   -h, --help
 
-The dark cluster is named as a sidecar names it: outbound|DARK-PORT||NAME.NS.svc.cluster.local.
+The dark cluster is named as a sidecar names it: outbound|DARK-PORT||NAME.NS.svc.cluster.local;
+a wrong port names a cluster the sidecar does not have, and every copy fails to dispatch. What
+was rendered from which config, and the dark cluster, are printed on stderr.
 Example:
-  npm run istio -- --service checkout --namespace shop --port 9080 --selector app=checkout,track=stable \\
-    --dark-service checkout-next --image registry.example.com/proxy-wasm-mirror:0.1.0 | kubectl apply -f -
+  npm run istio -- --config checkout-mirror.json --service checkout --namespace shop --port 9080 \\
+    --selector app=checkout,track=stable --dark-service checkout-next --dark-port 80 \\
+    --image registry.example.com/proxy-wasm-mirror:0.1.0 | kubectl apply -f -
 Exit codes: 0 done, 1 a refused plugin config or a check failed, 2 bad arguments.
 `;
 
@@ -799,9 +804,10 @@ export function parseIstioArgs(argv: string[]) {
       values["dark-service"] === undefined
         ? undefined
         : nameOf("--dark-service", values["dark-service"], true),
+    // The dark Service's own port: the cluster is named by it, whatever its pods listen on.
     darkPort: values["dark-port"]
       ? portOf("--dark-port", values["dark-port"])
-      : port,
+      : DEMO_SERVICE.darkPort,
   };
   return {
     help: values.help,
@@ -814,8 +820,34 @@ export function parseIstioArgs(argv: string[]) {
         ? PLUGIN_CONFIG_FILE
         : userPath(values.config),
     service: s,
+    darkPortGiven: values["dark-port"] !== undefined,
     custom,
   };
+}
+
+/**
+ * What a rendering is made of, for stderr: the plugin config file and what it mirrors, then each
+ * dark cluster the copies go to and where its port came from.
+ */
+export function renderingSummary(
+  configFile: string,
+  rendered: JsonObject,
+  darkPort: { port: number; given: boolean },
+): string[] {
+  const targets: JsonObject[] = Array.isArray(rendered.targets)
+    ? rendered.targets.filter(isObject)
+    : [rendered];
+  const keys = at(rendered, "sampling", "keys");
+  const demo = configFile === PLUGIN_CONFIG_FILE;
+  const share = targets.map((t) => `${String(t.percentage)} %`).join(", ");
+  return [
+    `istio: plugin config ${shownPath(configFile)}${demo ? ", the demo's" : ""}: ${share} of requests, keyed on ${Array.isArray(keys) ? keys.join(", ") : "header:x-request-id"}${demo ? " (--config FILE renders yours)" : ""}`,
+    ...targets.map((t) =>
+      darkPort.given
+        ? `istio: copies go to ${String(t.cluster)} (--dark-port ${darkPort.port}: the dark Service's port)`
+        : `istio: copies go to ${String(t.cluster)} (port ${darkPort.port}, the default: give the dark Service's own port with --dark-port, not its pods')`,
+    ),
+  ];
 }
 
 /** The CLI; resolves with the exit code. */
@@ -834,9 +866,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   ensureBuild();
   // The filter's own check, first on the file as written, then on what the sidecar will get.
+  let rendered: JsonObject;
   try {
     await readCheckedPluginConfig(args.config);
-    const rendered = toIstioPluginConfig(
+    rendered = toIstioPluginConfig(
       readEnvoyPluginConfig(args.config),
       args.service,
     );
@@ -849,7 +882,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`istio: ${(err as Error).message}\n`);
     return 1;
   }
-  const header = `Rendered by: npm run istio -- ${argv.join(" ")}`;
+  const header = `Rendered by: npm run istio -- ${argv.join(" ")} (plugin config: ${shownPath(args.config)})`;
   let text: string | undefined;
   if (args.image !== undefined) {
     const url = args.image.includes("://") ? args.image : `oci://${args.image}`;
@@ -883,6 +916,11 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     process.stdout.write(text);
+    for (const line of renderingSummary(args.config, rendered, {
+      port: args.service.darkPort,
+      given: args.darkPortGiven,
+    }))
+      process.stderr.write(`${line}\n`);
     return 0;
   }
   if (args.write) {

@@ -309,3 +309,46 @@ describe("npm start", () => {
     },
   );
 });
+
+describe("npm run istio", () => {
+  it("for a Service whose pods serve on 9090, names the dark cluster by the dark Service's port and says what it rendered from", async () => {
+    const dir = freshCopy(true);
+    const flags = [
+      "--service",
+      "checkout",
+      "--namespace",
+      "shop",
+      "--port",
+      "9090",
+      "--dark-service",
+      "checkout-next",
+      "--envoyfilter",
+    ];
+    const r = await npmRun(dir, "istio", ...flags);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^# Rendered by: .* \(plugin config: envoy\/config\.json\)$/m,
+    );
+    assert.match(
+      r.stdout,
+      /"outbound\|8080\|\|checkout-next\.shop\.svc\.cluster\.local"/,
+    );
+    assert.doesNotMatch(r.stdout, /outbound\|9090\|/);
+    assert.match(
+      r.stderr,
+      /^istio: plugin config envoy\/config\.json, the demo's: 50 % of requests, keyed on header:x-user-id/m,
+    );
+    assert.match(
+      r.stderr,
+      /^istio: copies go to outbound\|8080\|\|checkout-next\.shop\.svc\.cluster\.local \(port 8080, the default: give the dark Service's own port with --dark-port/m,
+    );
+    const given = await npmRun(dir, "istio", ...flags, "--dark-port", "80");
+    assert.equal(given.code, 0, given.stderr);
+    assert.match(
+      given.stdout,
+      /"outbound\|80\|\|checkout-next\.shop\.svc\.cluster\.local"/,
+    );
+    assert.match(given.stderr, /\(--dark-port 80: the dark Service's port\)$/m);
+  });
+});

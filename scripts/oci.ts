@@ -244,15 +244,25 @@ function main(): void {
     return;
   }
   console.log(
-    [
-      `${shown}: OCI image layout of ${shownPath(wasmPath)}, Istio Wasm image (compat variant), tag ${values.tag}`,
-      `  plugin.wasm  sha256 ${image.wasmSha256} (${image.wasmSize} B)`,
-      `  layer        ${image.layer.digest} (${MEDIA_TYPES.layer}, ${image.layer.size} B)`,
-      `  image        ${image.manifest.digest}`,
-      `WasmPlugin:  sha256: ${hexOf(image.manifest.digest)}   (Istio checks an oci:// module against the image digest)`,
-      `Push:        skopeo copy --preserve-digests oci:${shown}:${values.tag} docker://REGISTRY/proxy-wasm-mirror:${values.tag}`,
-    ].join("\n"),
+    summaryLines(shown, shownPath(wasmPath), values.tag, image).join("\n"),
   );
+}
+
+/** What `npm run oci` prints for `image` written to `layout` (both paths as shown) with `tag`. */
+export function summaryLines(
+  layout: string,
+  wasm: string,
+  tag: string,
+  image: WasmImage,
+): string[] {
+  return [
+    `${layout}: OCI image layout of ${wasm}, Istio Wasm image (compat variant), tag ${tag}`,
+    `  plugin.wasm  sha256 ${image.wasmSha256} (${image.wasmSize} B)`,
+    `  layer        ${image.layer.digest} (${MEDIA_TYPES.layer}, ${image.layer.size} B)`,
+    `  image        ${image.manifest.digest}`,
+    `WasmPlugin:  sha256: ${hexOf(image.manifest.digest)}   (Istio checks an oci:// module against the image digest)`,
+    `Push:        skopeo copy --preserve-digests oci:${layout}:${tag} docker://REGISTRY/proxy-wasm-mirror:${tag}`,
+  ];
 }
 
 if (

@@ -2,17 +2,20 @@
  * docs/metrics.md and docs/report.md say what scripts/metrics.ts and scripts/report/ define:
  * every series of every family in the table, the Envoy stats_config and the Istio annotations as
  * the shipped configs carry them, the objectives' defaults, and a --json example of the
- * documented shape.
+ * documented shape; and every metric, label and label value the README and the docs name inline
+ * is one scripts/metrics.ts defines.
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
 import {
   envoyStatsConfig,
+  FAMILY_SPECS,
   istioStatsAnnotations,
+  TAGS,
 } from "../../scripts/metrics.ts";
 import { REPORT_JSON_SCHEMA } from "../../scripts/report/json.ts";
 import { DEFAULT_OBJECTIVES } from "../../scripts/report/objectives.ts";
@@ -86,4 +89,79 @@ it("the objectives block is the defaults, and the --json example has the documen
   const validate = ajv.compile(REPORT_JSON_SCHEMA as object);
   assert.ok(validate(example), JSON.stringify(validate.errors));
   assert.deepEqual(example.objectives, DEFAULT_OBJECTIVES);
+});
+
+/** Inline code spans of the README and the docs (fenced blocks aside), with where they are. */
+function inlineCode(): { code: string; where: string }[] {
+  const pages = [
+    "README.md",
+    "istio/README.md",
+    ...readdirSync(fileURLToPath(new URL("../../docs", import.meta.url)))
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `docs/${f}`),
+  ];
+  const out: { code: string; where: string }[] = [];
+  for (const page of pages) {
+    let fenced = false;
+    read(page)
+      .split("\n")
+      .forEach((line, i) => {
+        if (/^\s*```/.test(line)) fenced = !fenced;
+        else if (!fenced)
+          for (const m of line.matchAll(/`([^`]+)`/g))
+            out.push({ code: m[1], where: `${page}:${i + 1}` });
+      });
+  }
+  return out;
+}
+
+it("every metric, label and label value the README and the docs name is one of scripts/metrics.ts", () => {
+  const families = new Map(FAMILY_SPECS.map((f) => [f.family, f]));
+  const tags = new Set<string>(Object.values(TAGS));
+  const valuesOf = (label: string) =>
+    new Set(
+      FAMILY_SPECS.filter((f) => f.label === label).flatMap((f) =>
+        (f.values ?? []).map(([v]) => v),
+      ),
+    );
+  const wrong: string[] = [];
+  for (const { code, where } of inlineCode()) {
+    const bad = (why: string) => wrong.push(`${where}: \`${code}\`: ${why}`);
+    // A family (or a series of it, or a label) by its Prometheus name.
+    const named = /^(mirror_[a-z_]+)(?:\{(.*)\})?(?: \S+)?$/.exec(code);
+    if (named && !code.includes("___")) {
+      const base = named[1].replace(/_(bucket|sum|count)$/, "");
+      const family = families.get(named[1]) ?? families.get(base);
+      if (!family && !tags.has(named[1])) bad("no such family or label");
+      for (const [, label, value] of (named[2] ?? "").matchAll(
+        /(\w+)="([^"]*)"/g,
+      ))
+        if (!tags.has(label)) bad(`no label ${label}`);
+        else if (label !== TAGS.target && !valuesOf(label).has(value))
+          bad(`${label} has no value "${value}"`);
+      continue;
+    }
+    // A family's series by its short name: `skipped{over_budget}`.
+    const short = /^([a-z][a-z_]*)\{([a-z0-9_]+)\}$/.exec(code);
+    if (short) {
+      const family = families.get(`mirror_${short[1]}_total`);
+      if (!family) bad("no such family");
+      else if (!(family.values ?? []).some(([v]) => v === short[2]))
+        bad(`${family.family} has no ${family.label}="${short[2]}"`);
+      continue;
+    }
+    // A label and its value alone: `mirror_reason="unknown_cluster"`.
+    const pair = /^(mirror_[a-z]+)="([^"]*)"$/.exec(code);
+    if (pair && pair[1] !== TAGS.target && !valuesOf(pair[1]).has(pair[2]))
+      bad("no such label value");
+    // A bare name that reads as a metric: `dispatch_failed`, `copies_total`.
+    if (
+      /^[a-z]+(_[a-z]+)*_(failed|failures|total)$/.test(code) &&
+      !(code in DEFAULT_OBJECTIVES) &&
+      !families.has(`mirror_${code}`) &&
+      !families.has(`mirror_${code}_total`)
+    )
+      bad("reads as a metric, but scripts/metrics.ts has no such family");
+  }
+  assert.deepEqual(wrong, []);
 });

@@ -2,7 +2,8 @@
  * `npm run istio`'s command line: the dark cluster's port is the dark Service's own (--dark-port,
  * or the demo Service's), never the live pods' --port; what it prints on stderr names the plugin
  * config it rendered from and the dark cluster; and docs/istio.md's commands for another service
- * pass their own plugin config and the dark Service's port.
+ * pass their own plugin config and the dark Service's port; its `npm run oci` sample is what the
+ * script prints for this build, with names standing for the digests and sizes.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -15,6 +16,8 @@ import {
   renderingSummary,
   toIstioPluginConfig,
 } from "../../scripts/istio-config.ts";
+import { RELEASE_WASM } from "../../scripts/build.ts";
+import { buildWasmImage, summaryLines } from "../../scripts/oci.ts";
 import { PLUGIN_CONFIG_FILE } from "../../scripts/plugin-config.ts";
 
 describe("npm run istio's dark port and what it says it rendered", () => {
@@ -97,4 +100,34 @@ it("docs/istio.md's commands for another service pass their plugin config and th
     assert.match(c, /--config \S+/, c);
     assert.match(c, /--dark-port \d+/, c);
   }
+});
+
+it("docs/istio.md's npm run oci sample is what it prints for this build, digests and sizes named", () => {
+  const docs = readFileSync(
+    fileURLToPath(new URL("../../docs/istio.md", import.meta.url)),
+    "utf8",
+  );
+  const sample =
+    /the names in angle brackets stand for them\):\n\n```\n([\s\S]*?)\n```/.exec(
+      docs,
+    )?.[1];
+  assert.ok(sample, "docs/istio.md: no npm run oci sample");
+  // Each <name> is a digest (64 hex digits) or a size, the same wherever it appears again.
+  const names = new Map<string, string>();
+  const pattern = sample
+    .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    .replace(/<([a-z0-9 ]+)>/g, (_, name: string) => {
+      const known = names.get(name);
+      if (known) return `\\k<${known}>`;
+      const group = `g${names.size}`;
+      names.set(name, group);
+      return `(?<${group}>${/size/.test(name) ? "\\d+" : "[0-9a-f]{64}"})`;
+    });
+  const printed = summaryLines(
+    "build/oci",
+    "build/mirror.wasm",
+    "0.1.0",
+    buildWasmImage(readFileSync(RELEASE_WASM)),
+  ).join("\n");
+  assert.match(printed, new RegExp(`^${pattern}$`));
 });

@@ -9,7 +9,7 @@
 // perf exists, where the measured Envoy's CPU goes. Rewrites bench/RESULTS.md, bench/latency.svg
 // and bench/results.json.
 //
-//   npm run bench                       full run (about 12 minutes on 2 cores)
+//   npm run bench                       the full run
 //   npm run bench -- --quick            one short repetition, to check the setup
 //   npm run bench -- --soak             one million mirrored requests: RSS and Wasm memory
 //   npm run bench -- --micro            the micro benchmark alone
@@ -59,7 +59,12 @@ import {
   type HostCallsPerRequest,
   hostCallsPerRequest,
 } from "./hostcalls.ts";
-import { hostCallText, mirrorFloor, renderResults } from "./report.ts";
+import {
+  FULL_RUN_TIME,
+  hostCallText,
+  mirrorFloor,
+  renderResults,
+} from "./report.ts";
 import { curvePercentiles } from "./svg.ts";
 import {
   busyShare,
@@ -89,7 +94,7 @@ const USAGE = `usage: npm run bench -- [--quick | --soak | --micro | --calls | -
 Measures what mirroring costs the live path against Envoy's native mirroring, and rewrites
 bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test).
 
-  (no mode)             the full run (about 12 minutes on 2 cores)
+  (no mode)             the full run (${FULL_RUN_TIME})
   --quick               one short repetition, to check the setup
   --soak                one million mirrored requests: RSS and Wasm memory
   --micro               the micro benchmark alone (host emulator)

@@ -11,6 +11,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { FULL_RUN_TIME, RELEASE_WASM_BUDGET_KIB } from "../../bench/report.ts";
 import { demoSummaries, summaryGaps } from "./demo-summary.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -229,4 +230,20 @@ it("the layout's file tables name every file of assembly/, scripts/ and scripts/
       `docs/development.md's table of ${folder}/ should have one row per file`,
     );
   }
+});
+
+it("bench/RESULTS.md states the size budget once, the one the tests enforce, and the full run's time as its usage does", () => {
+  const results = read("bench/RESULTS.md");
+  const sizeRows = results
+    .split("\n")
+    .filter((l) => /^\| release wasm size \|/.test(l));
+  assert.equal(sizeRows.length, 1, sizeRows.join("\n"));
+  assert.match(
+    sizeRows[0],
+    new RegExp(`\\| ≤ ${RELEASE_WASM_BUDGET_KIB} KiB \\|`),
+  );
+  const times = [
+    ...results.matchAll(/\((~?[\d.]+ min[^)]*|about [^)]*minutes[^)]*)\)/g),
+  ].map((m) => m[1]);
+  assert.deepEqual(times, [FULL_RUN_TIME]);
 });

@@ -91,6 +91,25 @@ it("the objectives block is the defaults, and the --json example has the documen
   assert.deepEqual(example.objectives, DEFAULT_OBJECTIVES);
 });
 
+it("the --json example's counts agree: every answered copy is compared or not (statuses are compared by default)", () => {
+  const example = JSON.parse(blockAfter(REPORT, "## `--json`", "json")) as {
+    targets: { counts: Record<string, Record<string, number> | number> }[];
+  };
+  const sum = (o: unknown) =>
+    Object.values((o ?? {}) as Record<string, number>).reduce(
+      (a, b) => a + b,
+      0,
+    );
+  for (const { counts } of example.targets) {
+    if (counts.compared === undefined) continue;
+    const judged = sum(counts.compared) + sum(counts.not_compared);
+    assert.ok(
+      Math.abs(judged - sum(counts.dark)) < 0.01,
+      `compared + not compared ${judged} ≠ dark answers ${sum(counts.dark)}`,
+    );
+  }
+});
+
 /** Inline code spans of the README and the docs (fenced blocks aside), with where they are. */
 function inlineCode(): { code: string; where: string }[] {
   const pages = [

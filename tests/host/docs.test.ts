@@ -247,3 +247,17 @@ it("bench/RESULTS.md states the size budget once, the one the tests enforce, and
   ].map((m) => m[1]);
   assert.deepEqual(times, [FULL_RUN_TIME]);
 });
+
+it("every repository path the README and the docs name in code exists", () => {
+  const missing: string[] = [];
+  const folders =
+    /^(\.ci|assembly|bench|docs|envoy|gates|istio|patches|scripts|tests|tools)\/[^\s*{}<>…]*$/;
+  for (const page of PAGES)
+    for (const { line, n } of outsideCode(read(page)))
+      for (const m of line.matchAll(/`([^`]+)`/g)) {
+        const path = m[1].replace(/[.,:;)]+$/, "");
+        if (folders.test(path) && !existsSync(join(ROOT, path)))
+          missing.push(`${page}:${n}: ${path}`);
+      }
+  assert.deepEqual(missing, []);
+});

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
 import {
+  BASELINE_INFO,
   envoyStatsConfig,
   FAMILY_SPECS,
   istioStatsAnnotations,
@@ -135,7 +136,10 @@ function inlineCode(): { code: string; where: string }[] {
 }
 
 it("every metric, label and label value the README and the docs name is one of scripts/metrics.ts", () => {
-  const families = new Map(FAMILY_SPECS.map((f) => [f.family, f]));
+  const families = new Map<
+    string,
+    { family: string; label?: string; values?: Array<[string, string]> }
+  >([...FAMILY_SPECS, BASELINE_INFO].map((f) => [f.family, f]));
   const tags = new Set<string>(Object.values(TAGS));
   const valuesOf = (label: string) =>
     new Set(
@@ -152,12 +156,17 @@ it("every metric, label and label value the README and the docs name is one of s
       const base = named[1].replace(/_(bucket|sum|count)$/, "");
       const family = families.get(named[1]) ?? families.get(base);
       if (!family && !tags.has(named[1])) bad("no such family or label");
-      for (const [, label, value] of (named[2] ?? "").matchAll(
-        /(\w+)="([^"]*)"/g,
-      ))
+      for (const part of (named[2] ?? "").split(/,\s*/).filter(Boolean)) {
+        const [label, value] = part.split("=");
         if (!tags.has(label)) bad(`no label ${label}`);
-        else if (label !== TAGS.target && !valuesOf(label).has(value))
-          bad(`${label} has no value "${value}"`);
+        else if (
+          value !== undefined &&
+          label !== TAGS.target &&
+          label !== TAGS.baseline &&
+          !valuesOf(label).has(value.replace(/^"|"$/g, ""))
+        )
+          bad(`${label} has no value ${value}`);
+      }
       continue;
     }
     // A family's series by its short name: `skipped{over_budget}`.

@@ -68,9 +68,9 @@ Exit codes:
   1  a check fails, named in the result line: a limit exceeded, copies Envoy refused to send
      (unknown cluster, no healthy host), or no copy while requests were turned away
   2  not enough data: a statistic has fewer than min_samples samples, and nothing fails
-  3  no report: the source is unreachable, answers an error, or has no mirror metrics (or none
-     of --target)
-  4  usage: a bad argument or objectives file, or an address on a port Node's fetch refuses
+  3  no report: the source is unreachable (or on a port Node's fetch refuses), answers an
+     error, or has no mirror metrics (or none of --target)
+  4  usage: a bad argument or objectives file
 `;
 
 /** What `runReport` needs; everything has a default. */

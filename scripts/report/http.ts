@@ -40,12 +40,14 @@ export async function fetchText(
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } })
       .cause;
-    // Node's fetch never connects to the Fetch standard's blocked ports (6000, 6665-6669, …).
-    if (cause?.message === "bad port")
+    // Node's fetch never connects to the Fetch standard's blocked ports (1, 6000, 6665-6669, …).
+    if (cause?.message === "bad port") {
+      const port = new URL(base).port;
       throw new ReportError(
-        `${what} at ${base}: port ${new URL(base).port} is one of the ports Node's fetch refuses to connect to (the Fetch standard's blocked ports): serve it on another port`,
-        EXIT.usage,
+        `Node's fetch refuses port ${port} (one of the Fetch standard's blocked ports), so it cannot reach ${what} at ${base}: serve it on another port`,
+        EXIT.noReport,
       );
+    }
     const why =
       (err as Error).name === "TimeoutError"
         ? `no answer within ${timeoutMs / 1000} s`

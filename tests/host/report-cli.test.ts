@@ -69,11 +69,11 @@ describe("npm run report's command line", () => {
     assert.ok(server, "no blocked port free to listen on");
     try {
       const r = await report("--admin", String(port), "--settle", "0");
-      assert.equal(r.code, 4, r.err);
+      assert.equal(r.code, 3, r.err);
       assert.equal(r.out, "");
       assert.equal(
         r.err,
-        `report: Envoy's admin at http://127.0.0.1:${port}: port ${port} is one of the ports Node's fetch refuses to connect to (the Fetch standard's blocked ports): serve it on another port\n`,
+        `report: Node's fetch refuses port ${port} (one of the Fetch standard's blocked ports), so it cannot reach Envoy's admin at http://127.0.0.1:${port}: serve it on another port\n`,
       );
       assert.doesNotMatch(r.err, /is Envoy running/);
     } finally {

@@ -313,18 +313,8 @@ describe("npm start", () => {
 describe("npm run istio", () => {
   it("for a Service whose pods serve on 9090, names the dark cluster by the dark Service's port and says what it rendered from", async () => {
     const dir = freshCopy(true);
-    const flags = [
-      "--service",
-      "checkout",
-      "--namespace",
-      "shop",
-      "--port",
-      "9090",
-      "--dark-service",
-      "checkout-next",
-      "--envoyfilter",
-    ];
-    const r = await npmRun(dir, "istio", ...flags);
+    const flags = ["--service=cart", "--port=9090", "--dark-service=cart-next"];
+    const r = await npmRun(dir, "istio", ...flags, "--envoyfilter");
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
@@ -332,7 +322,7 @@ describe("npm run istio", () => {
     );
     assert.match(
       r.stdout,
-      /"outbound\|8080\|\|checkout-next\.shop\.svc\.cluster\.local"/,
+      /"outbound\|8080\|\|cart-next\.default\.svc\.cluster\.local"/,
     );
     assert.doesNotMatch(r.stdout, /outbound\|9090\|/);
     assert.match(
@@ -341,13 +331,19 @@ describe("npm run istio", () => {
     );
     assert.match(
       r.stderr,
-      /^istio: copies go to outbound\|8080\|\|checkout-next\.shop\.svc\.cluster\.local \(port 8080, the default: give the dark Service's own port with --dark-port/m,
+      /^istio: copies go to outbound\|8080\|\|cart-next\.default\.svc\.cluster\.local \(port 8080, the default: give the dark Service's own port with --dark-port/m,
     );
-    const given = await npmRun(dir, "istio", ...flags, "--dark-port", "80");
+    const given = await npmRun(
+      dir,
+      "istio",
+      ...flags,
+      "--dark-port=80",
+      "--image=registry.example.com/proxy-wasm-mirror:0.1.0",
+    );
     assert.equal(given.code, 0, given.stderr);
     assert.match(
       given.stdout,
-      /"outbound\|80\|\|checkout-next\.shop\.svc\.cluster\.local"/,
+      /\boutbound\|80\|\|cart-next\.default\.svc\.cluster\.local\b/,
     );
     assert.match(given.stderr, /\(--dark-port 80: the dark Service's port\)$/m);
   });

@@ -20,8 +20,8 @@ export const E_INTEGER = "must be a whole number, got ";
 export const E_NON_EMPTY = "must not be empty";
 export const E_PERCENT_RANGE = "must be between 0 and 100, got ";
 export const E_PERCENT_DECIMALS = "must have at most 4 decimal places, got ";
-export const E_BOTH_FORMS =
-  'cannot be combined with the shorthand "cluster" at the top level';
+/** ...then the name and '" at the top level' */
+export const E_BOTH_FORMS = 'cannot be combined with the shorthand "';
 export const E_SUFFIX_AND_AUTHORITY = "cannot be combined with authority";
 export const E_KEY_FORM =
   'must be "header:NAME", "cookie:NAME", "query:NAME" or "path", got ';

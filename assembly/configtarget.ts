@@ -172,7 +172,7 @@ export function parseTargets(
   if (shorthand) {
     if (targets !== null) {
       const form = root.get("cluster") !== null ? "cluster" : "clusters";
-      c.fail("targets", E_BOTH_FORMS.replace('"cluster"', '"' + form + '"'));
+      c.fail("targets", E_BOTH_FORMS + form + '" at the top level');
       return out;
     }
     const t = parseTarget(c, root, "", defaultSalt);

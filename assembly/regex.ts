@@ -11,6 +11,8 @@
 // (ASCII letters fold). Refused with the position and the reason: backreferences, lookaround,
 // \b, \p{…}, other flags, and anything else RE2 would read differently.
 
+import { decimal } from "./text";
+
 /** Longest pattern accepted, in UTF-16 units (as every string limit of the config). */
 export const MAX_PATTERN_LENGTH: i32 = 1024;
 /** Largest program: a value costs at most this many steps per character. */
@@ -36,24 +38,81 @@ const OP_MATCH: i32 = 4;
 const MAX_CODE_POINT: i32 = 0x10ffff;
 const REPLACEMENT: i32 = 0xfffd;
 
+/** Programs of at most this many instructions run on one 64-bit set of states. */
+const SMALL: i32 = 64;
+
 /** A compiled pattern. */
 export class Regex {
   /** (op, x, y) per instruction */
   prog: StaticArray<i32>;
   /** inclusive (lo, hi) pairs of every class, sorted and merged per class */
   ranges: StaticArray<i32>;
-  /** number of instructions */
+  /** number of instructions (the last is the match) */
   size: i32;
+  /**
+   * A small program's states after instruction pc consumes a character (the closure of pc + 1),
+   * as bits; null for a larger one, which runs on thread lists.
+   */
+  follow: StaticArray<u64> | null = null;
+  /** a small program's states before the first character (the closure of 0) */
+  start: u64 = 0;
 
   constructor(prog: StaticArray<i32>, ranges: StaticArray<i32>) {
     this.prog = prog;
     this.ranges = ranges;
-    this.size = prog.length / 3;
-    reserveScratch(this.size);
+    const n = prog.length / 3;
+    this.size = n;
+    if (n > SMALL) {
+      reserveScratch(n);
+    } else {
+      const follow = new StaticArray<u64>(n);
+      for (let pc = 0; pc + 1 < n; pc++) {
+        const op = prog[pc * 3];
+        if (op == OP_CHAR || op == OP_CLASS) follow[pc] = closure(prog, pc + 1);
+      }
+      this.follow = follow;
+      this.start = closure(prog, 0);
+    }
   }
 
   /** Whether the `len` bytes at `ptr` (UTF-8; an invalid byte reads as U+FFFD) match as a whole. */
   matches(ptr: usize, len: i32): bool {
+    const follow = this.follow;
+    if (follow === null) return this.matchesLarge(ptr, len);
+    let cur = this.start;
+    let i = 0;
+    while (i < len) {
+      if (cur == 0) return false;
+      const c = codePointAt(ptr, i, len);
+      i += stepLength;
+      let next: u64 = 0;
+      let states = cur;
+      while (states != 0) {
+        const pc = <i32>ctz(states);
+        states &= states - 1;
+        if (this.consumes(pc, c)) next |= unchecked(follow[pc]);
+      }
+      cur = next;
+    }
+    return cur >> (<u64>(this.size - 1)) != 0;
+  }
+
+  /** Instruction `pc` (a character or a class) takes `c`. */
+  private consumes(pc: i32, c: i32): bool {
+    const prog = this.prog;
+    const at = pc * 3;
+    return unchecked(prog[at]) == OP_CHAR
+      ? unchecked(prog[at + 1]) == c
+      : inRanges(
+          this.ranges,
+          unchecked(prog[at + 1]),
+          unchecked(prog[at + 2]),
+          c,
+        );
+  }
+
+  /** matches() for a program over SMALL instructions: lists of threads. */
+  private matchesLarge(ptr: usize, len: i32): bool {
     const prog = this.prog;
     let cur = listA;
     let next = listB;
@@ -62,30 +121,13 @@ export class Regex {
     let i = 0;
     while (i < len) {
       if (n == 0) return false;
-      // Decode one code point.
-      let c = <i32>load<u8>(ptr + <usize>i);
-      let step = 1;
-      if (c >= 0x80) {
-        step = utf8Length(ptr, i, len, c);
-        c = step == 0 ? REPLACEMENT : decoded;
-        if (step == 0) step = 1;
-      }
+      const c = codePointAt(ptr, i, len);
+      i += stepLength;
       nextGeneration();
       let m = 0;
       for (let k = 0; k < n; k++) {
         const pc = unchecked(cur[k]);
-        const at = pc * 3;
-        const op = unchecked(prog[at]);
-        if (
-          (op == OP_CHAR && unchecked(prog[at + 1]) == c) ||
-          (op == OP_CLASS &&
-            inRanges(
-              this.ranges,
-              unchecked(prog[at + 1]),
-              unchecked(prog[at + 2]),
-              c,
-            ))
-        ) {
+        if (unchecked(prog[pc * 3]) != OP_MATCH && this.consumes(pc, c)) {
           m = addThread(prog, next, pc + 1, m);
         }
       }
@@ -93,7 +135,6 @@ export class Regex {
       cur = next;
       next = t;
       n = m;
-      i += step;
     }
     for (let k = 0; k < n; k++) {
       if (unchecked(prog[unchecked(cur[k]) * 3]) == OP_MATCH) return true;
@@ -105,6 +146,43 @@ export class Regex {
   matchesBuffer(buf: ArrayBuffer): bool {
     return this.matches(changetype<usize>(buf), buf.byteLength);
   }
+}
+
+/** The consuming and match instructions reachable from `pc` without consuming, as bits. */
+function closure(prog: StaticArray<i32>, pc: i32): u64 {
+  let todo: u64 = (<u64>1) << (<u64>pc);
+  let seen: u64 = 0;
+  let out: u64 = 0;
+  while (todo != 0) {
+    const p = <i32>ctz(todo);
+    const bit: u64 = (<u64>1) << (<u64>p);
+    todo &= ~bit;
+    seen |= bit;
+    const op = prog[p * 3];
+    if (op == OP_JMP || op == OP_SPLIT) {
+      todo |= ((<u64>1) << (<u64>prog[p * 3 + 1])) & ~seen;
+      if (op == OP_SPLIT) todo |= ((<u64>1) << (<u64>prog[p * 3 + 2])) & ~seen;
+    } else {
+      out |= bit;
+    }
+  }
+  return out;
+}
+
+/** The bytes the last codePointAt read. */
+let stepLength: i32 = 1;
+
+/** The code point at `i` (U+FFFD for a byte that starts no well-formed sequence); its length in stepLength. */
+// @ts-ignore: decorator
+@inline
+function codePointAt(ptr: usize, i: i32, len: i32): i32 {
+  const c = <i32>load<u8>(ptr + <usize>i);
+  stepLength = 1;
+  if (c < 0x80) return c;
+  const n = utf8Length(ptr, i, len, c);
+  if (n == 0) return REPLACEMENT;
+  stepLength = n;
+  return decoded;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,7 +352,7 @@ class Parser {
   fail(pos: i32, reason: string): Node {
     if (!this.failed) {
       this.failed = true;
-      regexError = "at character " + (pos + 1).toString() + ": " + reason;
+      regexError = "at character " + decimal(pos + 1) + ": " + reason;
     }
     return new Node(N_EMPTY);
   }
@@ -383,7 +461,7 @@ class Parser {
     }
     this.at++;
     if (min > MAX_REPEAT || max > MAX_REPEAT) {
-      this.fail(open, "a count must be at most " + MAX_REPEAT.toString());
+      this.fail(open, "a count must be at most " + decimal(MAX_REPEAT));
       return false;
     }
     if (max >= 0 && max < min) {
@@ -464,10 +542,7 @@ class Parser {
 
   group(open: i32, depth: i32): Node {
     if (depth >= MAX_DEPTH) {
-      return this.fail(
-        open,
-        "groups nested deeper than " + MAX_DEPTH.toString(),
-      );
+      return this.fail(open, "groups nested deeper than " + decimal(MAX_DEPTH));
     }
     if (this.peek() == 0x3f /* ? */) {
       const f = this.peekAt(1);
@@ -524,15 +599,15 @@ class Parser {
     this.at++;
     switch (c) {
       case 0x64 /* d */:
-        return DIGIT.slice(0);
+        return DIGIT;
       case 0x44 /* D */:
         return negated(DIGIT);
       case 0x77 /* w */:
-        return WORD.slice(0);
+        return WORD;
       case 0x57 /* W */:
         return negated(WORD);
       case 0x73 /* s */:
-        return SPACE.slice(0);
+        return SPACE;
       case 0x53 /* S */:
         return negated(SPACE);
       case 0x6e /* n */:
@@ -575,7 +650,7 @@ class Parser {
       return [];
     }
     if (c < 0x80 && !isAsciiAlnum(c) && c > 0x20) return [c, c];
-    this.fail(pos, "unknown escape \\" + String.fromCodePoint(c));
+    this.fail(pos, "unknown escape \\" + character(c));
     return [];
   }
 
@@ -683,6 +758,13 @@ function classNode(ranges: i32[]): Node {
   return n;
 }
 
+/** The code point `c` as a string. */
+function character(c: i32): string {
+  if (c < 0x10000) return String.fromCharCode(c);
+  c -= 0x10000;
+  return String.fromCharCode(0xd800 + (c >> 10), 0xdc00 + (c & 0x3ff));
+}
+
 function isAsciiLetter(c: i32): bool {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
@@ -753,7 +835,8 @@ function negated(r: i32[]): i32[] {
 
 /** The ranges with the other case of every ASCII letter in them added. */
 function folded(r: i32[]): i32[] {
-  const out = r.slice(0);
+  const out: i32[] = [];
+  for (let i = 0; i < r.length; i++) out.push(r[i]);
   for (let i = 0; i < r.length; i += 2) {
     addShifted(out, r[i], r[i + 1], 0x41, 0x5a, 0x20);
     addShifted(out, r[i], r[i + 1], 0x61, 0x7a, -0x20);
@@ -905,7 +988,7 @@ export function compileRegex(pattern: string): Regex | null {
   regexError = "";
   if (pattern.length > MAX_PATTERN_LENGTH) {
     regexError =
-      "must be at most " + MAX_PATTERN_LENGTH.toString() + " characters";
+      "must be at most " + decimal(MAX_PATTERN_LENGTH) + " characters";
     return null;
   }
   const cps: i32[] = [];
@@ -914,7 +997,7 @@ export function compileRegex(pattern: string): Regex | null {
     if (c >= 0xd800 && c <= 0xdfff) {
       regexError =
         "at character " +
-        (cps.length + 1).toString() +
+        decimal(cps.length + 1) +
         ": a lone surrogate is not a character";
       return null;
     }
@@ -939,7 +1022,7 @@ export function compileRegex(pattern: string): Regex | null {
   if (size > MAX_PROGRAM) {
     regexError =
       "is too large: more than " +
-      MAX_PROGRAM.toString() +
+      decimal(MAX_PROGRAM) +
       " steps when compiled (lower the counts of {n,m})";
     return null;
   }

@@ -199,6 +199,8 @@ const CLASS_ITEMS: Array<[string, string[]]> = [
 interface Gen {
   r: Rng;
   fold: boolean;
+  /** larger counts, for programs over 64 instructions */
+  big: boolean;
   names: number;
 }
 
@@ -264,11 +266,39 @@ function atom(g: Gen, depth: number): Node {
   return literal(g);
 }
 
+/** Whether `n` repeats something: a repetition of it could make JavaScript backtrack for ages. */
+function repeats(n: Node): boolean {
+  switch (n.k) {
+    case "rep":
+      return true;
+    case "cat":
+    case "alt":
+      return n.xs.some(repeats);
+    case "group":
+      return repeats(n.x);
+    default:
+      return false;
+  }
+}
+
 function repeated(g: Gen, depth: number): Node {
   const r = g.r;
   const x = atom(g, depth);
-  if (!r.chance(0.35)) return x;
+  if (!r.chance(g.big ? 0.6 : 0.35)) return x;
   const lazy = r.chance(0.2) ? "?" : "";
+  if (repeats(x)) {
+    // Nested repetitions stay small (the reference is a backtracking engine).
+    const n = r.int(2);
+    const m = n + r.int(2);
+    return m === 1 && n === 0
+      ? { k: "rep", x, min: 0, max: 1, text: "?" + lazy }
+      : { k: "rep", x, min: n, max: m, text: `{${n},${m}}${lazy}` };
+  }
+  if (g.big && r.chance(0.8)) {
+    const n = r.int(6);
+    const m = n + 8 + r.int(16);
+    return { k: "rep", x, min: n, max: m, text: `{${n},${m}}${lazy}` };
+  }
   switch (r.int(6)) {
     case 0:
       return { k: "rep", x, min: 0, max: Infinity, text: "*" + lazy };
@@ -385,8 +415,15 @@ describe("regex: against JavaScript's engine", () => {
     const r = rng(SEED);
     let compared = 0;
     let matched = 0;
+    // Programs of at most 64 instructions run on a bit set, larger ones on thread lists.
+    let large = 0;
     for (let i = 0; i < PATTERNS; i++) {
-      const g: Gen = { r, fold: r.chance(0.15), names: 0 };
+      const g: Gen = {
+        r,
+        fold: r.chance(0.15),
+        big: r.chance(0.25),
+        names: 0,
+      };
       const tree = alternation(g, 0);
       const pattern = (g.fold ? "(?i)" : "") + render(tree);
       const js = reference(pattern);
@@ -397,6 +434,7 @@ describe("regex: against JavaScript's engine", () => {
         assert.match(size, /is too large/, pattern);
         continue;
       }
+      if (size > 64) large++;
       const alphabet = g.fold ? ASCII_ALPHABET : ALPHABET;
       const values: string[] = [];
       for (let k = 0; k < 4; k++) {
@@ -416,7 +454,10 @@ describe("regex: against JavaScript's engine", () => {
         if (want) matched++;
       }
     }
-    t.diagnostic(`${compared} values compared, ${matched} matching`);
+    t.diagnostic(
+      `${compared} values compared, ${matched} matching; ${large} of ${PATTERNS} programs over 64 instructions`,
+    );
+    assert.ok(large > PATTERNS / 20 && large < PATTERNS / 2, `${large} large`);
     // The samples must exercise both answers.
     assert.ok(matched > compared / 5 && matched < (compared * 4) / 5);
   });
@@ -619,6 +660,8 @@ describe("regex: named cases", () => {
       "at character 1: \\x{…} must hold a code point in hex, at most 10FFFF",
     ],
     ["😀\\q", "at character 2: unknown escape \\q"],
+    ["a\\😀", "at character 2: unknown escape \\😀"],
+    ["a\\é", "at character 2: unknown escape \\é"],
     ["a".repeat(1025), "must be at most 1024 characters"],
     [
       "a{500}b{13}",

@@ -389,7 +389,7 @@ describe("unknown fields", () => {
       new Case(
         "target member at the top without cluster",
         top('"percentage":5'),
-        "percentage: unknown field" + TOP_KNOWN,
+        "percentage: unknown field at the top level (a target field: set it in each target)",
       ),
       new Case(
         "target",
@@ -528,7 +528,7 @@ describe("unknown fields: the nearest known name", () => {
       new Case(
         "a target field at the top level without cluster",
         top('"percentage":5'),
-        "percentage: unknown field" + TOP_KNOWN,
+        "percentage: unknown field at the top level (a target field: set it in each target)",
       ),
       new Case("one letter", top('"x":1'), "x: unknown field" + TOP_KNOWN),
       new Case(

@@ -69,6 +69,7 @@ export const E_PATH_QUERY =
 export const E_VALUE_FORM =
   'must be a string (exact value) or an object {"exact": "…"} or {"regex": "…"}, got ';
 export const E_VALUE_ONE_FORM = 'must have exactly one of "exact" and "regex"';
+export const E_PATTERN_STEPS = "takes the patterns of the configuration over ";
 export const E_QUERY_NAME =
   'must be a query parameter name (no "&", "=" or "#"), got ';
 

@@ -26,6 +26,7 @@ import {
   E_NUMBER,
   E_ONE_PATH,
   E_PATH_QUERY,
+  E_PATTERN_STEPS,
   E_PERCENT_DECIMALS,
   E_PERCENT_RANGE,
   E_QUERY_NAME,
@@ -54,6 +55,14 @@ export const MAX_TARGETS: i32 = 64;
 export const MAX_CLUSTERS: i32 = 4;
 /** Match objects per target. */
 export const MAX_MATCHES: i32 = 16;
+/**
+ * Instructions of all the patterns of a configuration together: their memory, and what a request
+ * that meets every one of them costs per character at most.
+ */
+export const MAX_PATTERN_STEPS: i32 = 4096;
+
+/** Instructions of the patterns compiled so far for the configuration being parsed. */
+let patternSteps: i32 = 0;
 
 /** The fields of a target (and of the one-target shorthand at the top level). */
 export const TARGET_FIELDS = [
@@ -168,6 +177,7 @@ export function parseTargets(
   defaultSalt: string,
 ): Target[] {
   const out: Target[] = [];
+  patternSteps = 0;
   const targets = root.get("targets");
   if (shorthand) {
     if (targets !== null) {
@@ -563,7 +573,18 @@ function regexOf(c: Checker, v: JsonValue, path: string): Regex | null {
     return null;
   }
   const r = compileRegex(v.str);
-  if (r === null) c.fail(path, regexError);
+  if (r === null) {
+    c.fail(path, regexError);
+    return null;
+  }
+  patternSteps += r.size;
+  if (patternSteps > MAX_PATTERN_STEPS) {
+    c.fail(
+      path,
+      E_PATTERN_STEPS + decimal(MAX_PATTERN_STEPS) + " steps in all",
+    );
+    return null;
+  }
   return r;
 }
 

@@ -545,6 +545,33 @@ describe("match: headers, query and method", () => {
   });
 });
 
+describe("patterns of a configuration", () => {
+  it("compile to at most 4096 steps in all", () => {
+    // a{127} is 128 steps: 32 of them are the limit, two per match object here.
+    const objects: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      const h = "x-" + i.toString();
+      objects.push(
+        '{"headers":{"' +
+          h +
+          '-a":{"regex":"a{127}"},"' +
+          h +
+          '-b":{"regex":"a{127}"}}}',
+      );
+    }
+    const full =
+      '{"cluster":"a","percentage":1,"match":[' + objects.join(",") + "]}";
+    expect<i32>(accepted(full).targets[0].matches.length).toBe(16);
+    refused(
+      full.replace(
+        '"x-15-b":{"regex":"a{127}"}',
+        '"x-15-b":{"regex":"a{127}"},"x-15-c":{"regex":"a"}',
+      ),
+      "match[15].headers.x-15-c.regex: takes the patterns of the configuration over 4096 steps in all",
+    );
+  });
+});
+
 describe("every error of a configuration", () => {
   it("is reported in order, the first as the error", () => {
     const r = parseConfig(

@@ -71,9 +71,9 @@ const EMPTY = "configuration: is empty: a plugin configuration is required";
 const TOP_KNOWN =
   " (known: targets, sampling, methods, method_override, unsafe_paths, marker, headers, max_body_bytes, max_inflight, max_buffered_bytes, compare)";
 const TARGET_KNOWN =
-  " (known: cluster, clusters, label, percentage, salt, timeout_ms, authority, host_suffix, match, max_rps)";
+  " (known: cluster, clusters, label, percentage, salt, timeout_ms, authority, host_suffix, match, max_rps, baseline)";
 const SHORTHAND_KNOWN =
-  " (known: targets, sampling, methods, method_override, unsafe_paths, marker, headers, max_body_bytes, max_inflight, max_buffered_bytes, compare, cluster, clusters, label, percentage, salt, timeout_ms, authority, host_suffix, match, max_rps)";
+  " (known: targets, sampling, methods, method_override, unsafe_paths, marker, headers, max_body_bytes, max_inflight, max_buffered_bytes, compare, cluster, clusters, label, percentage, salt, timeout_ms, authority, host_suffix, match, max_rps, baseline)";
 const MATCH_KNOWN =
   " (known: path_prefix, path_exact, path_segment_prefix, path_regex, headers, query, method)";
 

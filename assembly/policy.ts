@@ -245,6 +245,19 @@ export function queryParam(
   name: ArrayBuffer,
   out: KeySpan,
 ): bool {
+  return queryValue(span, name, out, false);
+}
+
+/**
+ * The raw (not percent-decoded) value of the first query parameter named `name` into `out`;
+ * with `nonEmpty`, of the first one whose value is not empty. The query ends at a fragment.
+ */
+function queryValue(
+  span: KeySpan,
+  name: ArrayBuffer,
+  out: KeySpan,
+  nonEmpty: bool,
+): bool {
   const path = span.ptr;
   const n = span.len;
   let i = pathLength(span);
@@ -255,8 +268,11 @@ export function queryParam(
     while (i < n && byteAt(path, i) != 0x26 && byteAt(path, i) != 0x23) i++;
     let eq = start;
     while (eq < i && byteAt(path, eq) != 0x3d) eq++;
-    if (equalAt(path + <usize>start, eq - start, name)) {
-      const from = eq < i ? eq + 1 : i;
+    const from = eq < i ? eq + 1 : i;
+    if (
+      equalAt(path + <usize>start, eq - start, name) &&
+      (!nonEmpty || from < i)
+    ) {
       out.ptr = path + <usize>from;
       out.len = i - from;
       out.owner = span.owner;
@@ -391,35 +407,13 @@ export function findCookie(
   return false;
 }
 
-/** The raw (not percent-decoded) value of query parameter `name`, non-empty. */
+/** The raw (not percent-decoded) value of query parameter `name`, non-empty: a key source. */
 export function findQuery(
   span: KeySpan,
   name: ArrayBuffer,
   out: KeySpan,
 ): bool {
-  const path = span.ptr;
-  const n = span.len;
-  let i = 0;
-  while (i < n && byteAt(path, i) != 0x3f) {
-    if (byteAt(path, i) == 0x23) return false; // a fragment before any query
-    i++;
-  }
-  i++;
-  while (i < n) {
-    const start = i;
-    while (i < n && byteAt(path, i) != 0x26 && byteAt(path, i) != 0x23) i++;
-    let eq = start;
-    while (eq < i && byteAt(path, eq) != 0x3d) eq++;
-    if (equalAt(path + <usize>start, eq - start, name) && eq + 1 < i) {
-      out.ptr = path + <usize>(eq + 1);
-      out.len = i - eq - 1;
-      out.owner = span.owner;
-      return true;
-    }
-    if (i < n && byteAt(path, i) == 0x23) return false;
-    i++;
-  }
-  return false;
+  return queryValue(span, name, out, true);
 }
 
 /** The path without its query string, non-empty. */

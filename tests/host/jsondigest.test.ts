@@ -15,15 +15,11 @@
  */
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import xxhash from "xxhash-wasm";
+import { buildEntry, instantiate } from "./entry.ts";
 import { rng, type Rng } from "./rng.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const WASM = join(ROOT, "build", "jsondigest-test.wasm");
+let WASM = "";
 const SEED = Number(process.env.JSONDIGEST_SEED ?? 0x15d16e57);
 const DOCS = Number(process.env.JSONDIGEST_DOCS ?? 3000);
 
@@ -296,44 +292,11 @@ const encoder = new TextEncoder();
 const JUNK = 16;
 const decoder = new TextDecoder();
 
-function build(): void {
-  mkdirSync(dirname(WASM), { recursive: true });
-  // asc reads an asconfig.json in its working directory: tests/host has none, so only the
-  // entry is compiled, with the filter's runtime and optimisation levels (from asconfig.json).
-  const config = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8"));
-  const release = config.targets.release;
-  const asc = spawnSync(
-    process.execPath,
-    [
-      join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
-      "jsondigest-entry.ts",
-      "--runtime",
-      config.options.runtime,
-      "--optimizeLevel",
-      String(release.optimizeLevel),
-      "--shrinkLevel",
-      String(release.shrinkLevel),
-      "--outFile",
-      WASM,
-    ],
-    { cwd: fileURLToPath(new URL(".", import.meta.url)), encoding: "utf8" },
-  );
-  assert.equal(asc.status, 0, `asc failed:\n${asc.stdout}${asc.stderr}`);
-}
-
 class Guest {
   readonly x: Exports;
 
   constructor() {
-    const module = new WebAssembly.Module(readFileSync(WASM));
-    const instance = new WebAssembly.Instance(module, {
-      env: {
-        abort(_msg: number, _file: number, line: number, column: number) {
-          throw new Error(`guest abort at ${line}:${column}`);
-        },
-      },
-    });
-    this.x = instance.exports as unknown as Exports;
+    this.x = instantiate<Exports>(WASM);
   }
 
   /** Copies `data` into the input buffer; returns its address there. */
@@ -815,7 +778,7 @@ let guest: Guest;
 let h64: (data: Uint8Array, seed?: bigint) => bigint;
 
 before(async () => {
-  build();
+  WASM = buildEntry("jsondigest-entry.ts", "jsondigest-test.wasm");
   guest = new Guest();
   h64 = (await xxhash()).h64Raw;
 });

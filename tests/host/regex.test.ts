@@ -14,14 +14,10 @@
  */
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { buildEntry, instantiate } from "./entry.ts";
 import { rng, type Rng } from "./rng.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const WASM = join(ROOT, "build", "regex-test.wasm");
+let WASM = "";
 const SEED = Number(process.env.REGEX_SEED ?? 0x2e9e5eed);
 const PATTERNS = Number(process.env.REGEX_PATTERNS ?? 4000);
 
@@ -37,43 +33,11 @@ interface Exports {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function build(): void {
-  mkdirSync(dirname(WASM), { recursive: true });
-  // As tests/host/jsondigest.test.ts: the entry alone, with the filter's runtime and levels.
-  const config = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8"));
-  const release = config.targets.release;
-  const asc = spawnSync(
-    process.execPath,
-    [
-      join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
-      "regex-entry.ts",
-      "--runtime",
-      config.options.runtime,
-      "--optimizeLevel",
-      String(release.optimizeLevel),
-      "--shrinkLevel",
-      String(release.shrinkLevel),
-      "--outFile",
-      WASM,
-    ],
-    { cwd: fileURLToPath(new URL(".", import.meta.url)), encoding: "utf8" },
-  );
-  assert.equal(asc.status, 0, `asc failed:\n${asc.stdout}${asc.stderr}`);
-}
-
 class Guest {
   readonly x: Exports;
 
   constructor() {
-    const module = new WebAssembly.Module(readFileSync(WASM));
-    const instance = new WebAssembly.Instance(module, {
-      env: {
-        abort(_msg: number, _file: number, line: number, column: number) {
-          throw new Error(`guest abort at ${line}:${column}`);
-        },
-      },
-    });
-    this.x = instance.exports as unknown as Exports;
+    this.x = instantiate<Exports>(WASM);
   }
 
   put(data: Uint8Array): number {
@@ -102,7 +66,7 @@ class Guest {
 let guest: Guest;
 
 before(() => {
-  build();
+  WASM = buildEntry("regex-entry.ts", "regex-test.wasm");
   guest = new Guest();
 });
 

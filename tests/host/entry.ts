@@ -1,0 +1,53 @@
+/**
+ * Test entries: an AssemblyScript file of tests/host (`*-entry.ts`) that exposes one pure module
+ * of assembly/ over raw pointers, compiled with asc into build/ with the filter's runtime and
+ * optimisation levels (from asconfig.json), and instantiated with an abort that throws.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Compiles tests/host/`entry` into build/`wasm`; returns the module's path. */
+export function buildEntry(entry: string, wasm: string): string {
+  const out = join(ROOT, "build", wasm);
+  mkdirSync(join(ROOT, "build"), { recursive: true });
+  // asc reads an asconfig.json in its working directory: tests/host has none, so only the
+  // entry is compiled, with the filter's runtime and optimisation levels.
+  const config = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8"));
+  const release = config.targets.release;
+  const asc = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
+      entry,
+      "--runtime",
+      config.options.runtime,
+      "--optimizeLevel",
+      String(release.optimizeLevel),
+      "--shrinkLevel",
+      String(release.shrinkLevel),
+      "--outFile",
+      out,
+    ],
+    { cwd: fileURLToPath(new URL(".", import.meta.url)), encoding: "utf8" },
+  );
+  assert.equal(asc.status, 0, `asc failed:\n${asc.stdout}${asc.stderr}`);
+  return out;
+}
+
+/** The exports of the module at `path`; an abort in it throws. */
+export function instantiate<T>(path: string): T {
+  const module = new WebAssembly.Module(readFileSync(path));
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      abort(_msg: number, _file: number, line: number, column: number) {
+        throw new Error(`guest abort at ${line}:${column}`);
+      },
+    },
+  });
+  return instance.exports as unknown as T;
+}

@@ -15,8 +15,11 @@ import { latencyChart } from "./svg.ts";
 /** How long the full run takes, for its usage and RESULTS.md. */
 export const FULL_RUN_TIME = "about 12 minutes on 2 cores";
 
-/** The release module's size budget (tests/host/module.test.ts fails a larger module). */
-export const RELEASE_WASM_BUDGET_KIB = 80;
+/**
+ * The release module's size budget (tests/host/module.test.ts fails a larger module): 90 KiB since
+ * the regex engine and the match and cluster checks with their messages (about 19 KB).
+ */
+export const RELEASE_WASM_BUDGET_KIB = 90;
 
 const BENCH = join(REPO_ROOT, "bench");
 const MiB = 2 ** 20;

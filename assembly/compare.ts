@@ -1,10 +1,15 @@
-// Live vs dark: the verdict on one mirrored request once both responses are known, and the
+// Live vs dark: what each side's answer is (its status, gRPC status, headers, body digest,
+// digested as it passes), the verdict on one mirrored request once both are known, and the
 // noise-aware verdict of a candidate when a baseline (a second instance of the live version)
 // answered the same request.
 
 import { BodyCompare, Config, StatusCompare } from "./config";
-import { JsonState } from "./jsondigest";
+import { JsonDigest, JsonState, SKETCH_SLOTS } from "./jsondigest";
 import { ResponseClass, Stat, classOf } from "./metrics";
+import { Xxh64Stream } from "./sampler";
+
+/** The grpc-status of a gRPC answer that carries none (gRPC's UNKNOWN). */
+export const GRPC_UNKNOWN: i32 = 2;
 
 export enum Verdict {
   /** the live status is in ignore_statuses: not judged */
@@ -108,6 +113,112 @@ export class Side {
   cls(): ResponseClass {
     return classOf(this.status, this.grpc);
   }
+}
+
+/** A body being digested as it passes, up to compare.max_body_bytes. */
+export class BodyDigest {
+  mode: BodyCompare;
+  max: u64;
+  bytes: u64 = 0;
+  tooLarge: bool = false;
+  hash: Xxh64Stream | null = null;
+  json: JsonDigest | null = null;
+  /** keep the JSON body's sketch in its side (there is a baseline to judge against) */
+  sketch: bool;
+
+  constructor(cfg: Config, json: JsonDigest | null) {
+    this.mode = cfg.compareBody;
+    this.sketch = cfg.baseline >= 0;
+    this.max = <u64>cfg.compareMaxBodyBytes;
+    if (this.mode == BodyCompare.Exact) this.hash = new Xxh64Stream();
+    this.json = json;
+  }
+
+  /** Nothing more to learn from further bytes. */
+  done(): bool {
+    if (this.tooLarge) return true;
+    const j = this.json;
+    return (
+      j !== null &&
+      (j.state == JsonState.Invalid || j.state == JsonState.TooDeep)
+    );
+  }
+
+  update(ptr: usize, len: u32): void {
+    if (this.tooLarge) return;
+    this.bytes += <u64>len;
+    if (this.bytes > this.max) {
+      this.tooLarge = true;
+      return;
+    }
+    const h = this.hash;
+    if (h !== null) h.update(ptr, len);
+    const j = this.json;
+    if (j !== null) j.update(ptr, len);
+  }
+
+  /** Writes what the comparison needs into `side` (at the end of the body). */
+  finishInto(side: Side): void {
+    side.tooLarge = this.tooLarge;
+    const h = this.hash;
+    if (h !== null) side.exact = h.digest();
+    const j = this.json;
+    if (j !== null) {
+      j.finish();
+      side.json = j.state;
+      side.digest = j.digest;
+      side.exact = j.exact;
+      if (this.sketch) {
+        let sk = side.sketch;
+        if (sk === null) side.sketch = sk = new StaticArray<u64>(SKETCH_SLOTS);
+        j.sketchInto(sk);
+      }
+    }
+  }
+}
+
+/** A status: three decimal digits; 0 when it is not one. */
+export function parseStatus(ptr: usize, len: i32): i32 {
+  if (len != 3) return 0;
+  let v = 0;
+  for (let i = 0; i < 3; i++) {
+    const c = load<u8>(ptr + <usize>i);
+    if (c < 0x30 || c > 0x39) return 0;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
+}
+
+/**
+ * A gRPC content type: "application/grpc", alone or followed by "+" (a codec) or ";"
+ * (parameters), in any case. gRPC-Web ("application/grpc-web…") carries its status in the
+ * body: it is classed by its HTTP status.
+ */
+export function isGrpc(ptr: usize, len: i32): bool {
+  const n = GRPC_TYPE.byteLength;
+  if (len < n) return false;
+  for (let i = 0; i < n; i++) {
+    let c = load<u8>(ptr + <usize>i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c != load<u8>(changetype<usize>(GRPC_TYPE) + <usize>i)) return false;
+  }
+  if (len == n) return true;
+  const next = load<u8>(ptr + <usize>n);
+  return next == 0x2b || next == 0x3b || next == 0x20;
+}
+
+const GRPC_TYPE = String.UTF8.encode("application/grpc");
+
+/** A grpc-status value: decimal digits (at most 9); anything else is GRPC_UNKNOWN. */
+export function parseGrpcStatus(ptr: usize, len: i32): i32 {
+  if (len == 0 || len > 9) return GRPC_UNKNOWN;
+  let v = 0;
+  for (let i = 0; i < len; i++) {
+    const c = load<u8>(ptr + <usize>i);
+    if (c < 0x30 || c > 0x39) return GRPC_UNKNOWN;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
 }
 
 /** The statuses agree under compare.status (a reset never agrees). */

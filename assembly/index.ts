@@ -6,7 +6,7 @@
 // its state (MirrorStream) is kept for its later callbacks. A request that is not mirrored
 // allocates nothing. Every entry point ignores a context it does not know, and returns Continue
 // (0) where the ABI expects a status: the live request is never held.
-import { MirrorRoot, MirrorStream } from "./filter";
+import { MirrorRoot, MirrorStream } from "./contexts";
 import { IdTable } from "./ids";
 export { malloc } from "./scratch";
 

@@ -3,7 +3,8 @@
 // little-endian. Maps are read where they lie (the host's buffer, often the scratch area) and
 // the copy is written from their bytes: no header is decoded into objects on the request path.
 
-import { Config, HOP_BY_HOP, Target } from "./config";
+import { Config, Target } from "./config";
+import { HOP_BY_HOP } from "./configcheck";
 
 /**
  * Walks a serialized header map entry by entry, stopping at the end or at the first entry that

@@ -81,13 +81,21 @@ function section(text: string, heading: string): string {
 
 /**
  * Field paths of a plugin config as the docs' field table names them: `targets[i].x`, objects
- * entered, arrays and the maps of user-chosen names (`match.headers`, `headers.add`) as leaves.
+ * entered (each object of an array `match` under `targets[i].match`), other arrays and the maps
+ * of user-chosen names (`match.headers`, `match.query`, `headers.add`) as leaves.
  */
 function fieldPaths(value: unknown, path = ""): string[] {
-  const maps = ["targets[i].match.headers", "headers.add"];
+  const maps = [
+    "targets[i].match.headers",
+    "targets[i].match.query",
+    "headers.add",
+  ];
   if (Array.isArray(value)) {
-    if (path !== "targets") return [path];
-    return [path, ...value.flatMap((t) => fieldPaths(t, "targets[i]"))];
+    if (path === "targets")
+      return [path, ...value.flatMap((t) => fieldPaths(t, "targets[i]"))];
+    if (path === "targets[i].match")
+      return [path, ...value.flatMap((m) => fieldPaths(m, path))];
+    return [path];
   }
   if (value === null || typeof value !== "object" || maps.includes(path))
     return [path];

@@ -1,6 +1,7 @@
 /**
- * docs/configuration.md says what the release module does: each refused-config line in its
- * fenced block is what the filter logs for a config listed here, its JSON example (every field)
+ * docs/configuration.md says what the release module does: its refused-config lines are what the
+ * filter logs — first every line of its example with several errors, for that example's JSON,
+ * then one line for each config listed here, in order —, its JSON example (every field)
  * and the README's minimal config are accepted without a warning, and its field table has a row
  * for every field of the example and no other.
  */
@@ -38,6 +39,24 @@ const CONFIGS: string[] = [
   }),
   '{"targets":[{"cluster":"kitchen-next","percentage":10},{"cluster":"kitchen-next","percentage":5}]}',
   T('"percentage":10,"max_rps":0'),
+  T('"clusters":["kitchen-v3"],"percentage":10'),
+  '{"targets":[{"cluster":"kitchen-next","percentage":10,"label":"orders"},{"cluster":"kitchen-next","percentage":5,"label":"orders"}]}',
+  T('"percentage":10,"weight":2'),
+  '{"targets":[{"cluster":"kitchen-next","percentage":10}],"label":"orders"}',
+  T('"percentage":10,"match":[]'),
+  T('"percentage":10,"match":{"path_prefix":"/orders","path_exact":"/orders"}'),
+  T('"percentage":10,"match":{"path_exact":"/orders?id=1"}'),
+  T('"percentage":10,"match":{"path_regex":"/orders/(?!internal).*"}'),
+  T('"percentage":10,"match":{"path_regex":"/[a-z0-9]{1,100}"}'),
+  T('"percentage":10,"match":{"headers":{"x-tenant":{"regex":"\\\\p{Lu}+"}}}'),
+  T(
+    '"percentage":10,"match":{"headers":{"x-tenant":{"regex":"acme|globex","exact":"acme"}}}',
+  ),
+  T('"percentage":10,"match":{"query":{"id=1":"x"}}'),
+  T('"percentage":10,"match":{"method":"get"}'),
+  '{"targets":[{"cluster":"kitchen-next","percentage":10,"baseline":true},{"cluster":"kitchen-baseline","percentage":10,"baseline":true}]}',
+  '{"targets":[{"cluster":"kitchen-next","percentage":10},{"cluster":"kitchen-baseline","percentage":5,"baseline":true}]}',
+  '{"targets":[{"cluster":"kitchen-next","percentage":10,"salt":"a"},{"cluster":"kitchen-baseline","percentage":10,"baseline":true}]}',
   '{"cluster":"kitchen-next","percentage":10,"max_body_bytes":1048576,"max_buffered_bytes":524288}',
   '{"cluster":"kitchen-next","percentage":10,"method_override":["body:_method"]}',
   C('{"body":"yes"}'),
@@ -50,22 +69,32 @@ const CONFIGS: string[] = [
   C('{"sample_query":"yes"}'),
 ];
 
+/** The error lines the release module logs when it refuses `config`. */
+async function refusal(config: string): Promise<string[]> {
+  const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
+  assert.equal(host.configure(config), false, config);
+  assert.deepEqual(host.trapped, []);
+  return host.logs("error").map((l) => l.message);
+}
+
 it("every refused-config example in docs/configuration.md is what the filter logs", async () => {
   const documented = CONFIGURATION.split("\n").filter((l) =>
     l.startsWith("invalid plugin config: "),
   );
+  const several = /```json\n([\s\S]*?)\n```/.exec(
+    section(CONFIGURATION, "## Refused configurations"),
+  )?.[1];
+  assert.ok(several, "docs/configuration.md: no example of several errors");
+  const logged = await refusal(several);
+  assert.ok(logged.length > 1, "the example of several errors gives one");
   assert.ok(
-    documented.length >= CONFIGS.length,
+    documented.length >= logged.length + CONFIGS.length,
     "docs/configuration.md lost its examples",
   );
-  const logged: string[] = [];
   for (const config of CONFIGS) {
-    const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
-    assert.equal(host.configure(config), false, config);
-    const errors = host.logs("error").map((l) => l.message);
+    const errors = await refusal(config);
     assert.equal(errors.length, 1, `one log line for ${config}`);
     logged.push(errors[0]);
-    assert.deepEqual(host.trapped, []);
   }
   assert.deepEqual(logged, documented);
 });
@@ -81,13 +110,21 @@ function section(text: string, heading: string): string {
 
 /**
  * Field paths of a plugin config as the docs' field table names them: `targets[i].x`, objects
- * entered, arrays and the maps of user-chosen names (`match.headers`, `headers.add`) as leaves.
+ * entered (each object of an array `match` under `targets[i].match`), other arrays and the maps
+ * of user-chosen names (`match.headers`, `match.query`, `headers.add`) as leaves.
  */
 function fieldPaths(value: unknown, path = ""): string[] {
-  const maps = ["targets[i].match.headers", "headers.add"];
+  const maps = [
+    "targets[i].match.headers",
+    "targets[i].match.query",
+    "headers.add",
+  ];
   if (Array.isArray(value)) {
-    if (path !== "targets") return [path];
-    return [path, ...value.flatMap((t) => fieldPaths(t, "targets[i]"))];
+    if (path === "targets")
+      return [path, ...value.flatMap((t) => fieldPaths(t, "targets[i]"))];
+    if (path === "targets[i].match")
+      return [path, ...value.flatMap((m) => fieldPaths(m, path))];
+    return [path];
   }
   if (value === null || typeof value !== "object" || maps.includes(path))
     return [path];

@@ -4,9 +4,14 @@
 // answered the same request.
 
 import { BodyCompare, Config, StatusCompare } from "./config";
-import { JsonDigest, JsonState, SKETCH_SLOTS } from "./jsondigest";
+import {
+  JsonDigest,
+  JsonState,
+  SKETCH_SLOTS,
+  digestFootprint,
+} from "./jsondigest";
 import { ResponseClass, Stat, classOf } from "./metrics";
-import { Xxh64Stream } from "./sampler";
+import { Xxh64Stream } from "./xxh64";
 
 /** The grpc-status of a gRPC answer that carries none (gRPC's UNKNOWN). */
 export const GRPC_UNKNOWN: i32 = 2;
@@ -219,6 +224,19 @@ export function parseGrpcStatus(ptr: usize, len: i32): i32 {
     v = v * 10 + (c - 0x30);
   }
   return v;
+}
+
+/**
+ * Bytes a JSON comparison holds per body (the budget counts them for each copy and once for its
+ * live response): a digest, and with a baseline the sketch its side keeps; 0 without JSON.
+ */
+export function digestBytesOf(cfg: Config): u32 {
+  if (cfg.compareBody != BodyCompare.Json) return 0;
+  const sketch = cfg.baseline >= 0;
+  return (
+    <u32>digestFootprint(cfg.ignoreRules, sketch) +
+    (sketch ? <u32>(SKETCH_SLOTS * 8 + 32) : 0)
+  );
 }
 
 /** The statuses agree under compare.status (a reset never agrees). */

@@ -5,13 +5,7 @@
 
 import { JsonKind, JsonValue, parseJson } from "./json";
 import { decimal } from "./text";
-import {
-  IgnoreRules,
-  compileIgnore,
-  digestFootprint,
-  SKETCH_SLOTS,
-  ignoreError,
-} from "./jsondigest";
+import { IgnoreRules, compileIgnore, ignoreError } from "./jsonignore";
 import {
   Checker,
   E_BOOL,
@@ -181,7 +175,10 @@ export class Config {
   sampleQuery: bool = false;
   /** a live status listed here is not judged (counted as not_compared ignored_status) */
   ignoreStatuses: i32[] = [];
-  /** bytes one JSON digest holds (counted in the memory budget per comparison) */
+  /**
+   * bytes one JSON digest holds (counted in the memory budget per comparison); set when the
+   * configuration is applied (compare.ts digestBytesOf), 0 without JSON comparison
+   */
   digestBytes: u32 = 0;
   /** the index of the baseline target, -1 when there is none */
   baseline: i32 = -1;
@@ -578,13 +575,6 @@ function parseCompare(c: Checker, v: JsonValue, cfg: Config): void {
   }
   const ignore = v.get("ignore");
   if (ignore !== null) parseIgnore(c, ignore, cfg, bodyOk);
-  if (cfg.compareBody == BodyCompare.Json) {
-    // With a baseline, each body also keeps a sketch (JsonDigest.sketchInto) in its side.
-    const sketch = cfg.baseline >= 0;
-    cfg.digestBytes =
-      <u32>digestFootprint(cfg.ignoreRules, sketch) +
-      (sketch ? <u32>(SKETCH_SLOTS * 8 + 32) : 0);
-  }
   const ignoreStatuses = v.get("ignore_statuses");
   const isp = join("compare", "ignore_statuses");
   if (ignoreStatuses !== null && c.isArray(ignoreStatuses, isp)) {

@@ -4,7 +4,7 @@
 // applies, and returns; the live request is never held.
 
 import { giveSlot, reserve, release, slots, COPY_BYTES } from "./budget";
-import { BodyDigest } from "./compare";
+import { BodyDigest, digestBytesOf } from "./compare";
 import { BodyCompare, Config, Target, parseConfig } from "./config";
 import {
   DigestPool,
@@ -196,6 +196,7 @@ export class MirrorRoot {
     for (let i = 0; i < res.warnings.length; i++) {
       log(LOG_WARN, "plugin config: " + res.warnings[i]);
     }
+    cfg.digestBytes = digestBytesOf(cfg);
     vmGauges.define();
     const stats: TargetStats[] = [];
     for (let i = 0; i < cfg.targets.length; i++) {

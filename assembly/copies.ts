@@ -41,7 +41,7 @@ import {
   pairStatOf,
 } from "./metrics";
 import { KeySpan, RequestView } from "./policy";
-import { xxh64 } from "./sampler";
+import { xxh64 } from "./xxh64";
 import { SCRATCH_SIZE, noteAllocated } from "./scratch";
 import { findHeaderAt, hasNameLike } from "./shadow";
 import { TargetStats } from "./stats";

@@ -37,15 +37,12 @@
 // 1 to 4 that were not ignored, in post-order (children before parents); when the table is full
 // the deepest, latest entry gives way to a shallower one. Pointer text is kept up to 64 bytes.
 
-import { P1, P4, P5, Xxh64Stream, avalanche, round } from "./sampler";
-import { decimal } from "./text";
+import { IgnoreRules, MAX_TOKENS, closure } from "./jsonignore";
+import { TOKEN_SEED, absorb, combine, tokenEnd, tokenHash } from "./jsontoken";
+import { Xxh64Stream, round } from "./xxh64";
 
 /** Deepest nesting of arrays and objects digested. */
 export const MAX_DEPTH: i32 = 128;
-/** Most patterns in compare.ignore. */
-export const MAX_PATTERNS: i32 = 32;
-/** Most tokens in one pattern. */
-export const MAX_TOKENS: i32 = 16;
 /** Entries kept for firstDifference. */
 export const DIFF_ENTRIES: i32 = 64;
 /** Deepest values (pointer tokens) kept for firstDifference. */
@@ -55,12 +52,6 @@ export const POINTER_TEXT: i32 = 64;
 /** Slots of a sketch (a power of two). */
 export const SKETCH_SLOTS: i32 = 64;
 
-const E_TOO_MANY = "too many patterns (at most 32)";
-const E_WHOLE = "would ignore the whole body";
-const E_START = 'must start with "/", got ';
-const E_ESCAPE = 'has a "~" not followed by 0 or 1 (~0 is "~", ~1 is "/")';
-const E_TOKENS = "has more than 16 tokens";
-
 /** What the body was, once finished. */
 export enum JsonState {
   Empty,
@@ -69,7 +60,7 @@ export enum JsonState {
   TooDeep,
 }
 
-// ---- Hashing: the XXH64 primes and rounds (sampler.ts), applied to tokens and to digests.
+// ---- Hashing: type tags (tokens are hashed and digests mixed by jsontoken.ts).
 
 // Type tags (arbitrary distinct constants).
 // @ts-ignore: decorator
@@ -93,185 +84,7 @@ export enum JsonState {
 // @ts-ignore: decorator
 @inline const T_ROOT: u64 = 0x726f6f745f707472;
 // @ts-ignore: decorator
-@inline const TOKEN_SEED: u64 = 0x746f6b656e5f7365;
-// @ts-ignore: decorator
 @inline const T_ANY_INDEX: u64 = 0x616e795f696e6478;
-
-/** A well-mixed digest of the pair (a, b); not symmetric. */
-// @ts-ignore: decorator
-@inline
-function combine(a: u64, b: u64): u64 {
-  return avalanche(round(round(P5, a), b));
-}
-
-/** Folds 8 token bytes (little-endian) into a token hash. */
-// @ts-ignore: decorator
-@inline
-function absorb(h: u64, w: u64): u64 {
-  return rotl<u64>(h ^ round(0, w), 27) * P1 + P4;
-}
-
-/** A token hash's value: its pending bytes (< 8, in `w`) and its length. */
-// @ts-ignore: decorator
-@inline
-function tokenEnd(h: u64, w: u64, len: u64): u64 {
-  return avalanche(absorb(h, w) + len * P5);
-}
-
-/** The token hash of `len` bytes: what a streamed key or string hashes to. */
-function tokenHash(ptr: usize, len: usize): u64 {
-  let h = TOKEN_SEED;
-  let p = ptr;
-  const end = ptr + len;
-  while (p + 8 <= end) {
-    h = absorb(h, load<u64>(p));
-    p += 8;
-  }
-  let w: u64 = 0;
-  let shift: u64 = 0;
-  while (p < end) {
-    w |= (<u64>load<u8>(p)) << shift;
-    shift += 8;
-    p++;
-  }
-  return tokenEnd(h, w, <u64>len);
-}
-
-// ---- Ignore patterns
-
-/** A compiled compare.ignore list: each pattern's tokens as hashes and bitmasks. */
-export class IgnoreRules {
-  /** Number of patterns. */
-  count: i32;
-  /** Tokens of each pattern. */
-  tokens: StaticArray<i32>;
-  /** Per pattern, bit i set when token i is "**". */
-  globs: StaticArray<u32>;
-  /** Per pattern, bit i set when token i is "*". */
-  stars: StaticArray<u32>;
-  /** [pattern × MAX_TOKENS + i]: token hash of literal token i. */
-  hashes: StaticArray<u64>;
-  /** [pattern × MAX_TOKENS + i]: the array index literal token i names, or -1. */
-  indexes: StaticArray<i64>;
-  /** Per pattern, the positions matched before any token (the root's state). */
-  start: StaticArray<u32>;
-
-  constructor(count: i32) {
-    this.count = count;
-    this.tokens = new StaticArray<i32>(count);
-    this.globs = new StaticArray<u32>(count);
-    this.stars = new StaticArray<u32>(count);
-    this.hashes = new StaticArray<u64>(count * MAX_TOKENS);
-    this.indexes = new StaticArray<i64>(count * MAX_TOKENS);
-    this.start = new StaticArray<u32>(count);
-  }
-
-  /** Compiles pattern `i`; returns "" or the reason it is refused. */
-  add(i: i32, pattern: string): string {
-    if (pattern.length == 0) return E_WHOLE;
-    if (pattern.charCodeAt(0) != 0x2f) return E_START + describe(pattern);
-    const text = String.UTF8.encode(pattern);
-    const base = changetype<usize>(text);
-    const end = base + <usize>text.byteLength;
-    // Unescaped token bytes are written back in place: unescaping only shortens.
-    let p = base + 1;
-    let k = 0;
-    let globs: u32 = 0;
-    let stars: u32 = 0;
-    while (true) {
-      if (k == MAX_TOKENS) return E_TOKENS;
-      const from = p;
-      let to = p;
-      while (p < end && load<u8>(p) != 0x2f) {
-        let c = load<u8>(p);
-        if (c == 0x7e) {
-          const next: u8 = p + 1 < end ? load<u8>(p + 1) : 0;
-          if (next == 0x30) c = 0x7e;
-          else if (next == 0x31) c = 0x2f;
-          else return E_ESCAPE;
-          p++;
-        }
-        store<u8>(to, c);
-        to++;
-        p++;
-      }
-      const len = to - from;
-      const slot = i * MAX_TOKENS + k;
-      unchecked((this.indexes[slot] = -1));
-      if (len == 1 && load<u8>(from) == 0x2a && p - from == 1) {
-        stars |= (<u32>1) << k;
-      } else if (len == 2 && load<u16>(from) == 0x2a2a && p - from == 2) {
-        globs |= (<u32>1) << k;
-      } else {
-        unchecked((this.hashes[slot] = tokenHash(from, len)));
-        unchecked((this.indexes[slot] = indexOf(from, len)));
-      }
-      k++;
-      if (p >= end) break;
-      p++; // the "/" before the next token
-    }
-    if (globs == ((<u32>1) << k) - 1) return E_WHOLE;
-    unchecked((this.tokens[i] = k));
-    unchecked((this.globs[i] = globs));
-    unchecked((this.stars[i] = stars));
-    unchecked((this.start[i] = closure(1, globs)));
-    return "";
-  }
-}
-
-/** The reason of the last refusal of compileIgnore: "[i]: <reason>" ("" after a success). */
-export let ignoreError: string = "";
-
-/**
- * Compiles compare.ignore. On a refusal returns null and sets `ignoreError` to "[i]: <reason>",
- * i being the index of the first refused pattern.
- */
-export function compileIgnore(patterns: string[]): IgnoreRules | null {
-  ignoreError = "";
-  if (patterns.length > MAX_PATTERNS) {
-    ignoreError = "[" + decimal(MAX_PATTERNS) + "]: " + E_TOO_MANY;
-    return null;
-  }
-  const rules = new IgnoreRules(patterns.length);
-  for (let i = 0; i < patterns.length; i++) {
-    const reason = rules.add(i, patterns[i]);
-    if (reason.length > 0) {
-      ignoreError = "[" + decimal(i) + "]: " + reason;
-      return null;
-    }
-  }
-  return rules;
-}
-
-/** A pattern quoted for a message, cut at 40 characters. */
-function describe(s: string): string {
-  return s.length > 40 ? '"' + s.substring(0, 40) + '..."' : '"' + s + '"';
-}
-
-/** The array index an RFC 6901 token names ("0" or [1-9][0-9]*), or -1. */
-function indexOf(p: usize, len: usize): i64 {
-  if (len == 0 || len > 18 || (len > 1 && load<u8>(p) == 0x30)) return -1;
-  let v: i64 = 0;
-  for (let i: usize = 0; i < len; i++) {
-    const d = <i32>load<u8>(p + i) - 0x30;
-    if (<u32>d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
-/** Adds the positions reachable by letting each "**" match nothing. */
-// @ts-ignore: decorator
-@inline
-function closure(set: u32, globs: u32): u32 {
-  let g = globs;
-  while (g != 0) {
-    const i = ctz<u32>(g);
-    g &= g - 1;
-    if ((set >> i) & 1) set |= (<u32>2) << i;
-  }
-  return set;
-}
 
 // ---- The digest
 

@@ -5,13 +5,15 @@
 
 import { JsonKind, parseJson } from "../../assembly/json";
 import {
-  IgnoreRules,
   JsonDigest,
-  compileIgnore,
   digestFootprint,
   firstDifference,
-  ignoreError,
 } from "../../assembly/jsondigest";
+import {
+  IgnoreRules,
+  compileIgnore,
+  ignoreError,
+} from "../../assembly/jsonignore";
 
 let input = new StaticArray<u8>(1 << 16);
 let output = new StaticArray<u8>(1 << 12);

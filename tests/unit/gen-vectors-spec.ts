@@ -73,7 +73,8 @@ export async function vectorsSpecSource(
 
 import { Config, parseConfig } from "../../assembly/config";
 import { RequestDecision, RequestView, Skip } from "../../assembly/policy";
-import { bucketOf, isSampled, thresholdOf, xxh64Of } from "../../assembly/sampler";
+import { bucketOf, isSampled, thresholdOf } from "../../assembly/sampler";
+import { xxh64Of } from "../../assembly/xxh64";
 
 class Vector {
   constructor(

@@ -3,17 +3,19 @@
 // the same state, digest, exact hash and byte count as when fed whole.
 
 import {
-  IgnoreRules,
   JsonDigest,
   JsonState,
   MAX_DEPTH,
   SKETCH_SLOTS,
-  compileIgnore,
   digestFootprint,
   firstDifference,
-  ignoreError,
 } from "../../assembly/jsondigest";
-import { Xxh64Stream, xxh64 } from "../../assembly/sampler";
+import {
+  IgnoreRules,
+  compileIgnore,
+  ignoreError,
+} from "../../assembly/jsonignore";
+import { Xxh64Stream, xxh64 } from "../../assembly/xxh64";
 
 function utf8(s: string): ArrayBuffer {
   return String.UTF8.encode(s);

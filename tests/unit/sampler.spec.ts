@@ -8,10 +8,8 @@ import {
   bucketOfBytes,
   isSampled,
   thresholdOf,
-  Xxh64Stream,
-  xxh64,
-  xxh64Of,
 } from "../../assembly/sampler";
+import { Xxh64Stream, xxh64, xxh64Of } from "../../assembly/xxh64";
 
 /** n bytes of the reference pattern, starting `offset` bytes into a fresh buffer. */
 function patternAt(n: i32, offset: i32): ArrayBuffer {

@@ -45,6 +45,24 @@ export function parseWindow(text: string): string {
   return t;
 }
 
+const UNIT_SECONDS: Record<string, number> = {
+  ms: 0.001,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+  w: 604800,
+  y: 31536000,
+};
+
+/** A PromQL duration in seconds ("1h30m" → 5400). */
+export function windowSeconds(window: string): number {
+  let total = 0;
+  for (const [, n, unit] of window.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g))
+    total += Number(n) * UNIT_SECONDS[unit];
+  return total;
+}
+
 const MATCHER =
   /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)/;
 

@@ -11,15 +11,19 @@ import {
   type Bucket,
   type Counts,
   type Latency,
+  linkBaselines,
   NO_LATENCY,
+  signedBins,
   type Snapshot,
   targetName,
   type TargetStats,
   targetStats,
 } from "./model.ts";
 import {
+  baselineQuery,
   bucketsQuery,
   familyQueries,
+  pairBucketsQuery,
   inflightQuery,
   instancesQuery,
   promString,
@@ -241,14 +245,29 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
       : { ...all, target: promString(targetName(o.target)) };
 
   const families = familyQueries(scope);
-  const [familyResults, inflight, instances, liveBuckets, darkBuckets] =
-    await Promise.all([
-      mapLimited(families, 8, (f) => q(f.query)),
-      q(inflightQuery(scope)),
-      q(instancesQuery(scope)),
-      q(bucketsQuery("live", scope)),
-      q(bucketsQuery("dark", scope)),
-    ]);
+  const [
+    familyResults,
+    inflight,
+    instances,
+    liveBuckets,
+    darkBuckets,
+    baselines,
+  ] = await Promise.all([
+    mapLimited(families, 8, (f) => q(f.query)),
+    q(inflightQuery(scope)),
+    q(instancesQuery(scope)),
+    q(bucketsQuery("live", scope)),
+    q(bucketsQuery("dark", scope)),
+    q(baselineQuery(all)),
+  ]);
+  // a candidate's baseline, read whole even when --target names only the candidate
+  const baselineOf = new Map<string, string>();
+  for (const b of baselines) {
+    const c = b.metric[TAGS.target];
+    const base = b.metric[TAGS.baseline];
+    if (c !== undefined && base !== undefined && b.value > 0)
+      baselineOf.set(c, base);
+  }
 
   const counts = new Map<string, Counts>();
   const countsOf = (t: string) => {
@@ -273,6 +292,18 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
   }
   const names = [...counts.keys()].sort();
   if (names.length === 0) throw await nothingFound(url, o, all, time);
+  const wanted = new Set(names);
+  for (const t of names) {
+    const b = baselineOf.get(t);
+    if (b !== undefined) wanted.add(b);
+  }
+  const [slowerBuckets, fasterBuckets] = await Promise.all(
+    (["slower", "faster"] as const).map((k) =>
+      q(pairBucketsQuery(k, { ...all, target: undefined })).then((r) =>
+        r.filter((x) => wanted.has(x.metric[TAGS.target])),
+      ),
+    ),
+  );
 
   const buckets = (samples: Sample[], t: string) =>
     binsOf(
@@ -280,7 +311,7 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
         .filter((s) => s.metric[TAGS.target] === t)
         .map((s) => ({ le: Number(s.metric.le), count: s.value })),
     );
-  const targets = await mapLimited(names, 4, async (t) => {
+  const judged = await mapLimited([...wanted].sort(), 4, async (t) => {
     const queries = Object.entries(
       targetQueries({ ...all, target: promString(t) }),
     );
@@ -304,12 +335,28 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
           };
     };
     const n = instances.find((s) => s.metric[TAGS.target] === t)?.value ?? 0;
+    const diffBins = signedBins(
+      buckets(slowerBuckets, t),
+      buckets(fasterBuckets, t),
+    );
+    const diffCount = values["diff.count"];
     const stats: TargetStats = targetStats(
       t,
-      counts.get(t)!,
+      counts.get(t) ?? {},
       {
         live: latency("live", buckets(liveBuckets, t)),
         dark: latency("dark", buckets(darkBuckets, t)),
+        diff:
+          Number.isNaN(diffCount) || diffCount === 0
+            ? { ...NO_LATENCY, buckets: diffBins }
+            : {
+                count: diffCount,
+                mean: NaN,
+                p50: values["diff.p50"],
+                p95: values["diff.p95"],
+                p99: values["diff.p99"],
+                buckets: diffBins,
+              },
       },
       n,
     );
@@ -326,6 +373,8 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
     }
     return stats;
   });
+  const targets = judged.filter((t) => names.includes(t.target));
+  linkBaselines(targets, baselineOf, judged);
   return {
     source: {
       kind: "prometheus",

@@ -2,7 +2,7 @@
 // `/stats?format=json&histogram_buckets=detailed`, merged (counts added, Envoy's log-linear bins
 // added bin by bin), cumulative since each Envoy started. Quantiles are computed as Envoy computes
 // its own, from its detailed bins (two significant digits), so for one Envoy they equal /stats'.
-import { parseStatName, TAGS } from "../metrics.ts";
+import { parseBaselineInfo, parseStatName } from "../metrics.ts";
 import { EXIT, ReportError } from "./exit.ts";
 import { getJson, httpUrl } from "./http.ts";
 import {
@@ -116,31 +116,6 @@ const HISTOGRAMS: Record<string, "live" | "dark" | "slower" | "faster"> = {
   "pair.slower": "slower",
   "pair.faster": "faster",
 };
-
-const BASELINE_INFO = new RegExp(
-  `^${STAT_PREFIX.replaceAll(".", "\\.")}baseline_info\\.(?=.*${TAGS.target}=\\.=(.*?);\\.;)(?=.*${TAGS.baseline}=\\.=(.*?);\\.;)`,
-);
-
-/** `mirror_baseline_info`'s candidate and baseline from its stat name, if it is that gauge. */
-export function parseBaselineInfo(
-  name: string,
-): { target: string; baseline: string } | undefined {
-  const m = BASELINE_INFO.exec(name);
-  return m ? { target: m[1], baseline: m[2] } : undefined;
-}
-
-interface StatsJson {
-  stats?: Array<{
-    name?: string;
-    value?: number;
-    histograms?: {
-      details?: Array<{
-        name: string;
-        totals?: Array<{ lower_bound: number; width: number; count: number }>;
-      }>;
-    };
-  }>;
-}
 
 /**
  * The mirror's numbers by target in one Envoy's stats answer. Stats of other filters are

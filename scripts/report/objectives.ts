@@ -264,6 +264,11 @@ export const SHIFT_QUANTILE: Readonly<Record<string, number>> = {
   latency_shift_p99: 0.99,
 };
 
+/** Is `id` a relative check? */
+export function isRelative(id: CheckId): id is RelativeId {
+  return checkSpec(id).kind === "relative";
+}
+
 /** The limit a check judges against under `o`; null when the objective is off. For a latency
  * shift, the percentage of live's quantile (null: the floor alone; both null: off). */
 export function limitOf(id: CheckId, o: Objectives): number | null {

@@ -4,7 +4,7 @@
 // expression sums over every series that matches — every sidecar (instance) that reports the
 // target — and reads counters through increase() over the window, histograms through
 // histogram_quantile() on the microsecond buckets, means through _sum / _count.
-import { FAMILY_SPECS, series, TAGS } from "../metrics.ts";
+import { BASELINE_INFO, FAMILY_SPECS, series, TAGS } from "../metrics.ts";
 import { CAPPED, ERROR_CLASSES, NOT_TURNED_AWAY } from "./model.ts";
 import {
   type CheckId,
@@ -49,8 +49,6 @@ const PAIRS = family("pairs.both_ok");
 const PAIR_COMPARED = family("pair_compared.match");
 const SLOWER = family("pair.slower");
 const FASTER = family("pair.faster");
-/** The baseline gauge: candidate (mirror_target) → baseline (mirror_baseline). */
-export const BASELINE_INFO = "mirror_baseline_info";
 
 /** `{mirror_target="T",namespace="shop",…extra}`, or "" when there is no matcher */
 export function selector(s: QueryScope, extra: readonly string[] = []): string {
@@ -412,7 +410,7 @@ export const pairBucketsQuery = (kind: "slower" | "faster", s: QueryScope) =>
 
 /** Each candidate's baseline target within the window. */
 export const baselineQuery = (s: QueryScope) =>
-  `max by (${TAGS.target}, ${TAGS.baseline}) (last_over_time(${BASELINE_INFO}${selector(s)}[${s.window}]))`;
+  `max by (${TAGS.target}, ${TAGS.baseline}) (last_over_time(${BASELINE_INFO.family}${selector(s)}[${s.window}]))`;
 
 /** Every per-target figure the report reads, by name (the numbers of its table and checks). */
 export function targetQueries(s: QueryScope): Record<string, string> {

@@ -21,7 +21,6 @@
 import { quantileOf } from "./admin.ts";
 import type { Bucket, Latency, TargetStats } from "./model.ts";
 import {
-  type CheckId,
   type Objectives,
   type RelativeId,
   SHIFT_QUANTILE,
@@ -67,16 +66,6 @@ export interface Judged {
   /** the smallest effect this many pairs catch in DETECT_POWER of runs (NaN: unknown) */
   detectable: number;
   detail?: string;
-}
-
-/** Is `id` a relative check? */
-export function isRelative(id: CheckId): id is RelativeId {
-  return (
-    id === "sample_bias" ||
-    id === "dark_error_excess" ||
-    id === "pair_mismatches" ||
-    id in SHIFT_QUANTILE
-  );
 }
 
 /** Bins with every count times `f` (the same sample, f times as large). */

@@ -21,12 +21,13 @@ import { type Counts, NOT_TURNED_AWAY, type TargetStats } from "./model.ts";
 import {
   type CheckId,
   CHECKS,
-  type RelativeId,
+  isRelative,
   limitOf,
+  type RelativeId,
   type Objectives,
   type Unit,
 } from "./objectives.ts";
-import { isRelative, judgeRelative, type Outcome } from "./relative.ts";
+import { judgeRelative, type Outcome } from "./relative.ts";
 
 export type { Outcome };
 

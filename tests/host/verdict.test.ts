@@ -7,8 +7,12 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { envoyStatName } from "../../scripts/metrics.ts";
-import { parseBaselineInfo, parseStats } from "../../scripts/report/admin.ts";
+import {
+  baselineInfoName,
+  envoyStatName,
+  parseBaselineInfo,
+} from "../../scripts/metrics.ts";
+import { parseStats } from "../../scripts/report/admin.ts";
 import type { Bucket, TargetStats } from "../../scripts/report/model.ts";
 import {
   type Objectives,
@@ -69,7 +73,7 @@ function statsJson(targets: Record<string, Pairs>) {
       stats.push({ name: envoyStatName(t, k), value: v });
     if (p.baseline)
       stats.push({
-        name: `wasmcustom.mirror_baseline_info.mirror_target=.=${t};.;mirror_baseline=.=${p.baseline};.;`,
+        name: `wasmcustom.${baselineInfoName(t, p.baseline)}`,
         value: 2,
       });
     const liveMs = p.liveMs ?? 20;

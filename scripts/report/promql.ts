@@ -162,16 +162,22 @@ const pairBuckets = (name: string, s: QueryScope, extra: string[] = []) =>
 /**
  * The signed histogram of d = dark − live, in microseconds, as cumulative buckets: below 0 the
  * "dark faster by" buckets mirrored (at le = −b: faster pairs minus those faster by at most b),
- * at 0 every faster pair, above 0 every faster pair plus the "dark slower by" buckets.
- * histogram_quantile reads it as one histogram.
+ * at 0 every faster pair, above 0 every faster pair plus the "dark slower by" buckets, +Inf all
+ * pairs. histogram_quantile reads it as one histogram.
  */
 export function signedDiffBuckets(s: QueryScope): string {
   const on = `on (${(s.by ?? []).join(", ")})`;
+  // either family may lack series (stats eviction, relabelling): its count is then 0
   const faster = total(`${FASTER}_count`, s);
-  const below = `label_replace(${faster} - ${on} group_right ${pairBuckets(FASTER, s, ['le!="+Inf"'])}, "le", "-$1", "le", "(.+)")`;
-  const zero = `label_replace(${faster}, "le", "0", "__name__", ".*")`;
-  const above = `${faster} + ${on} group_right ${pairBuckets(SLOWER, s)}`;
-  return `(${below} or ${zero} or ${above})`;
+  const slower = total(`${SLOWER}_count`, s);
+  const nf = `(${faster} or 0 * ${slower})`;
+  const ns = `(${slower} or 0 * ${faster})`;
+  const finite = ['le!="+Inf"'];
+  const below = `label_replace(${nf} - ${on} group_right ${pairBuckets(FASTER, s, finite)}, "le", "-$1", "le", "(.+)")`;
+  const zero = `label_replace(${nf}, "le", "0", "__name__", ".*")`;
+  const above = `${nf} + ${on} group_right ${pairBuckets(SLOWER, s, finite)}`;
+  const all = `label_replace(${nf} + ${ns}, "le", "+Inf", "__name__", ".*")`;
+  return `(${below} or ${zero} or ${above} or ${all})`;
 }
 
 /** The q-quantile of d = dark − live, in milliseconds (histogram_quantile's interpolation). */
@@ -216,7 +222,8 @@ export const cappedPct = (s: QueryScope) => {
     total(SKIPPED, s, [oneOf(TAGS.reason, CAPPED)]),
     copies(s),
   );
-  return `100 * ${capped} / (${copies(s)} + ${capped})`;
+  // no value when nothing was sampled (not 0 / 0)
+  return `100 * ${capped} / ((${copies(s)} + ${capped}) > 0)`;
 };
 
 /** The samples a check is judged on (what min_samples is compared with). */
@@ -255,7 +262,8 @@ const lit = (x: number) => String(Number(x.toPrecision(12)));
  * fails, 0 when there is not enough data (the report's three outcomes), from bounds PromQL can
  * compute:
  * - latency shift at q: histogram_quantile of the signed dark − live histogram at
- *   q ∓ z·√(q(1−q)/n) — the normal approximation of the order statistics' ranks, interpolated
+ *   q − z·√(q(1−q)/n) and q + z·√(q(1−q)/n) + 1/n — the normal approximation of the order
+ *   statistics' ranks (beyond 1: no upper bound, as the report has none), interpolated
  *   inside a bucket where the report takes the bucket's edge — against max(pct of live's
  *   q-quantile, floor), live's quantile taken at its estimate (the report bounds it too); p99
  *   only from min_pairs_p99 pairs on;
@@ -333,11 +341,12 @@ export function relativeGateQuery(
         pct === null
           ? `(0 * ${n} + ${floor})`
           : `clamp_min(${lit(pct / 100)} * ${quantileMs("live", q, s)}, ${floor})`;
+      // the ranks of the order statistics, approximated: l ≈ nq − z√(nq(1−q)), u ≈ that + 1
       const judged = biasGuard(
         code(
           at(`${lit(q)} - ${lit(zf)} * ${spread}`),
           tolerance,
-          at(`${lit(q)} + ${lit(zp)} * ${spread}`),
+          at(`${lit(q)} + ${lit(zp)} * ${spread} + 1 / ${n}`),
           tolerance,
         ),
       );

@@ -59,8 +59,9 @@ What it judges and prints:
 Objectives, with their defaults. The relative checks judge dark against live on the same
 requests (the pairs): each fails when the data show the dark side beyond its tolerance at
 fail_confidence, passes when they show it within at pass_confidence, and is "not enough data"
-otherwise (with the pairs that would decide it). The absolute limits (off: null) pass a value at
-most the limit, judged on at least min_samples samples. 0 allows none; null turns a check off:
+otherwise (with the pairs that would decide it). The absolute limits are off by default: set one
+for an SLO gate; a value passes when it is at most its limit, judged on at least min_samples
+samples. 0 allows none; null turns a check off (docs/report.md):
 ${objectivesHelp()}
 Every target must also get copies: one that got none while at least min_samples requests were
 turned away (skipped for another reason than sampling or match, or refused by Envoy) fails.

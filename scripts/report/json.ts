@@ -86,8 +86,8 @@ export function reportJson(
               },
             }
           : {}),
-        ...(c.kind === "relative"
-          ? { detectable: num(c.detectable ?? NaN) }
+        ...(c.detectable !== undefined
+          ? { detectable: num(c.detectable) }
           : {}),
         ...(c.morePairs !== undefined ? { more_pairs: c.morePairs } : {}),
         ...(c.moreSeconds !== undefined ? { more_seconds: c.moreSeconds } : {}),

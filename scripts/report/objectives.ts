@@ -68,26 +68,23 @@ export const OBJECTIVE_KEYS = Object.keys(
 /** What each objective means, for --help, the docs and the gates' comments. */
 export const OBJECTIVE_HELP: Readonly<Record<keyof Objectives, string>> = {
   max_latency_shift_pct:
-    "latency shift tolerance: % of live's p50/p95/p99 (dark − live, pair by pair)",
-  max_latency_shift_floor_ms: "…and at least this many ms",
+    "dark − live per pair, p50/p95/p99: ≤ this % of live's…",
+  max_latency_shift_floor_ms: "…or ≤ this many ms, whichever is larger",
   min_pairs_p99: "pairs before the p99 shift is judged",
   max_dark_error_excess_pct:
-    "dark-only errors minus live-only errors, % of pairs",
-  max_pair_mismatch_pct:
-    "pairs answered without error on both sides that differ, %",
-  max_capped_pct:
-    "sampled requests turned away (overloaded, over_budget) before the sample is biased, %",
-  fail_confidence:
-    "a relative check fails when shown beyond tolerance this sure",
-  pass_confidence: "…and passes when shown within tolerance this sure",
-  max_dark_mean_ms: "absolute: dark latency (dispatch → dark answer), mean",
+    "pairs only dark erred minus only live erred, % of pairs",
+  max_pair_mismatch_pct: "pairs both answered without error that differ, %",
+  max_capped_pct: "sampled requests turned away (overloaded, over_budget), %",
+  fail_confidence: "a relative check fails when shown beyond, this sure",
+  pass_confidence: "…and passes when shown within, this sure",
+  max_dark_mean_ms: "absolute: dark latency, mean",
   max_dark_p95_ms: "absolute: dark latency, 95th percentile",
   max_dark_p99_ms: "absolute: dark latency, 99th percentile",
   max_dark_error_pct: "absolute: dark 5xx, resets, gRPC errors per dark answer",
-  max_mismatch_pct: "absolute: compared pairs that differ (any comparison)",
+  max_mismatch_pct: "absolute: compared copies that differ (any comparison)",
   max_dispatch_failures:
-    "copies Envoy refused to send (unknown cluster, no healthy host)",
-  min_samples: "samples each absolute statistic needs before it is judged",
+    "copies Envoy refused to send (unknown cluster, no host)",
+  min_samples: "samples an absolute statistic needs to be judged",
 };
 
 /** An absolute objective with a limit. */

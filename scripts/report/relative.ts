@@ -178,13 +178,12 @@ function judgementOf(
   });
   switch (id) {
     case "sample_bias": {
+      // a share of this sample, not an estimate: no interval
       const share = t.sampled > 0 ? (100 * t.capped) / t.sampled : NaN;
-      return {
-        estimate: share,
-        lower: share,
-        upper: share,
-        samples: t.sampled,
-      };
+      return fixed(
+        { estimate: share, lower: share, upper: share, samples: t.sampled },
+        o.max_capped_pct,
+      );
     }
     case "dark_error_excess": {
       const p = t.pairs;

@@ -201,9 +201,14 @@ export function judgeTarget(
         needed: j.needed,
         outcome: j.outcome,
         kind: "relative",
-        interval: { lower: j.lower, upper: j.upper },
+        // the sample bias is a share of this sample: no interval, nothing to detect
+        ...(spec.id === "sample_bias"
+          ? {}
+          : {
+              interval: { lower: j.lower, upper: j.upper },
+              detectable: j.detectable,
+            }),
         ...(j.toleranceRange ? { limitRange: j.toleranceRange } : {}),
-        detectable: j.detectable,
         ...(j.morePairs !== undefined ? { morePairs: j.morePairs } : {}),
         ...(j.morePairs && rate > 0 ? { moreSeconds: j.morePairs / rate } : {}),
         ...(j.detail ? { detail: j.detail } : {}),

@@ -122,6 +122,10 @@ export interface Sample {
   value: number;
 }
 
+/** A number as Prometheus writes it, in a value or an `le` label ("+Inf" is not one to Number()). */
+export const promNumber = (text: string | undefined) =>
+  text === "+Inf" ? Infinity : text === "-Inf" ? -Infinity : Number(text);
+
 /** Evaluates `query` at `time` (Prometheus' /api/v1/query); a vector or a scalar as samples. */
 export async function instantQuery(
   url: string,
@@ -161,7 +165,7 @@ export async function instantQuery(
   const { resultType, result } = json.data;
   if (resultType === "scalar") {
     const [, v] = result as [number, string];
-    return [{ metric: {}, value: Number(v) }];
+    return [{ metric: {}, value: promNumber(v) }];
   }
   if (resultType !== "vector")
     throw new ReportError(
@@ -170,7 +174,7 @@ export async function instantQuery(
     );
   return (
     result as Array<{ metric: Record<string, string>; value: [number, string] }>
-  ).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+  ).map((r) => ({ metric: r.metric, value: promNumber(r.value[1]) }));
 }
 
 /** The single value of a query without labels; NaN when it has none. */
@@ -309,7 +313,7 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
     binsOf(
       samples
         .filter((s) => s.metric[TAGS.target] === t)
-        .map((s) => ({ le: Number(s.metric.le), count: s.value })),
+        .map((s) => ({ le: promNumber(s.metric.le), count: s.value })),
     );
   const judged = await mapLimited([...wanted].sort(), 4, async (t) => {
     const queries = Object.entries(

@@ -288,11 +288,12 @@ export function relativeGateQuery(
     passAtMost: string,
   ) =>
     `((${lower}) > bool ${failAbove}) * -1 + ((${upper}) <= bool ${passAtMost})`;
-  // a 1 becomes 0 when the sample is biased (a gate judges one target: scalar() is its value)
+  // a 1 becomes 0 when the sample is biased (a gate judges one target: scalar() is its value;
+  // nothing sampled is no bias)
   const biasGuard = (c: string) =>
     o.max_capped_pct === null
       ? c
-      : `clamp_max(${c}, 1 - scalar(${cappedPct(s)} > bool ${lit(o.max_capped_pct)}))`;
+      : `clamp_max(${c}, 1 - scalar(${cappedPct(s)} > bool ${lit(o.max_capped_pct)} or vector(0)))`;
   switch (id) {
     case "sample_bias":
       return `(${cappedPct(s)}) <= bool ${lit(o.max_capped_pct ?? 100)}`;

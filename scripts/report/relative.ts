@@ -168,11 +168,17 @@ function judgementOf(
 ): Judgement {
   const cf = o.fail_confidence;
   const cp = o.pass_confidence;
+  /** Bounds held to a fixed tolerance; `scale` 100 turns a proportion into a percentage. */
   const fixed = (
-    b: Bounds & { samples: number },
+    b: Bounds,
+    samples: number,
     tolerance: number | null,
-  ) => ({
-    ...b,
+    scale = 1,
+  ): Judgement => ({
+    estimate: scale * b.estimate,
+    lower: scale * b.lower,
+    upper: scale * b.upper,
+    samples,
     failAbove: tolerance ?? NaN,
     passAtMost: tolerance ?? NaN,
   });
@@ -181,49 +187,33 @@ function judgementOf(
       // a share of this sample, not an estimate: no interval
       const share = t.sampled > 0 ? (100 * t.capped) / t.sampled : NaN;
       return fixed(
-        { estimate: share, lower: share, upper: share, samples: t.sampled },
+        { estimate: share, lower: share, upper: share },
+        t.sampled,
         o.max_capped_pct,
       );
     }
     case "dark_error_excess": {
       const p = t.pairs;
-      const b = pairedDifference(
-        {
-          bothError: p.bothError * f,
-          firstOnly: p.darkError * f,
-          secondOnly: p.liveError * f,
-          bothOk: p.bothOk * f,
-        },
-        cf,
-        cp,
-      );
+      const table = {
+        bothError: p.bothError * f,
+        firstOnly: p.darkError * f,
+        secondOnly: p.liveError * f,
+        bothOk: p.bothOk * f,
+      };
       return fixed(
-        {
-          estimate: 100 * b.estimate,
-          lower: 100 * b.lower,
-          upper: 100 * b.upper,
-          samples: p.total,
-        },
+        pairedDifference(table, cf, cp),
+        p.total,
         o.max_dark_error_excess_pct,
+        100,
       );
     }
-    case "pair_mismatches": {
-      const b = clopperPearson(
-        t.pairMismatches * f,
-        t.pairCompared * f,
-        cf,
-        cp,
-      );
+    case "pair_mismatches":
       return fixed(
-        {
-          estimate: 100 * b.estimate,
-          lower: 100 * b.lower,
-          upper: 100 * b.upper,
-          samples: t.pairCompared,
-        },
+        clopperPearson(t.pairMismatches * f, t.pairCompared * f, cf, cp),
+        t.pairCompared,
         o.max_pair_mismatch_pct,
+        100,
       );
-    }
     default:
       return shiftJudgement(t, SHIFT_QUANTILE[id], o, f);
   }

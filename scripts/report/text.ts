@@ -77,7 +77,7 @@ export function relativeText(c: Check, short = false): string {
     return c.detail ? `${base}: ${c.detail}` : base;
   }
   if (c.samples < c.needed)
-    return `not enough data: ${countText(c.samples)} of the ${c.needed} ${c.sampleNoun} it is judged from${moreText(c)}`;
+    return `not enough data: ${countText(c.samples)} of the ${c.needed} ${c.sampleNoun} it is judged from`;
   if (Number.isNaN(c.value))
     return `not enough data: ${c.detail ?? `no ${c.sampleNoun}`}`;
   const rel = c.outcome === "pass" ? "≤" : c.outcome === "fail" ? ">" : "vs";

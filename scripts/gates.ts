@@ -16,25 +16,33 @@ import {
   CHECKS,
   type CheckSpec,
   DEFAULT_OBJECTIVES,
+  isRelative,
   limitOf,
   type Objectives,
   readObjectivesFile,
 } from "./report/objectives.ts";
 import {
   answers,
+  cappedPct,
+  checkValue,
   compared,
   copies,
+  diffCount,
+  diffQuantileMs,
   dispatchFailures,
   errorPct,
   gateQuery,
   latencyCount,
   meanMs,
   mismatchPct,
+  pairCompared,
+  pairs,
   type QueryScope,
   quantileMs,
   turnedAway,
 } from "./report/promql.ts";
 import { DEFAULT_WINDOW, parseWindow } from "./report/prometheus.ts";
+import { limitText } from "./report/text.ts";
 
 export const USAGE = `usage: npm run gates -- [--objectives FILE] [--window ${DEFAULT_WINDOW}] [--prometheus-address URL] [--out DIR]
 
@@ -71,6 +79,26 @@ export function gateChecks(
     const limit = limitOf(c.id, o);
     return limit === null ? [] : [{ ...c, limit }];
   });
+}
+
+/** A check's limit as gates/README.md's table shows it: `≤ 100 ms`, `≤ max(10% of live's p95, 5 ms)`. */
+export function gateLimitText(
+  c: CheckSpec & { limit: number },
+  o: Objectives,
+): string {
+  const q = c.id.match(/^latency_shift_(p\d+)$/)?.[1];
+  if (q) {
+    const parts = [
+      o.max_latency_shift_pct !== null
+        ? `${o.max_latency_shift_pct}% of live's ${q}`
+        : "",
+      o.max_latency_shift_floor_ms !== null
+        ? `${o.max_latency_shift_floor_ms} ms`
+        : "",
+    ].filter(Boolean);
+    return `≤ ${parts.length > 1 ? `max(${parts.join(", ")})` : parts[0]}`;
+  }
+  return `${c.op === "<=" ? "≤" : "≥"} ${limitText(c.limit, c.unit)}`;
 }
 
 /** "dark p95 latency" → "dark-p95-latency" */
@@ -132,32 +160,78 @@ export function recordedSeries(window: string): Array<{
       expr: mismatchPct(s),
       check: "max_mismatch_pct",
     },
+    { record: r("mirror_pairs", "increase"), expr: pairs(s) },
+    {
+      record: r("mirror_dark_error_excess", "percent"),
+      expr: checkValue("dark_error_excess", s),
+      check: "dark_error_excess",
+    },
+    { record: r("mirror_pair_compared", "increase"), expr: pairCompared(s) },
+    {
+      record: r("mirror_pair_mismatches", "percent"),
+      expr: checkValue("pair_mismatches", s),
+      check: "pair_mismatches",
+    },
+    {
+      record: r("mirror_pair_latency_samples", "increase"),
+      expr: diffCount(s),
+    },
+    ...([50, 95, 99] as const).map((q) => ({
+      record: r("mirror_dark_minus_live_milliseconds", `p${q}_`),
+      expr: diffQuantileMs(q / 100, s),
+      check: `latency_shift_p${q}` as const,
+    })),
+    {
+      record: r("mirror_capped", "percent"),
+      expr: cappedPct(s),
+      check: "sample_bias",
+    },
   ];
 }
 
-/** The alerts: copies Envoy refuses to send, and a target that gets no copy. */
+/**
+ * The alerts: copies Envoy refuses to send for a reason a person must fix (no such cluster, any
+ * other refusal); a dark service that loses its endpoints while copies reach it, for longer than
+ * a rollout's start; a target that gets no copy while requests are turned away. A dark service
+ * with no endpoint at all — the canary scaled to zero, the preview selecting no pod between
+ * rollouts — is not an alert: its copies fail with no_healthy_host and nothing else happens.
+ */
 export function alertRules(o: GateOptions) {
   const w = o.window;
   const alerts: object[] = [];
   const max = o.objectives.max_dispatch_failures;
-  if (max !== null)
+  const s: QueryScope = { window: w, by: [TAGS.target] };
+  const recent: QueryScope = { window: "5m", by: [TAGS.target] };
+  const failures = (reason: string, scope: QueryScope) =>
+    `sum by (${TAGS.target}, ${TAGS.reason}) (increase(mirror_dispatch_failures_total{${reason}}[${scope.window}]))`;
+  if (max !== null) {
     alerts.push({
       alert: "MirrorDispatchFailures",
-      expr: `sum by (${TAGS.target}, ${TAGS.reason}) (increase(mirror_dispatch_failures_total[${w}])) > ${max}`,
+      expr: `${failures(`${TAGS.reason}!="no_healthy_host"`, s)} > ${max}`,
       labels: { severity: "warning" },
       annotations: {
         summary: `Copies to {{ $labels.${TAGS.target} }} fail to dispatch ({{ $labels.${TAGS.reason} }})`,
-        description: `{{ $value | humanize }} copies to {{ $labels.${TAGS.target} }} were refused by the sidecars' Envoy in the last ${w} ({{ $labels.${TAGS.reason} }}): unknown_cluster means the sidecars have no such cluster (a typo in targets[].cluster, or a Sidecar resource that hides the dark service), no_healthy_host that the dark service has no ready endpoint. The dark version is not being tested.`,
+        description: `{{ $value | humanize }} copies to {{ $labels.${TAGS.target} }} were refused by the sidecars' Envoy in the last ${w} ({{ $labels.${TAGS.reason} }}): unknown_cluster means the sidecars have no such cluster (a typo in targets[].cluster, or a Sidecar resource that hides the dark service). The dark version is not being tested.`,
       },
     });
-  const s: QueryScope = { window: w, by: [TAGS.target] };
+    alerts.push({
+      alert: "MirrorDarkUnavailable",
+      expr: `(${failures(`${TAGS.reason}="no_healthy_host"`, recent)} > ${max}) and on (${TAGS.target}) (${copies(recent)} > 0)`,
+      for: "10m",
+      labels: { severity: "warning" },
+      annotations: {
+        summary: `{{ $labels.${TAGS.target} }} keeps losing its endpoints while copies reach it`,
+        description: `For 10 minutes, some copies to {{ $labels.${TAGS.target} }} found no healthy host while others went through: the dark service's pods are failing their readiness or restarting. (A dark service with no endpoint at all, between rollouts, does not alert.)`,
+      },
+    });
+  }
   alerts.push({
     alert: "MirrorNoCopies",
-    expr: `(${copies(s)} == 0) and on (${TAGS.target}) (${turnedAway(s)} >= ${o.objectives.min_samples})`,
+    expr: `(${copies(s)} == 0) and on (${TAGS.target}) (${turnedAway(s, ["no_healthy_host"])} >= ${o.objectives.min_samples})`,
     labels: { severity: "warning" },
     annotations: {
       summary: `No copy reaches {{ $labels.${TAGS.target} }}`,
-      description: `In the last ${w}, no request was copied to {{ $labels.${TAGS.target} }} while at least ${o.objectives.min_samples} were turned away (skipped for another reason than sampling or match, or refused by Envoy): see mirror_skipped_total and mirror_dispatch_failures_total by mirror_reason.`,
+      description: `In the last ${w}, no request was copied to {{ $labels.${TAGS.target} }} while at least ${o.objectives.min_samples} were turned away (skipped for another reason than sampling or match, or refused by Envoy for another reason than a dark service without endpoints): see mirror_skipped_total and mirror_dispatch_failures_total by mirror_reason.`,
     },
   });
   return alerts;
@@ -191,8 +265,20 @@ export const ARGO_ARGS = {
   address: "{{args.prometheus-address}}",
 };
 
-/** Argo's successCondition and failureCondition for a check (an empty result: Inconclusive). */
-export function argoConditions(c: { op: "<=" | ">="; limit: number }) {
+/**
+ * Argo's successCondition and failureCondition for a check (an empty result: Inconclusive). A
+ * relative check's query gives its outcome: 1 Successful, -1 Failed, 0 Inconclusive.
+ */
+export function argoConditions(c: {
+  id: CheckSpec["id"];
+  op: "<=" | ">=";
+  limit: number;
+}) {
+  if (isRelative(c.id))
+    return {
+      successCondition: "len(result) > 0 && result[0] == 1",
+      failureCondition: "len(result) > 0 && result[0] == -1",
+    };
   const [ok, bad] = c.op === "<=" ? ["<=", ">"] : [">=", "<"];
   return {
     successCondition: `len(result) > 0 && result[0] ${ok} ${c.limit}`,
@@ -258,8 +344,17 @@ export function flaggerTemplates(o: GateOptions) {
   }));
 }
 
-/** Flagger's thresholdRange for a check (a value outside it fails the check). */
-export function flaggerRange(c: { op: "<=" | ">="; limit: number }) {
+/**
+ * Flagger's thresholdRange for a check (a value outside it fails the check). A relative check's
+ * outcome fails only at -1: Flagger has no "inconclusive", and a check that failed while the
+ * pairs are still too few would count towards a rollback (gates/README.md).
+ */
+export function flaggerRange(c: {
+  id: CheckSpec["id"];
+  op: "<=" | ">=";
+  limit: number;
+}) {
+  if (isRelative(c.id)) return { min: 0 };
   return c.op === "<=" ? { max: c.limit } : { min: c.limit };
 }
 

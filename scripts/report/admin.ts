@@ -2,7 +2,7 @@
 // `/stats?format=json&histogram_buckets=detailed`, merged (counts added, Envoy's log-linear bins
 // added bin by bin), cumulative since each Envoy started. Quantiles are computed as Envoy computes
 // its own, from its detailed bins (two significant digits), so for one Envoy they equal /stats'.
-import { parseStatName } from "../metrics.ts";
+import { parseBaselineInfo, parseStatName } from "../metrics.ts";
 import { EXIT, ReportError } from "./exit.ts";
 import { getJson, httpUrl } from "./http.ts";
 import {
@@ -11,7 +11,11 @@ import {
   type CompareMode,
   type Counts,
   type Latency,
+  CLASSES,
+  linkBaselines,
   NO_LATENCY,
+  NO_LATENCY_CLASSES,
+  signedBins,
   type Snapshot,
   targetName,
   type TargetStats,
@@ -98,20 +102,20 @@ export interface RawTarget {
   counts: Counts;
   live: Bucket[];
   dark: Bucket[];
+  /** the pairs' "dark slower by" and "dark faster by" histograms */
+  slower: Bucket[];
+  faster: Bucket[];
+  /** the baseline target this one is a candidate of (mirror_baseline_info) */
+  baseline?: string;
 }
 
-interface StatsJson {
-  stats?: Array<{
-    name?: string;
-    value?: number;
-    histograms?: {
-      details?: Array<{
-        name: string;
-        totals?: Array<{ lower_bound: number; width: number; count: number }>;
-      }>;
-    };
-  }>;
-}
+/** The histograms of a target by series key, and where each goes in RawTarget. */
+const HISTOGRAMS: Record<string, "live" | "dark" | "slower" | "faster"> = {
+  "live.duration": "live",
+  "dark.duration": "dark",
+  "pair.slower": "slower",
+  "pair.faster": "faster",
+};
 
 /**
  * The mirror's numbers by target in one Envoy's stats answer. Stats of other filters are
@@ -122,7 +126,11 @@ export function parseStatsRaw(json: unknown): Map<string, RawTarget> {
   const out = new Map<string, RawTarget>();
   const of = (t: string) => {
     let r = out.get(t);
-    if (!r) out.set(t, (r = { counts: {}, live: [], dark: [] }));
+    if (!r)
+      out.set(
+        t,
+        (r = { counts: {}, live: [], dark: [], slower: [], faster: [] }),
+      );
     return r;
   };
   const split = (name: string) => {
@@ -134,6 +142,11 @@ export function parseStatsRaw(json: unknown): Map<string, RawTarget> {
   let quantilesOnly = false;
   for (const s of (json as StatsJson).stats ?? []) {
     if (typeof s.name === "string" && typeof s.value === "number") {
+      const info = parseBaselineInfo(s.name);
+      if (info) {
+        if (s.value > 0) of(info.target).baseline = info.baseline;
+        continue;
+      }
       const p = split(s.name);
       if (p) of(p.target!).counts[p.key] = s.value;
     } else if (s.histograms) {
@@ -143,13 +156,11 @@ export function parseStatsRaw(json: unknown): Map<string, RawTarget> {
       }
       for (const h of s.histograms.details) {
         const p = split(h.name);
-        if (!p || (p.key !== "live.duration" && p.key !== "dark.duration"))
-          continue;
+        const field = p && HISTOGRAMS[p.key];
+        if (!field) continue;
         histogramTargets.add(p.target!);
         // recorded in microseconds, shown in milliseconds
-        of(p.target!)[p.key === "live.duration" ? "live" : "dark"] = (
-          h.totals ?? []
-        ).map((b) => ({
+        of(p.target!)[field] = (h.totals ?? []).map((b) => ({
           lower: b.lower_bound / 1000,
           width: b.width / 1000,
           count: b.count,
@@ -165,23 +176,36 @@ export function parseStatsRaw(json: unknown): Map<string, RawTarget> {
   return out;
 }
 
-/** Targets of several Envoys' raw numbers, merged, sorted by name. */
+/**
+ * Targets of several Envoys' raw numbers, merged, sorted by name, each candidate linked to its
+ * baseline. Only `only` (a target name) when given, though linked to its baseline all the same.
+ */
 export function mergeRaw(
   all: ReadonlyArray<Map<string, RawTarget>>,
+  only?: string,
 ): TargetStats[] {
   const names = [...new Set(all.flatMap((m) => [...m.keys()]))].sort();
-  return names.map((t) => {
+  const baselineOf = new Map<string, string>();
+  const targets = names.map((t) => {
     const parts = all.flatMap((m) => (m.has(t) ? [m.get(t)!] : []));
+    for (const p of parts) if (p.baseline) baselineOf.set(t, p.baseline);
+    const merged = (side: "live" | "dark" | "slower" | "faster") =>
+      mergeBins(parts.map((p) => p[side]));
     return targetStats(
       t,
       addCounts(parts.map((p) => p.counts)),
       {
-        live: latencyOf(mergeBins(parts.map((p) => p.live))),
-        dark: latencyOf(mergeBins(parts.map((p) => p.dark))),
+        live: latencyOf(merged("live")),
+        dark: latencyOf(merged("dark")),
+        diff: latencyOf(signedBins(merged("slower"), merged("faster"))),
       },
       parts.length,
     );
   });
+  const shown =
+    only === undefined ? targets : targets.filter((t) => t.target === only);
+  linkBaselines(shown, baselineOf, targets);
+  return shown;
 }
 
 /** The targets in one Envoy's stats answer, sorted by name. */
@@ -257,7 +281,10 @@ const adminJson = async (admin: string, path: string) => {
   }
 };
 
-/** One Envoy's raw numbers, only `target` when given; throws when it shows no mirror stats. */
+/**
+ * One Envoy's raw numbers, only `target` (and its baseline) when given; throws when it shows no
+ * mirror stats.
+ */
 async function readOne(
   admin: string,
   target?: string,
@@ -270,9 +297,12 @@ async function readOne(
     );
   if (target === undefined) return raw;
   const wanted = targetName(target);
-  return raw.has(wanted)
-    ? new Map([[wanted, raw.get(wanted)!]])
-    : new Map<string, RawTarget>();
+  const out = new Map<string, RawTarget>();
+  const mine = raw.get(wanted);
+  if (mine) out.set(wanted, mine);
+  if (mine?.baseline && raw.has(mine.baseline))
+    out.set(mine.baseline, raw.get(mine.baseline)!);
+  return out;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -288,8 +318,9 @@ async function readSettled(
   settleMs: number,
 ): Promise<Map<string, RawTarget>> {
   let raw = await readOne(admin, target);
+  // answers with a valid status are latency samples; resets and timeouts are not
   const answered = (r: RawTarget, side: "live" | "dark") =>
-    ["2xx", "3xx", "4xx", "5xx", ...(side === "dark" ? ["reset"] : [])].reduce(
+    CLASSES.filter((c) => !NO_LATENCY_CLASSES.includes(c)).reduce(
       (n, c) => n + (r.counts[`${side}.${c}`] ?? 0),
       0,
     );
@@ -330,7 +361,10 @@ export async function readAdmins(o: AdminOptions): Promise<Snapshot> {
   const raws = await Promise.all(
     admins.map((a) => readSettled(a, o.target, o.settleMs ?? 6_000)),
   );
-  const targets = mergeRaw(raws);
+  const targets = mergeRaw(
+    raws,
+    o.target === undefined ? undefined : targetName(o.target),
+  );
   if (targets.length === 0) {
     const known = [
       ...new Set(

@@ -23,6 +23,7 @@ import {
   parseWindow,
   prometheusUrl,
   readPrometheus,
+  windowSeconds,
 } from "./prometheus.ts";
 import { reportText } from "./text.ts";
 import { exitCodeOf, judgeTarget, type Verdict } from "./verdict.ts";
@@ -55,10 +56,12 @@ What it judges and prints:
   --interval SECONDS   [5]
   -h, --help
 
-Objectives, with their defaults. A value passes when it is at most its limit (<=); null turns a
-limit off, and 0 allows none. A statistic is judged on at least min_samples samples, except
-against a limit of 0, which its first sample above 0 breaks; dispatch failures are judged on any
-number of requests:
+Objectives, with their defaults. The relative checks judge dark against live on the same
+requests (the pairs): each fails when the data show the dark side beyond its tolerance at
+fail_confidence, passes when they show it within at pass_confidence, and is "not enough data"
+otherwise (with the pairs that would decide it). The absolute limits are off by default: set one
+for an SLO gate; a value passes when it is at most its limit, judged on at least min_samples
+samples. 0 allows none; null turns a check off (docs/report.md):
 ${objectivesHelp()}
 Every target must also get copies: one that got none while at least min_samples requests were
 turned away (skipped for another reason than sampling or match, or refused by Envoy) fails.
@@ -67,7 +70,8 @@ Exit codes:
   0  every check passes on every target
   1  a check fails, named in the result line: a limit exceeded, copies Envoy refused to send
      (unknown cluster, no healthy host), or no copy while requests were turned away
-  2  not enough data: a statistic has fewer than min_samples samples, and nothing fails
+  2  not enough data: a relative check cannot tell yet (too few pairs, or a biased sample), or
+     an absolute statistic has fewer than min_samples samples, and nothing fails
   3  no report: the source is unreachable (or on a port Node's fetch refuses), answers an
      error, or has no mirror metrics (or none of --target)
   4  usage: a bad argument or objectives file
@@ -122,7 +126,13 @@ export async function runReport(o: ReportOptions = {}): Promise<ReportResult> {
           target: o.target,
           settleMs: o.settleMs,
         });
-    const verdicts = snapshot.targets.map((t) => judgeTarget(t, objectives));
+    const window =
+      snapshot.source.kind === "prometheus"
+        ? windowSeconds(snapshot.source.window)
+        : undefined;
+    const verdicts = snapshot.targets.map((t) =>
+      judgeTarget(t, objectives, window),
+    );
     return {
       code: exitCodeOf(verdicts),
       text: reportText(snapshot, objectives, verdicts),

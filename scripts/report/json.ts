@@ -1,11 +1,13 @@
 // The report as JSON (`--json`), for pipelines: the verdict, and per target each check with its
-// value, limit and sample count, the counts and the latency figures. REPORT_JSON_SCHEMA is the
+// value, limit and sample count — for a relative check its effect, tolerance and pairs, with the
+// interval, the pairs still needed and the smallest effect it detects —, the counts and the
+// latency figures. REPORT_JSON_SCHEMA is the
 // documented shape (README, "--json"); the tests validate every JSON the report prints against it.
 // Numbers that have no value (a rate with no sample) are null. With --json, a report that cannot
 // be made prints `{"error": …, "exit_code": 3 or 4}` instead.
 import { FAMILY_SPECS } from "../metrics.ts";
 import type { Latency, Snapshot } from "./model.ts";
-import { CHECKS, LIMIT_KEYS, type Objectives } from "./objectives.ts";
+import { CHECKS, OBJECTIVE_KEYS, type Objectives } from "./objectives.ts";
 import { exitCodeOf, type Outcome, type Verdict } from "./verdict.ts";
 
 /** A number, or null for NaN (JSON has no NaN). */
@@ -35,7 +37,7 @@ export function reportJson(
 ) {
   const s = snapshot.source;
   return {
-    version: 1 as const,
+    version: 2 as const,
     source:
       s.kind === "prometheus"
         ? {
@@ -52,17 +54,43 @@ export function reportJson(
     targets: snapshot.targets.map((t, i) => ({
       target: t.target,
       instances: t.instances,
+      role: t.isBaseline ? ("baseline" as const) : ("candidate" as const),
+      ...(t.baseline ? { baseline: t.baseline.target } : {}),
       verdict: verdicts[i].outcome,
       checks: verdicts[i].checks.map((c) => ({
         id: c.id,
         name: c.name,
+        kind: c.kind,
         value: num(c.value),
         op: c.op,
-        limit: c.limit,
+        limit: num(c.limit),
         unit: c.unit,
         samples: c.samples,
-        min_samples: c.needed,
+        min_samples: Number.isFinite(c.needed) ? c.needed : 0,
         outcome: c.outcome,
+        ...(c.interval
+          ? {
+              interval: {
+                lower: num(c.interval.lower),
+                upper: num(c.interval.upper),
+                lower_confidence: objectives.fail_confidence,
+                upper_confidence: objectives.pass_confidence,
+              },
+            }
+          : {}),
+        ...(c.limitRange
+          ? {
+              limit_range: {
+                pass: num(c.limitRange.pass),
+                fail: num(c.limitRange.fail),
+              },
+            }
+          : {}),
+        ...(c.detectable !== undefined
+          ? { detectable: num(c.detectable) }
+          : {}),
+        ...(c.morePairs !== undefined ? { more_pairs: c.morePairs } : {}),
+        ...(c.moreSeconds !== undefined ? { more_seconds: c.moreSeconds } : {}),
         ...(c.detail ? { detail: c.detail } : {}),
       })),
       counts: {
@@ -81,6 +109,7 @@ export function reportJson(
       latency_ms: {
         live: latencyJson(t.live.latency),
         dark: latencyJson(t.dark.latency),
+        dark_minus_live: latencyJson(t.diff),
       },
       rates_pct: {
         live_errors: num(t.live.errorPct),
@@ -136,7 +165,7 @@ export const REPORT_JSON_SCHEMA = {
   title: "npm run report -- --json",
   oneOf: [
     closed({
-      version: { const: 1 },
+      version: { const: 2 },
       source: {
         oneOf: [
           closed({
@@ -153,12 +182,18 @@ export const REPORT_JSON_SCHEMA = {
           }),
         ],
       },
-      objectives: closed({
-        ...Object.fromEntries(
-          LIMIT_KEYS.map((k) => [k, { type: ["number", "null"], minimum: 0 }]),
+      objectives: closed(
+        Object.fromEntries(
+          OBJECTIVE_KEYS.map((k) => [
+            k,
+            k === "min_samples"
+              ? { type: "integer", minimum: 1 }
+              : k === "fail_confidence" || k === "pass_confidence"
+                ? { type: "number", minimum: 0.5, exclusiveMaximum: 1 }
+                : { type: ["number", "null"], minimum: 0 },
+          ]),
         ),
-        min_samples: { type: "integer", minimum: 1 },
-      }),
+      ),
       verdict: outcome,
       exit_code: { enum: [0, 1, 2] },
       targets: {
@@ -168,6 +203,8 @@ export const REPORT_JSON_SCHEMA = {
           {
             target: { type: "string" },
             instances: { type: "integer", minimum: 0 },
+            role: { enum: ["candidate", "baseline"] },
+            baseline: { type: "string" },
             verdict: outcome,
             checks: {
               type: "array",
@@ -175,18 +212,33 @@ export const REPORT_JSON_SCHEMA = {
                 {
                   id: { enum: CHECKS.map((c) => c.id) },
                   name: { enum: CHECKS.map((c) => c.name) },
+                  kind: { enum: ["absolute", "relative"] },
                   value: nullableNumber,
                   op: { enum: ["<=", ">="] },
-                  limit: { type: "number", minimum: 0 },
+                  limit: { type: ["number", "null"], minimum: 0 },
                   unit: { enum: ["ms", "%", "copies", "failures"] },
                   samples: count,
                   min_samples: { type: "integer", minimum: 0 },
                   outcome,
+                  interval: closed({
+                    lower: nullableNumber,
+                    upper: nullableNumber,
+                    lower_confidence: { type: "number" },
+                    upper_confidence: { type: "number" },
+                  }),
+                  limit_range: closed({
+                    pass: nullableNumber,
+                    fail: nullableNumber,
+                  }),
+                  detectable: nullableNumber,
+                  more_pairs: { type: ["integer", "null"], minimum: 1 },
+                  more_seconds: { type: "number", minimum: 0 },
                   detail: { type: "string" },
                 },
                 [
                   "id",
                   "name",
+                  "kind",
                   "value",
                   "op",
                   "limit",
@@ -205,7 +257,11 @@ export const REPORT_JSON_SCHEMA = {
                 LABELLED.map((f) => [f.name, counterValues(f.values)]),
               ),
             }),
-            latency_ms: closed({ live: latency, dark: latency }),
+            latency_ms: closed({
+              live: latency,
+              dark: latency,
+              dark_minus_live: latency,
+            }),
             rates_pct: closed({
               live_errors: nullableNumber,
               dark_errors: nullableNumber,
@@ -219,6 +275,7 @@ export const REPORT_JSON_SCHEMA = {
           [
             "target",
             "instances",
+            "role",
             "verdict",
             "checks",
             "counts",

@@ -32,10 +32,35 @@ export const NO_LATENCY: Readonly<Latency> = Object.freeze({
 });
 
 /** The response classes of scripts/metrics.ts, in order. */
-export const CLASSES = ["2xx", "3xx", "4xx", "5xx", "reset"] as const;
+export const CLASSES = [
+  "2xx",
+  "3xx",
+  "4xx",
+  "5xx",
+  "reset",
+  "grpc_error",
+] as const;
 export type ResponseClass = (typeof CLASSES)[number];
 /** The classes that count as errors. */
-export const ERROR_CLASSES: readonly ResponseClass[] = ["5xx", "reset"];
+export const ERROR_CLASSES: readonly ResponseClass[] = [
+  "5xx",
+  "reset",
+  "grpc_error",
+];
+/** The classes of an answer without latency: no valid status (reset, timeout, refused). */
+export const NO_LATENCY_CLASSES: readonly ResponseClass[] = ["reset"];
+
+/** The skip reasons of the filter's own limits, whose copies lean to the dark side's fast moments. */
+export const CAPPED = ["overloaded", "over_budget"] as const;
+
+/** The pairs of a target by side in error (mirror_pairs_total). */
+export interface Pairs {
+  bothOk: number;
+  darkError: number;
+  liveError: number;
+  bothError: number;
+  total: number;
+}
 
 /** Skip reasons that are the configuration working as meant: never "turned away". */
 export const NOT_TURNED_AWAY = ["sampled_out", "not_matched"] as const;
@@ -85,6 +110,23 @@ export interface TargetStats {
   /** mirrored requests not compared, by reason (not_compared.*) */
   notCompared: number;
   compare?: CompareMode;
+  /** copies whose two answers are known, by side in error */
+  pairs: Pairs;
+  /** pairs answered without error on both sides and compared, of which `pairMismatches` differ */
+  pairCompared: number;
+  pairMismatches: number;
+  /**
+   * The pairs' latency difference d = dark − live in milliseconds, as signed bins sorted by
+   * lower bound (the "dark faster by" bins mirrored below 0), and how many pairs have one.
+   */
+  diff: Latency;
+  /** requests turned away by the filter's own limits (CAPPED), and those plus the copies */
+  capped: number;
+  sampled: number;
+  /** this target is the baseline (a second live instance) of other targets */
+  isBaseline: boolean;
+  /** a candidate's baseline target: its name and its pairs' latency differences */
+  baseline?: { target: string; diff: Latency };
 }
 
 /** Where the numbers came from. */
@@ -139,11 +181,29 @@ export function sideOf(
   };
 }
 
-/** A target's figures from its counts and latencies. */
+/**
+ * The signed bins of d = dark − live from the two unsigned histograms: "dark slower by" as they
+ * are, "dark faster by" mirrored below 0 ([a, a + w] → [−a − w, −a]); sorted.
+ */
+export function signedBins(
+  slower: readonly Bucket[],
+  faster: readonly Bucket[],
+): Bucket[] {
+  return [
+    ...faster.map((b) => ({
+      lower: b.width === 0 && b.lower === 0 ? 0 : -(b.lower + b.width),
+      width: b.width,
+      count: b.count,
+    })),
+    ...slower.map((b) => ({ ...b })),
+  ].sort((a, b) => a.lower - b.lower);
+}
+
+/** A target's figures from its counts and latencies (`diff`: the signed bins of d). */
 export function targetStats(
   target: string,
   counts: Counts,
-  latency: { live: Latency; dark: Latency },
+  latency: { live: Latency; dark: Latency; diff?: Latency },
   instances = 1,
 ): TargetStats {
   const skippedKeys = keysOf("skipped");
@@ -153,6 +213,19 @@ export function targetStats(
   const dispatchFailures = sumKeys(counts, keysOf("dispatch_failures"));
   const compared = sumKeys(counts, keysOf("compared"));
   const mismatches = compared - (counts["compared.match"] ?? 0);
+  const pairCompared = sumKeys(counts, keysOf("pair_compared"));
+  const pair = (k: string) => counts[`pairs.${k}`] ?? 0;
+  const pairs = {
+    bothOk: pair("both_ok"),
+    darkError: pair("dark_error"),
+    liveError: pair("live_error"),
+    bothError: pair("both_error"),
+    total: sumKeys(counts, keysOf("pairs")),
+  };
+  const capped = sumKeys(
+    counts,
+    CAPPED.map((r) => `skipped.${r}`),
+  );
   return {
     target,
     instances,
@@ -168,7 +241,37 @@ export function targetStats(
     mismatches,
     mismatchPct: compared === 0 ? NaN : (100 * mismatches) / compared,
     notCompared: sumKeys(counts, keysOf("not_compared")),
+    pairs,
+    pairCompared,
+    pairMismatches: pairCompared - (counts["pair_compared.match"] ?? 0),
+    diff: latency.diff ?? { ...NO_LATENCY, buckets: [] },
+    capped,
+    sampled: (counts.copies ?? 0) + capped,
+    isBaseline: false,
   };
+}
+
+/**
+ * Marks each baseline and gives each of its candidates the baseline's latency differences.
+ * `baselineOf`: candidate → baseline target (mirror_baseline_info); `all`: every target the
+ * source read, including baselines left out of `targets` by --target.
+ */
+export function linkBaselines(
+  targets: readonly TargetStats[],
+  baselineOf: ReadonlyMap<string, string>,
+  all: readonly TargetStats[] = targets,
+): void {
+  const byName = new Map(all.map((t) => [t.target, t]));
+  const baselines = new Set(baselineOf.values());
+  for (const t of targets) {
+    t.isBaseline = baselines.has(t.target) && !baselineOf.has(t.target);
+    const b = baselineOf.get(t.target);
+    if (b !== undefined && b !== t.target)
+      t.baseline = {
+        target: b,
+        diff: byName.get(b)?.diff ?? { ...NO_LATENCY, buckets: [] },
+      };
+  }
 }
 
 /** The sum of several targets' counts. */

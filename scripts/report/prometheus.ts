@@ -11,15 +11,19 @@ import {
   type Bucket,
   type Counts,
   type Latency,
+  linkBaselines,
   NO_LATENCY,
+  signedBins,
   type Snapshot,
   targetName,
   type TargetStats,
   targetStats,
 } from "./model.ts";
 import {
+  baselineQuery,
   bucketsQuery,
   familyQueries,
+  pairBucketsQuery,
   inflightQuery,
   instancesQuery,
   promString,
@@ -43,6 +47,24 @@ export function parseWindow(text: string): string {
       EXIT.usage,
     );
   return t;
+}
+
+const UNIT_SECONDS: Record<string, number> = {
+  ms: 0.001,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+  w: 604800,
+  y: 31536000,
+};
+
+/** A PromQL duration in seconds ("1h30m" → 5400). */
+export function windowSeconds(window: string): number {
+  let total = 0;
+  for (const [, n, unit] of window.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g))
+    total += Number(n) * UNIT_SECONDS[unit];
+  return total;
 }
 
 const MATCHER =
@@ -100,6 +122,10 @@ export interface Sample {
   value: number;
 }
 
+/** A number as Prometheus writes it, in a value or an `le` label ("+Inf" is not one to Number()). */
+export const promNumber = (text: string | undefined) =>
+  text === "+Inf" ? Infinity : text === "-Inf" ? -Infinity : Number(text);
+
 /** Evaluates `query` at `time` (Prometheus' /api/v1/query); a vector or a scalar as samples. */
 export async function instantQuery(
   url: string,
@@ -139,7 +165,7 @@ export async function instantQuery(
   const { resultType, result } = json.data;
   if (resultType === "scalar") {
     const [, v] = result as [number, string];
-    return [{ metric: {}, value: Number(v) }];
+    return [{ metric: {}, value: promNumber(v) }];
   }
   if (resultType !== "vector")
     throw new ReportError(
@@ -148,7 +174,7 @@ export async function instantQuery(
     );
   return (
     result as Array<{ metric: Record<string, string>; value: [number, string] }>
-  ).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+  ).map((r) => ({ metric: r.metric, value: promNumber(r.value[1]) }));
 }
 
 /** The single value of a query without labels; NaN when it has none. */
@@ -223,14 +249,29 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
       : { ...all, target: promString(targetName(o.target)) };
 
   const families = familyQueries(scope);
-  const [familyResults, inflight, instances, liveBuckets, darkBuckets] =
-    await Promise.all([
-      mapLimited(families, 8, (f) => q(f.query)),
-      q(inflightQuery(scope)),
-      q(instancesQuery(scope)),
-      q(bucketsQuery("live", scope)),
-      q(bucketsQuery("dark", scope)),
-    ]);
+  const [
+    familyResults,
+    inflight,
+    instances,
+    liveBuckets,
+    darkBuckets,
+    baselines,
+  ] = await Promise.all([
+    mapLimited(families, 8, (f) => q(f.query)),
+    q(inflightQuery(scope)),
+    q(instancesQuery(scope)),
+    q(bucketsQuery("live", scope)),
+    q(bucketsQuery("dark", scope)),
+    q(baselineQuery(all)),
+  ]);
+  // a candidate's baseline, read whole even when --target names only the candidate
+  const baselineOf = new Map<string, string>();
+  for (const b of baselines) {
+    const c = b.metric[TAGS.target];
+    const base = b.metric[TAGS.baseline];
+    if (c !== undefined && base !== undefined && b.value > 0)
+      baselineOf.set(c, base);
+  }
 
   const counts = new Map<string, Counts>();
   const countsOf = (t: string) => {
@@ -255,14 +296,26 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
   }
   const names = [...counts.keys()].sort();
   if (names.length === 0) throw await nothingFound(url, o, all, time);
+  const wanted = new Set(names);
+  for (const t of names) {
+    const b = baselineOf.get(t);
+    if (b !== undefined) wanted.add(b);
+  }
+  const [slowerBuckets, fasterBuckets] = await Promise.all(
+    (["slower", "faster"] as const).map((k) =>
+      q(pairBucketsQuery(k, { ...all, target: undefined })).then((r) =>
+        r.filter((x) => wanted.has(x.metric[TAGS.target])),
+      ),
+    ),
+  );
 
   const buckets = (samples: Sample[], t: string) =>
     binsOf(
       samples
         .filter((s) => s.metric[TAGS.target] === t)
-        .map((s) => ({ le: Number(s.metric.le), count: s.value })),
+        .map((s) => ({ le: promNumber(s.metric.le), count: s.value })),
     );
-  const targets = await mapLimited(names, 4, async (t) => {
+  const judged = await mapLimited([...wanted].sort(), 4, async (t) => {
     const queries = Object.entries(
       targetQueries({ ...all, target: promString(t) }),
     );
@@ -286,12 +339,28 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
           };
     };
     const n = instances.find((s) => s.metric[TAGS.target] === t)?.value ?? 0;
+    const diffBins = signedBins(
+      buckets(slowerBuckets, t),
+      buckets(fasterBuckets, t),
+    );
+    const diffCount = values["diff.count"];
     const stats: TargetStats = targetStats(
       t,
-      counts.get(t)!,
+      counts.get(t) ?? {},
       {
         live: latency("live", buckets(liveBuckets, t)),
         dark: latency("dark", buckets(darkBuckets, t)),
+        diff:
+          Number.isNaN(diffCount) || diffCount === 0
+            ? { ...NO_LATENCY, buckets: diffBins }
+            : {
+                count: diffCount,
+                mean: NaN,
+                p50: values["diff.p50"],
+                p95: values["diff.p95"],
+                p99: values["diff.p99"],
+                buckets: diffBins,
+              },
       },
       n,
     );
@@ -308,6 +377,8 @@ export async function readPrometheus(o: PrometheusOptions): Promise<Snapshot> {
     }
     return stats;
   });
+  const targets = judged.filter((t) => names.includes(t.target));
+  linkBaselines(targets, baselineOf, judged);
   return {
     source: {
       kind: "prometheus",

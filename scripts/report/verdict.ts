@@ -1,6 +1,10 @@
 // The verdict: each target's checks against the objectives, and the exit code of the whole.
 //
-// Rules (README, "Is the dark version ready?"):
+// The relative checks (relative.ts) judge the dark side against live on the pairs, with an
+// interval and three outcomes. A baseline target (a second instance of the live version that
+// receives the same copies) is not judged as a candidate: only its copies and dispatch failures.
+//
+// Rules of the absolute checks (docs/report.md):
 // - A value passes when it is at most its limit (≤; "copies dispatched" must be at least 1).
 // - A statistic is judged on at least min_samples samples; with fewer it is "not enough data" —
 //   except against a limit of 0, which the first sample above 0 breaks for good: that fails at once.
@@ -17,12 +21,15 @@ import { type Counts, NOT_TURNED_AWAY, type TargetStats } from "./model.ts";
 import {
   type CheckId,
   CHECKS,
+  isRelative,
   limitOf,
+  type RelativeId,
   type Objectives,
   type Unit,
 } from "./objectives.ts";
+import { judgeRelative, type Outcome } from "./relative.ts";
 
-export type Outcome = "pass" | "fail" | "not enough data";
+export type { Outcome };
 
 /** One check judged on one target. */
 export interface Check {
@@ -42,6 +49,21 @@ export interface Check {
   outcome: Outcome;
   /** why, when a count alone does not say it (the reasons of dispatch failures, of skips) */
   detail?: string;
+  /** "relative": `value` is the effect, `limit` the tolerance, `samples` the pairs */
+  kind: "absolute" | "relative";
+  /** relative: the lower bound at fail_confidence, the upper at pass_confidence */
+  interval?: { lower: number; upper: number };
+  /**
+   * A latency shift whose tolerance is estimated from live's quantile: the tolerance the upper
+   * bound must be within to pass, and the one the lower bound must exceed to fail
+   */
+  limitRange?: { pass: number; fail: number };
+  /** relative, not enough data: more pairs that would decide it at this effect (null: none) */
+  morePairs?: number | null;
+  /** …and how long they take at the window's rate (Prometheus) */
+  moreSeconds?: number;
+  /** relative: the smallest effect this many pairs catch in 80 % of runs (NaN: unknown) */
+  detectable?: number;
 }
 
 /** Every check on one target, and the worst outcome. */
@@ -73,7 +95,7 @@ function reasonsText(
 
 /** The value and samples of one check on `t`. */
 function measure(
-  id: CheckId,
+  id: Exclude<CheckId, RelativeId>,
   t: TargetStats,
 ): { value: number; samples: number; detail?: string } {
   switch (id) {
@@ -121,7 +143,7 @@ function measure(
 }
 
 function judge(
-  id: CheckId,
+  id: Exclude<CheckId, RelativeId>,
   op: "<=" | ">=",
   value: number,
   limit: number,
@@ -144,12 +166,55 @@ function judge(
   return holds(value) ? "pass" : "fail";
 }
 
-/** Judges one target against `o` (see the rules at the top of this file). */
-export function judgeTarget(t: TargetStats, o: Objectives): Verdict {
+/**
+ * Judges one target against `o` (see the rules at the top of this file); `windowSeconds`, when
+ * the source knows it, turns "more pairs" into a time at the window's rate.
+ */
+export function judgeTarget(
+  t: TargetStats,
+  o: Objectives,
+  windowSeconds?: number,
+): Verdict {
   const checks: Check[] = [];
   for (const spec of CHECKS) {
     const limit = limitOf(spec.id, o);
     if (limit === null) continue;
+    if (
+      t.isBaseline &&
+      spec.id !== "copies" &&
+      spec.id !== "max_dispatch_failures"
+    )
+      continue;
+    if (isRelative(spec.id)) {
+      const j = judgeRelative(spec.id, t, o);
+      const rate =
+        windowSeconds && windowSeconds > 0 ? j.samples / windowSeconds : 0;
+      checks.push({
+        id: spec.id,
+        name: spec.name,
+        value: j.effect,
+        op: spec.op,
+        limit: j.tolerance,
+        unit: spec.unit,
+        samples: j.samples,
+        sampleNoun: spec.sampleNoun,
+        needed: j.needed,
+        outcome: j.outcome,
+        kind: "relative",
+        // the sample bias is a share of this sample: no interval, nothing to detect
+        ...(spec.id === "sample_bias"
+          ? {}
+          : {
+              interval: { lower: j.lower, upper: j.upper },
+              detectable: j.detectable,
+            }),
+        ...(j.toleranceRange ? { limitRange: j.toleranceRange } : {}),
+        ...(j.morePairs !== undefined ? { morePairs: j.morePairs } : {}),
+        ...(j.morePairs && rate > 0 ? { moreSeconds: j.morePairs / rate } : {}),
+        ...(j.detail ? { detail: j.detail } : {}),
+      });
+      continue;
+    }
     const { value, samples, detail } = measure(spec.id, t);
     const needed = spec.needsSamples ? o.min_samples : 0;
     checks.push({
@@ -163,6 +228,7 @@ export function judgeTarget(t: TargetStats, o: Objectives): Verdict {
       sampleNoun: spec.sampleNoun,
       needed,
       outcome: judge(spec.id, spec.op, value, limit, samples, needed, t),
+      kind: "absolute",
       ...(detail ? { detail } : {}),
     });
   }

@@ -209,13 +209,17 @@ function statsJson(
   return { stats };
 }
 
-/** A target with `n` answers on each side, `darkMs` / `liveMs` each, and the given extras. */
+/**
+ * A target with `n` answers on each side, `darkMs` / `liveMs` each, as `n` pairs that both
+ * answered without error and match, each dark − live = darkMs − liveMs; and the given extras.
+ */
 function healthy(
   n: number,
   darkMs = 10,
   liveMs = 5,
   counters: Record<string, number> = {},
 ): Fake {
+  const d = darkMs - liveMs;
   return {
     counters: {
       copies: n,
@@ -230,14 +234,30 @@ function healthy(
       "compared.body_mismatch": 0,
       "not_compared.ignored_status": 0,
       "not_compared.incomplete": 0,
+      "pairs.both_ok": n,
+      "pair_compared.match": n,
       ...counters,
     },
     histograms: {
       "dark.duration": [b(darkMs, 1, n)],
       "live.duration": [b(liveMs, 0.1, n)],
+      [d >= 0 ? "pair.slower" : "pair.faster"]: [b(Math.abs(d), 0.1, n)],
     },
   };
 }
+
+/** The seed tutorial's absolute gate, the relative checks off: the objectives files of before. */
+const ABSOLUTE: Partial<Objectives> = {
+  max_dark_mean_ms: 50,
+  max_dark_p95_ms: 100,
+  max_dark_error_pct: 1,
+  max_mismatch_pct: 1,
+  max_latency_shift_pct: null,
+  max_latency_shift_floor_ms: null,
+  max_dark_error_excess_pct: null,
+  max_pair_mismatch_pct: null,
+  max_capped_pct: null,
+};
 
 describe("parseStats", () => {
   it("reads every target's counters and latency, ignoring other stats", () => {
@@ -369,9 +389,27 @@ describe("parseStats", () => {
 // Objectives, verdicts, exit codes.
 
 describe("objectives", () => {
-  it("defaults are the seed tutorial's, and a file overrides any of them", () => {
+  it("defaults: the relative checks on, the absolute limits off; a file overrides any of them", () => {
     assert.deepEqual(parseObjectives({}), DEFAULT_OBJECTIVES);
     assert.deepEqual(DEFAULT_OBJECTIVES, {
+      max_latency_shift_pct: 10,
+      max_latency_shift_floor_ms: 5,
+      min_pairs_p99: 1000,
+      max_dark_error_excess_pct: 0.5,
+      max_pair_mismatch_pct: 0.25,
+      max_capped_pct: 5,
+      fail_confidence: 0.95,
+      pass_confidence: 0.7,
+      max_dark_mean_ms: null,
+      max_dark_p95_ms: null,
+      max_dark_p99_ms: null,
+      max_dark_error_pct: null,
+      max_mismatch_pct: null,
+      max_dispatch_failures: 0,
+      min_samples: 20,
+    });
+    // an objectives file of the absolute gate still works, the relative checks on beside it
+    const old = parseObjectives({
       max_dark_mean_ms: 50,
       max_dark_p95_ms: 100,
       max_dark_p99_ms: null,
@@ -380,6 +418,16 @@ describe("objectives", () => {
       max_dispatch_failures: 0,
       min_samples: 20,
     });
+    assert.equal(old.max_dark_p95_ms, 100);
+    assert.equal(old.max_dark_error_excess_pct, 0.5);
+    const relative = parseObjectives({
+      max_latency_shift_pct: null,
+      min_pairs_p99: null,
+      fail_confidence: 0.99,
+      pass_confidence: 0.5,
+    });
+    assert.equal(relative.max_latency_shift_pct, null);
+    assert.equal(relative.fail_confidence, 0.99);
     const o = parseObjectives({
       max_dark_p95_ms: 250,
       max_mismatch_pct: null,
@@ -388,7 +436,7 @@ describe("objectives", () => {
     assert.equal(o.max_dark_p95_ms, 250);
     assert.equal(o.max_mismatch_pct, null);
     assert.equal(o.min_samples, 5);
-    assert.equal(o.max_dark_mean_ms, 50);
+    assert.equal(o.max_dark_mean_ms, null);
     // 0 is a limit: none allowed
     assert.equal(
       parseObjectives({ max_dark_error_pct: 0 }).max_dark_error_pct,
@@ -407,6 +455,23 @@ describe("objectives", () => {
       { max_dispatch_failures: 0.5 },
       /max_dispatch_failures must be a whole number/,
     ],
+    "fractional min_pairs_p99": [
+      { min_pairs_p99: 99.5 },
+      /min_pairs_p99 must be a whole number/,
+    ],
+    "a confidence of 1": [
+      { fail_confidence: 1 },
+      /fail_confidence must be a number from 0\.5 up to \(not including\) 1, got 1/,
+    ],
+    "a confidence given in percent": [
+      { pass_confidence: 70 },
+      /pass_confidence must be a number from 0\.5/,
+    ],
+    "a null confidence": [{ pass_confidence: null }, /pass_confidence must be/],
+    "a near miss, with the likely name": [
+      { max_latency_shift_percent: 10 },
+      /unknown field "max_latency_shift_percent"; did you mean "max_latency_shift_pct"\?/,
+    ],
   };
   for (const [name, [given, message]] of Object.entries(refused))
     it(`refuses ${name}`, () =>
@@ -417,7 +482,7 @@ describe("objectives", () => {
       ));
 });
 
-describe("judgeTarget and exitCodeOf", () => {
+describe("judgeTarget and exitCodeOf: the absolute limits", () => {
   const target = (f: Fake) => parseStats(statsJson({ t: f }))[0];
   const cases: Record<
     string,
@@ -623,7 +688,10 @@ describe("judgeTarget and exitCodeOf", () => {
   };
   for (const [name, c] of Object.entries(cases))
     it(name, () => {
-      const v = judgeTarget(c.stats, parseObjectives(c.objectives ?? {}));
+      const v = judgeTarget(
+        c.stats,
+        parseObjectives({ ...ABSOLUTE, ...c.objectives }),
+      );
       assert.equal(v.checks[0].name, "copies dispatched");
       const by = (o: string) =>
         v.checks.filter((x) => x.outcome === o).map((x) => x.name);
@@ -641,7 +709,7 @@ describe("judgeTarget and exitCodeOf", () => {
           "skipped.method": 4,
         },
       }),
-      DEFAULT_OBJECTIVES,
+      parseObjectives(ABSOLUTE),
     );
     const by = (id: string) => typo.checks.find((c) => c.id === id)!;
     assert.equal(
@@ -716,12 +784,15 @@ function sink(): Writable & { text: () => string } {
 }
 
 describe("runReport", () => {
-  it("prints both sides, the histogram and the verdict; 0 when every objective passes", async (t) => {
+  it("prints both sides, the pairs, the histogram and the verdict; 0 when every check passes", async (t) => {
     const admin = await fakeAdmin({
       [STATS_PATH]: [
         200,
         JSON.stringify(
-          statsJson({ "kitchen-next": healthy(40, 30, 2), other: healthy(40) }),
+          statsJson({
+            "kitchen-next": healthy(1200, 30.5, 30),
+            other: healthy(1200, 9, 10),
+          }),
         ),
       ],
       "/config_dump": [200, "{}"],
@@ -739,27 +810,55 @@ describe("runReport", () => {
     );
     assert.match(
       r.text,
-      /Target kitchen-next: 40 copies, 0 in flight, 5 skipped, 0 dispatch failures \(1 Envoy\)\n {2}skipped: sampled_out 3, method 2\n/,
+      /\nRelative \(dark vs live, pair by pair\): latency shift p50\/p95\/p99 \(p99 from 1000 pairs\) ≤ 10% of live's, at least 5 ms, dark error excess ≤ 0\.5%, pair mismatches ≤ 0\.25%, sample bias ≤ 5% capped; fails when beyond at 95% confidence, passes when within at 70% \(intervals: \[lower at 95%, upper at 70%\]\)\.\nAbsolute: dispatch failures ≤ 0; at least 1 copy; each absolute statistic on at least 20 samples\.\n/,
     );
-    assert.match(r.text, /mean latency\s+2\.\d ms\s+30\.5 ms/);
+    assert.match(
+      r.text,
+      /Target kitchen-next: 1200 copies, 0 in flight, 5 skipped, 0 dispatch failures \(1 Envoy\)\n {2}skipped: sampled_out 3, method 2\n/,
+    );
+    assert.match(r.text, /mean latency\s+30\.1 ms\s+31\.0 ms/);
+    assert.match(
+      r.text,
+      /pairs 1200: both ok 1200, only dark erred 0, only live erred 0, both erred 0\n/,
+    );
+    assert.match(
+      r.text,
+      /dark − live latency over 1200 pairs: p50 \+0\.5 ms, p95 \+0\.6 ms, p99 \+0\.6 ms\n/,
+    );
     assert.match(r.text, /latency ms\s+live\s+dark/);
-    assert.match(r.text, /\n {2}1–2\.5\s+█+\s+100%\n/);
-    assert.match(r.text, /\n {2}25–50 {40}█+ 100%\n/);
-    assert.match(r.text, /pass {2}copies dispatched\s+40 ≥ 1\n/);
+    assert.match(r.text, /pass {2}copies dispatched\s+1200 ≥ 1\n/);
     assert.match(r.text, /pass {2}dispatch failures\s+0 ≤ 0\n/);
-    assert.match(r.text, /pass {2}dark p95 latency\s+30\.\d ms ≤ 100 ms/);
+    assert.match(
+      r.text,
+      /pass {2}sample bias {9}0\.00% of 1200 sampled requests turned away by overloaded or over_budget ≤ 5%\n/,
+    );
+    // effect [lower at 95 %, upper at 70 %] ≤ tolerance (pairs; the effect 80 % of runs catch)
+    assert.match(
+      r.text,
+      /pass {2}p50 latency shift {3}\+0\.5 ms \[\+0\.5, \+0\.6\] ≤ 5\.0 ms \(1200 pairs with both latencies; detects ≥ 5\.\d ms\)\n/,
+    );
+    assert.match(
+      r.text,
+      /pass {2}dark error excess {3}0\.00% \[−0\.22, \+0\.02\] ≤ 0\.5% \(1200 pairs; detects ≥ 1\.32%\)\n/,
+    );
+    assert.match(
+      r.text,
+      /pass {2}pair mismatches {5}0\.00% \[0\.00, 0\.10\] ≤ 0\.25% \(1200 pairs compared; detects ≥ 0\.76%\)\n/,
+    );
     assert.match(r.text, /Result: PASS \(exit 0\)\n$/);
   });
 
-  it("names each failed objective in the result line", async (t) => {
+  it("names each failed check in the result line, with its effect, interval and tolerance", async (t) => {
     const admin = await fakeAdmin({
       [STATS_PATH]: [
         200,
         JSON.stringify(
           statsJson({
-            "kitchen-next": healthy(40, 150, 2, {
-              "dark.5xx": 40,
-              "dark.2xx": 0,
+            "kitchen-next": healthy(1200, 150, 2, {
+              "pairs.both_ok": 1176,
+              "pairs.dark_error": 24,
+              "dark.5xx": 24,
+              "dark.2xx": 1176,
             }),
           }),
         ),
@@ -770,7 +869,40 @@ describe("runReport", () => {
     assert.equal(r.code, 1);
     assert.match(
       r.text,
-      /Result: FAIL \(exit 1\): kitchen-next dark mean latency 150\.5 ms > 50 ms; kitchen-next dark p95 latency 150\.\d+ ms > 100 ms; kitchen-next dark error rate 100\.00% > 1%/,
+      /Result: FAIL \(exit 1\): kitchen-next p50 latency shift \+148\.0 ms \[\+148\.0, \+148\.1\] > 5\.0 ms; kitchen-next p95 latency shift \+148\.1 ms \[\+148\.0, \+148\.1\] > 5\.0 ms; kitchen-next p99 latency shift \+148\.1 ms \[\+148\.0, \+148\.1\] > 5\.0 ms; kitchen-next dark error excess \+2\.00% \[\+1\.39, \+2\.22\] > 0\.5%\n$/,
+    );
+  });
+
+  it("too few pairs: not enough data, with the pairs that would decide each check", async (t) => {
+    const admin = await fakeAdmin({
+      [STATS_PATH]: [
+        200,
+        JSON.stringify(
+          statsJson({
+            "kitchen-next": healthy(300, 10, 10),
+            "outbound|80||menu.dark": healthy(3),
+          }),
+        ),
+      ],
+    });
+    t.after(admin.close);
+    const one = await runReport({
+      admin: admin.url,
+      target: "kitchen-next",
+      settleMs: 0,
+    });
+    assert.equal(one.code, 2, one.text);
+    assert.match(
+      one.text,
+      /n\/a {3}p99 latency shift {3}not enough data: 300 of the 1000 pairs with both latencies it is judged from\n/,
+    );
+    assert.match(
+      one.text,
+      /n\/a {3}pair mismatches {5}0\.00% \[0\.00, 0\.40\] vs 0\.25% \(300 pairs compared; detects ≥ \d\.\d\d%; ≈ 180 more pairs would decide it\)\n/,
+    );
+    assert.match(
+      one.text,
+      /Result: NOT ENOUGH DATA \(exit 2\): kitchen-next p99 latency shift \(300 of the 1000 pairs with both latencies it needs\), pair mismatches \(≈ 180 more pairs\)\n$/,
     );
   });
 
@@ -791,6 +923,7 @@ describe("runReport", () => {
       admin: admin.url,
       target: "outbound|80||menu.dark",
       settleMs: 0,
+      objectives: ABSOLUTE,
     });
     assert.equal(one.code, 2);
     assert.deepEqual(
@@ -826,7 +959,11 @@ describe("runReport", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     t.after(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-    const r = await runReport({ admin: url, settleMs: 3000 });
+    const r = await runReport({
+      admin: url,
+      settleMs: 3000,
+      objectives: ABSOLUTE,
+    });
     assert.equal(reads, 3);
     assert.equal(r.targets[0].dark.latency.count, 40);
     assert.equal(r.code, 0, r.text);
@@ -835,7 +972,7 @@ describe("runReport", () => {
     assert.equal(early.targets[0].dark.latency.count, 30);
     assert.match(
       early.text,
-      /latency histograms hold 30 of 40 dark answers: Envoy merges them at each stats flush/,
+      /latency histograms hold 30 of 40 dark answers with a status: Envoy merges them at each stats flush/,
     );
   });
 
@@ -1017,10 +1154,11 @@ describe("the Prometheus source against a fake Prometheus API", () => {
           "sum by (mirror_target, le) (increase(mirror_dark_duration",
         )
       )
+        // in any order: "+Inf" first (it is no number to Number())
         return vector([
+          { metric: { ...target, le: "+Inf" }, value: [0, "40"] },
           { metric: { ...target, le: "25000" }, value: [0, "30"] },
           { metric: { ...target, le: "50000" }, value: [0, "40"] },
-          { metric: { ...target, le: "+Inf" }, value: [0, "40"] },
         ]);
       if (
         q.startsWith(
@@ -1103,7 +1241,15 @@ describe("the CLI", () => {
       "2  not enough data",
       "3  no report",
       "4  usage",
-      '"max_dark_mean_ms": 50',
+      '"max_latency_shift_pct": 10',
+      '"max_latency_shift_floor_ms": 5',
+      '"min_pairs_p99": 1000',
+      '"max_dark_error_excess_pct": 0.5',
+      '"max_pair_mismatch_pct": 0.25',
+      '"max_capped_pct": 5',
+      '"fail_confidence": 0.95',
+      '"pass_confidence": 0.7',
+      '"max_dark_mean_ms": null',
       '"max_dispatch_failures": 0',
       '"min_samples": 20',
     ])
@@ -1134,9 +1280,17 @@ describe("the CLI", () => {
     };
     const slow = await run();
     assert.equal(slow.code, 1, slow.out);
+    // an objectives file of the absolute gate, the relative checks off
     const lenient = await run(
       "--objectives",
-      file("ok.json", '{"max_dark_mean_ms": 200, "max_dark_p95_ms": 200}'),
+      file(
+        "ok.json",
+        JSON.stringify({
+          ...ABSOLUTE,
+          max_dark_mean_ms: 200,
+          max_dark_p95_ms: 200,
+        }),
+      ),
     );
     assert.equal(lenient.code, 0, lenient.out);
     assert.match(
@@ -1249,16 +1403,54 @@ describe("the CLI", () => {
     assert.equal(json.source.kind, "admin");
     const [t0] = json.targets;
     assert.equal(t0.target, "kitchen-next");
+    assert.equal(json.version, 2);
+    assert.equal(t0.role, "candidate");
     const p95 = t0.checks.find(
-      (c: { id: string }) => c.id === "max_dark_p95_ms",
+      (c: { id: string }) => c.id === "latency_shift_p95",
     );
-    assert.equal(p95.name, "dark p95 latency");
-    assert.equal(p95.limit, 100);
-    assert.equal(p95.op, "<=");
-    assert.equal(p95.samples, 40);
-    assert.equal(p95.min_samples, 20);
-    assert.equal(p95.outcome, "fail");
-    assert.ok(p95.value > 150);
+    assert.deepEqual(
+      {
+        name: p95.name,
+        kind: p95.kind,
+        limit: p95.limit,
+        op: p95.op,
+        samples: p95.samples,
+        min_samples: p95.min_samples,
+        outcome: p95.outcome,
+      },
+      {
+        name: "p95 latency shift",
+        kind: "relative",
+        limit: 5,
+        op: "<=",
+        samples: 40,
+        min_samples: 0,
+        outcome: "fail",
+      },
+    );
+    // dark 150 ms against live 5: d = 145 ms in every pair, the bin [145, 145.1]
+    assert.ok(Math.abs(p95.value - 145.05) < 0.06, String(p95.value));
+    assert.deepEqual(p95.interval, {
+      lower: 145,
+      upper: 145.1,
+      lower_confidence: 0.95,
+      upper_confidence: 0.7,
+    });
+    // 40 pairs give p95 no upper bound at 95 %: what they would detect is unknown
+    assert.equal(p95.detectable, null);
+    assert.equal(p95.more_pairs, undefined);
+    const p99 = t0.checks.find(
+      (c: { id: string }) => c.id === "latency_shift_p99",
+    );
+    assert.equal(p99.outcome, "not enough data");
+    assert.equal(p99.min_samples, 1000);
+    assert.equal(p99.more_pairs, 960);
+    const mismatches = t0.checks.find(
+      (c: { id: string }) => c.id === "pair_mismatches",
+    );
+    assert.equal(mismatches.outcome, "not enough data");
+    assert.ok(mismatches.more_pairs > 400, String(mismatches.more_pairs));
+    assert.equal(t0.latency_ms.dark_minus_live.count, 40);
     assert.equal(t0.counts.copies, 40);
     assert.equal(t0.counts.skipped.sampled_out, 3);
     assert.equal(t0.counts.dark["2xx"], 40);

@@ -253,8 +253,20 @@ function wasmPlugin(
   };
 }
 
+/** The filter's attachment for `route` with `plugin`, for `o.implementation`. */
+export function renderAttachment(
+  route: Any,
+  t: Translation,
+  plugin: JsonObject,
+  o: RenderOptions,
+): JsonObject {
+  return o.implementation === "envoy-gateway"
+    ? envoyExtensionPolicy(route, t, plugin, o)
+    : wasmPlugin(route, t, plugin, o);
+}
+
 /** Schema errors of a rendered attachment (its project's CRD), as "path: message". */
-async function attachmentErrors(o: JsonObject): Promise<string[]> {
+export async function attachmentErrors(o: JsonObject): Promise<string[]> {
   if (o.kind === "WasmPlugin")
     return [
       ...(
@@ -308,10 +320,7 @@ export async function renderRoutes(
           "plugin config",
           `refused by the filter: ${check.messages.join("; ")}`,
         );
-      const attachment =
-        o.implementation === "envoy-gateway"
-          ? envoyExtensionPolicy(route, t, plugin, o)
-          : wasmPlugin(route, t, plugin, o);
+      const attachment = renderAttachment(route, t, plugin, o);
       const off = routeWithNativeMirrorsOff(route, t);
       const errors = [
         ...(await attachmentErrors(attachment)).map(

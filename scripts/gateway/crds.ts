@@ -129,10 +129,16 @@ export function gatewayValidators(): Promise<Map<string, Check>> {
       out.set(key, (object) =>
         validate(object)
           ? []
-          : (validate.errors ?? []).map((e) =>
-              e.keyword === "additionalProperties"
-                ? `${e.instancePath || "/"}: unknown field "${String(e.params.additionalProperty)}"`
-                : `${e.instancePath || "/"}: ${e.message}`,
+          : (validate.errors ?? []).map(
+              (e: {
+                keyword: string;
+                instancePath: string;
+                message?: string;
+                params: Record<string, unknown>;
+              }) =>
+                e.keyword === "additionalProperties"
+                  ? `${e.instancePath || "/"}: unknown field "${String(e.params.additionalProperty)}"`
+                  : `${e.instancePath || "/"}: ${e.message}`,
             ),
       );
     }

@@ -145,8 +145,8 @@ function envoyExtensionPolicy(
     }));
   }
   const template = wasmPluginTemplate();
-  const sha = o.module.sha256 ? { sha256: o.module.sha256 } : {};
-  const code =
+  const sha: JsonObject = o.module.sha256 ? { sha256: o.module.sha256 } : {};
+  const code: JsonObject =
     o.module.kind === "image"
       ? {
           type: "Image",

@@ -113,9 +113,19 @@ function noHostnames(route: Any, where: string): void {
     );
 }
 
-const uniqueBy = <T>(xs: T[], key: (x: T) => string) => [
-  ...new Map(xs.map((x) => [key(x), x])).values(),
-];
+/** `targetRefs` naming each parent once (all in the policy's namespace, `what` says whose). */
+function parentRefs(
+  parents: Parent[],
+  namespace: string,
+  what: string,
+): JsonObject[] {
+  for (const p of parents) sameNamespace(p, namespace, what);
+  return [...new Set(parents.map((p) => p.name))].map((name) => ({
+    group: parents[0].kind === "Gateway" ? GATEWAY_GROUP : "",
+    kind: parents[0].kind,
+    name,
+  }));
+}
 
 /** Envoy Gateway's EnvoyExtensionPolicy for a route. */
 function envoyExtensionPolicy(
@@ -136,13 +146,7 @@ function envoyExtensionPolicy(
     targetRefs = [{ group: GATEWAY_GROUP, kind: "HTTPRoute", name: t.name }];
   else {
     noHostnames(route, "a Gateway");
-    for (const p of parents)
-      sameNamespace(p, t.namespace, "an EnvoyExtensionPolicy");
-    targetRefs = uniqueBy(parents, (p) => p.name).map((p) => ({
-      group: GATEWAY_GROUP,
-      kind: "Gateway",
-      name: p.name,
-    }));
+    targetRefs = parentRefs(parents, t.namespace, "an EnvoyExtensionPolicy");
   }
   const template = wasmPluginTemplate();
   const sha: JsonObject = o.module.sha256 ? { sha256: o.module.sha256 } : {};
@@ -195,14 +199,7 @@ function wasmPlugin(
       spec.targetRefs = [
         { group: GATEWAY_GROUP, kind: "Gateway", name: o.waypoint },
       ];
-    else {
-      for (const p of parents) sameNamespace(p, t.namespace, "a WasmPlugin");
-      spec.targetRefs = uniqueBy(parents, (p) => p.name).map((p) => ({
-        group: "",
-        kind: "Service",
-        name: p.name,
-      }));
-    }
+    else spec.targetRefs = parentRefs(parents, t.namespace, "a WasmPlugin");
   } else if (kinds.size > 1)
     throw new Refusal(
       "spec.parentRefs",
@@ -210,12 +207,7 @@ function wasmPlugin(
     );
   else if (kinds.has("Gateway")) {
     noHostnames(route, "a Gateway");
-    for (const p of parents) sameNamespace(p, t.namespace, "a WasmPlugin");
-    spec.targetRefs = uniqueBy(parents, (p) => p.name).map((p) => ({
-      group: GATEWAY_GROUP,
-      kind: "Gateway",
-      name: p.name,
-    }));
+    spec.targetRefs = parentRefs(parents, t.namespace, "a WasmPlugin");
   } else {
     noHostnames(route, "sidecars");
     if (!o.selector)

@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import { parseAllDocuments } from "yaml";
 import { conformanceMirrorRoutes } from "../../scripts/gateway/crds.ts";
 import { translateRoute } from "../../scripts/gateway/translate.ts";
+import { addCluster, theRoute } from "./gateway-envoy.ts";
 import {
   DARK_CLUSTER,
   request,
@@ -64,8 +65,7 @@ async function envoyWithModifier(
       ...(headers ? { headers } : {}),
     },
     mutate: (b) => {
-      const hcm = b.static_resources.listeners[0].filter_chains[0].filters[0];
-      const route = hcm.typed_config.route_config.virtual_hosts[0].routes[0];
+      const route = theRoute(b);
       const opt = (h: { name: string; value: string }, action: string) => ({
         header: { key: h.name, value: h.value },
         append_action: action,
@@ -87,30 +87,7 @@ async function envoyWithModifier(
           },
         },
       ];
-      b.static_resources.clusters.push({
-        name: NATIVE,
-        type: "STATIC",
-        connect_timeout: "1s",
-        load_assignment: {
-          cluster_name: NATIVE,
-          endpoints: [
-            {
-              lb_endpoints: [
-                {
-                  endpoint: {
-                    address: {
-                      socket_address: {
-                        address: "127.0.0.1",
-                        port_value: native.port,
-                      },
-                    },
-                  },
-                },
-              ],
-            },
-          ],
-        },
-      });
+      addCluster(b, NATIVE, native.port);
     },
   });
   return { live, dark, native, envoy };

@@ -17,6 +17,7 @@ import {
   type JsonObject,
 } from "../../scripts/gateway/translate.ts";
 import { checkPluginConfig } from "../../scripts/plugin-config.ts";
+import { addCluster } from "./gateway-envoy.ts";
 import {
   keepAliveAgent,
   mapConcurrent,
@@ -66,30 +67,7 @@ async function gatewayEnvoy(
     plugin,
     mutate: (b) => {
       for (const name of names.slice(1))
-        b.static_resources.clusters.push({
-          name,
-          type: "STATIC",
-          connect_timeout: "1s",
-          load_assignment: {
-            cluster_name: name,
-            endpoints: [
-              {
-                lb_endpoints: [
-                  {
-                    endpoint: {
-                      address: {
-                        socket_address: {
-                          address: "127.0.0.1",
-                          port_value: clusters[name].port,
-                        },
-                      },
-                    },
-                  },
-                ],
-              },
-            ],
-          },
-        });
+        addCluster(b, name, clusters[name].port);
     },
   });
 }

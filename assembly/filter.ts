@@ -23,7 +23,13 @@ import {
   metricName,
   statKind,
 } from "./metrics";
-import { KeySpan, RequestDecision, RequestView, Skip } from "./policy";
+import {
+  KeySpan,
+  RequestDecision,
+  RequestView,
+  Skip,
+  clusterToTry,
+} from "./policy";
 import { Xxh64Stream, xxh64 } from "./sampler";
 import {
   SCRATCH_PTR,
@@ -711,7 +717,7 @@ class Mirror {
     log(
       LOG_INFO,
       "mirror mismatch: target=" +
-        this.stats.target.cluster +
+        this.stats.target.label +
         " result=" +
         verdictName(v) +
         " request_id=" +
@@ -819,15 +825,19 @@ function slotFree(cfg: Config, now: u64): bool {
   return slots < cfg.maxInflight;
 }
 
-function noteDispatchFailure(cluster: string, r: u32): void {
+/** A failed dispatch to cluster `at` of `t` (every one of them when all are unknown). */
+function noteDispatchFailure(t: Target, at: i32, r: u32): void {
   failuresSinceLog++;
   const now = nowNs();
   if (lastFailureLogNs != 0 && now - lastFailureLogNs < LOG_INTERVAL_NS) return;
   lastFailureLogNs = now;
+  const all = r == RESULT_BAD_ARGUMENT && t.clusters.length > 1;
   log(
     LOG_WARN,
-    "mirror: dispatch to cluster '" +
-      cluster +
+    "mirror: dispatch to " +
+      (all
+        ? "clusters '" + t.clusters.join("', '")
+        : "cluster '" + t.clusters[at]) +
       "' failed: " +
       resultName(r) +
       " (" +
@@ -950,7 +960,9 @@ export class MirrorRoot {
     const cfg = res.config;
     if (cfg === null) {
       // Refused: the previous configuration (if any) keeps serving.
-      log(LOG_ERROR, "invalid plugin config: " + res.error);
+      for (let i = 0; i < res.errors.length; i++) {
+        log(LOG_ERROR, "invalid plugin config: " + res.errors[i]);
+      }
       return false;
     }
     for (let i = 0; i < res.warnings.length; i++) {
@@ -1009,26 +1021,50 @@ export class MirrorRoot {
     }
   }
 
-  /** Sends one copy; counts the outcome; true when it is in flight. Never throws. */
+  /**
+   * Sends one copy; counts the outcome; true when it is in flight. Never throws. The target's
+   * cluster names are tried in turn while Envoy refuses them as unknown (BadArgument), starting
+   * with the one it last accepted.
+   */
   dispatch(m: Mirror, headers: ArrayBuffer, body: ArrayBuffer, now: u64): bool {
     const st = m.stats;
     const t = st.target;
-    store<u32>(OUT_U32, 0);
-    const r = imports.proxy_http_call(
-      changetype<usize>(t.clusterBytes),
-      t.clusterBytes.byteLength,
-      changetype<usize>(headers),
-      headers.byteLength,
-      changetype<usize>(body),
-      body.byteLength,
-      changetype<usize>(EMPTY),
-      0,
-      t.timeoutMs,
-      OUT_U32,
-    );
+    const names = t.clusterNames;
+    let r = RESULT_BAD_ARGUMENT;
+    let at = t.clusterInUse;
+    for (let k = 0; k < names.length && r == RESULT_BAD_ARGUMENT; k++) {
+      at = clusterToTry(t.clusterInUse, k);
+      const name = names[at];
+      store<u32>(OUT_U32, 0);
+      r = imports.proxy_http_call(
+        changetype<usize>(name),
+        name.byteLength,
+        changetype<usize>(headers),
+        headers.byteLength,
+        changetype<usize>(body),
+        body.byteLength,
+        changetype<usize>(EMPTY),
+        0,
+        t.timeoutMs,
+        OUT_U32,
+      );
+    }
+    if (r != RESULT_BAD_ARGUMENT && at != t.clusterInUse) {
+      log(
+        LOG_INFO,
+        "mirror: target " +
+          t.label +
+          ": cluster '" +
+          t.clusters[t.clusterInUse] +
+          "' is unknown to Envoy, dispatching to '" +
+          t.clusters[at] +
+          "'",
+      );
+      t.clusterInUse = at;
+    }
     if (r != OK) {
       st.inc(dispatchStatOf(r));
-      noteDispatchFailure(t.cluster, r);
+      noteDispatchFailure(t, at, r);
       // Envoy sent nothing: the copy does not count against max_rps.
       const rate = st.rate;
       if (rate !== null) rate.refund();

@@ -2,7 +2,15 @@
 // overrides), sampling key, bucket. Pure: the request is seen through a RequestView, whose
 // values are read where they lie (spans), so a decision allocates nothing.
 
-import { Config, KeySource, SamplingKey, Target } from "./config";
+import {
+  Config,
+  KeySource,
+  Match,
+  PathMatch,
+  SamplingKey,
+  Target,
+  ValueMatch,
+} from "./config";
 import { bucketOfBytes, isSampled } from "./sampler";
 
 export const METHOD = String.UTF8.encode(":method");
@@ -165,24 +173,104 @@ function byteAt(p: usize, i: i32): u8 {
 /** A value found by the view, for one comparison at a time. */
 const scratchSpan = new KeySpan();
 
-/** The target's match fits this request (path prefix, exact header values). */
+/** The target considers this request: it has no match, or one of its match objects fits. */
 export function targetMatches(
   t: Target,
   path: KeySpan,
   req: RequestView,
 ): bool {
-  if (
-    t.pathPrefixBytes.byteLength > 0 &&
-    !startsWith(path, t.pathPrefixBytes)
-  ) {
-    return false;
+  const ms = t.matches;
+  if (ms.length == 0) return true;
+  for (let i = 0; i < ms.length; i++) {
+    if (matchFits(unchecked(ms[i]), path, req)) return true;
   }
-  for (let i = 0; i < t.matchHeaders.length; i++) {
-    const m = t.matchHeaders[i];
-    const v = scratchSpan;
-    if (!req.find(m.nameBytes, v) || !spanIs(v, m.value)) return false;
+  return false;
+}
+
+/** Every condition of `m` holds: the path, the method, each header, each query parameter. */
+function matchFits(m: Match, path: KeySpan, req: RequestView): bool {
+  if (m.path != PathMatch.Any && !pathFits(m, path)) return false;
+  const v = scratchSpan;
+  if (m.methodBytes.byteLength > 0) {
+    if (!req.find(METHOD, v) || !spanIs(v, m.methodBytes)) return false;
+  }
+  const headers = m.headers;
+  for (let i = 0; i < headers.length; i++) {
+    const h = unchecked(headers[i]);
+    if (!req.find(h.nameBytes, v) || !valueFits(h, v)) return false;
+  }
+  const query = m.query;
+  for (let i = 0; i < query.length; i++) {
+    const q = unchecked(query[i]);
+    if (!queryParam(path, q.nameBytes, v) || !valueFits(q, v)) return false;
   }
   return true;
+}
+
+function pathFits(m: Match, path: KeySpan): bool {
+  const b = m.pathBytes;
+  if (m.path == PathMatch.Prefix) return startsWith(path, b);
+  // The other conditions look at the path without its query (or fragment).
+  const n = pathLength(path);
+  if (m.path == PathMatch.Regex) return m.pathRegex!.matches(path.ptr, n);
+  const len = b.byteLength;
+  if (n < len || memory.compare(path.ptr, changetype<usize>(b), len) != 0) {
+    return false;
+  }
+  if (m.path == PathMatch.Exact) return n == len;
+  // A segment prefix: the path ends there or goes on with "/".
+  return n == len || byteAt(path.ptr, len) == 0x2f;
+}
+
+function valueFits(m: ValueMatch, v: KeySpan): bool {
+  const r = m.regex;
+  return r !== null ? r.matches(v.ptr, v.len) : spanIs(v, m.exact);
+}
+
+/** The length of the path before any "?" or "#". */
+function pathLength(span: KeySpan): i32 {
+  const p = span.ptr;
+  const n = span.len;
+  let i = 0;
+  while (i < n && byteAt(p, i) != 0x3f && byteAt(p, i) != 0x23) i++;
+  return i;
+}
+
+/**
+ * The raw value of the first query parameter named `name` into `out` (empty for `name` or
+ * `name=`): what a match condition compares.
+ */
+export function queryParam(
+  span: KeySpan,
+  name: ArrayBuffer,
+  out: KeySpan,
+): bool {
+  const path = span.ptr;
+  const n = span.len;
+  let i = pathLength(span);
+  if (i == n || byteAt(path, i) == 0x23) return false;
+  i++;
+  while (i < n) {
+    const start = i;
+    while (i < n && byteAt(path, i) != 0x26 && byteAt(path, i) != 0x23) i++;
+    let eq = start;
+    while (eq < i && byteAt(path, eq) != 0x3d) eq++;
+    if (equalAt(path + <usize>start, eq - start, name)) {
+      const from = eq < i ? eq + 1 : i;
+      out.ptr = path + <usize>from;
+      out.len = i - from;
+      out.owner = span.owner;
+      return true;
+    }
+    if (i < n && byteAt(path, i) == 0x23) return false;
+    i++;
+  }
+  return false;
+}
+
+/** The index of the `k`-th cluster name to try: the one in use, then the others in their order. */
+export function clusterToTry(inUse: i32, k: i32): i32 {
+  return k == 0 ? inUse : k <= inUse ? k - 1 : k;
 }
 
 /** The method is mirrored: listed in `methods`, or in an unsafe_paths rule for this path. */

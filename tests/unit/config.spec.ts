@@ -5,6 +5,7 @@ import {
   Config,
   ConfigResult,
   KeySource,
+  PathMatch,
   Target,
   decimalPlaces,
   parseConfig,
@@ -66,6 +67,15 @@ const KEY_FORM =
   'must be "header:NAME", "cookie:NAME", "query:NAME" or "path", got ';
 const NOT_JSON = "configuration: is not valid JSON: ";
 const EMPTY = "configuration: is empty: a plugin configuration is required";
+/** What an unknown field far from every known name is told, per level. */
+const TOP_KNOWN =
+  " (known: targets, sampling, methods, method_override, unsafe_paths, marker, headers, max_body_bytes, max_inflight, max_buffered_bytes, compare)";
+const TARGET_KNOWN =
+  " (known: cluster, clusters, label, percentage, salt, timeout_ms, authority, host_suffix, match, max_rps)";
+const SHORTHAND_KNOWN =
+  " (known: targets, sampling, methods, method_override, unsafe_paths, marker, headers, max_body_bytes, max_inflight, max_buffered_bytes, compare, cluster, clusters, label, percentage, salt, timeout_ms, authority, host_suffix, match, max_rps)";
+const MATCH_KNOWN =
+  " (known: path_prefix, path_exact, path_segment_prefix, path_regex, headers, query, method)";
 
 describe("defaults", () => {
   it("fills every default from a minimal config", () => {
@@ -82,9 +92,11 @@ describe("defaults", () => {
     expect<u32>(t.timeoutMs).toBe(5000);
     expect<string | null>(t.authority).toBeNull();
     expect<string>(t.hostSuffix).toBe("");
-    expect<string>(t.pathPrefix).toBe("");
-    expect<i32>(t.pathPrefixBytes.byteLength).toBe(0);
-    expect<i32>(t.matchHeaders.length).toBe(0);
+    expect<i32>(t.matches.length).toBe(0);
+    expect<string>(t.label).toBe("dark");
+    expect<string>(t.clusters.join(",")).toBe("dark");
+    expect<i32>(t.clusterNames.length).toBe(1);
+    expect<i32>(t.clusterInUse).toBe(0);
 
     expect<i32>(cfg.keys.length).toBe(1);
     expect<KeySource>(cfg.keys[0].source).toBe(KeySource.Header);
@@ -122,8 +134,7 @@ describe("defaults", () => {
     expect<i32>(cfg.removeHeaders.length).toBe(4);
     expect<i32>(cfg.unsafePaths.length).toBe(0);
     const t = firstTarget(targetWith('"match":{}'));
-    expect<string>(t.pathPrefix).toBe("");
-    expect<i32>(t.matchHeaders.length).toBe(0);
+    expect<i32>(t.matches.length).toBe(0);
   });
 });
 
@@ -155,14 +166,16 @@ describe("every field set", () => {
     expect<u32>(a.timeoutMs).toBe(250);
     expect<string | null>(a.authority).toBeNull();
     expect<string>(a.hostSuffix).toBe("-shadow");
-    expect<string>(a.pathPrefix).toBe("/orders");
-    expect<string>(text(a.pathPrefixBytes)).toBe("/orders");
-    expect<i32>(a.matchHeaders.length).toBe(2);
-    expect<string>(a.matchHeaders[0].name).toBe("x-tenant");
-    expect<string>(text(a.matchHeaders[0].nameBytes)).toBe("x-tenant");
-    expect<string>(text(a.matchHeaders[0].value)).toBe("acme");
-    expect<string>(a.matchHeaders[1].name).toBe("x-region");
-    expect<string>(text(a.matchHeaders[1].value)).toBe("eu");
+    expect<i32>(a.matches.length).toBe(1);
+    const am = a.matches[0];
+    expect<PathMatch>(am.path).toBe(PathMatch.Prefix);
+    expect<string>(text(am.pathBytes)).toBe("/orders");
+    expect<i32>(am.headers.length).toBe(2);
+    expect<string>(am.headers[0].name).toBe("x-tenant");
+    expect<string>(text(am.headers[0].nameBytes)).toBe("x-tenant");
+    expect<string>(text(am.headers[0].exact)).toBe("acme");
+    expect<string>(am.headers[1].name).toBe("x-region");
+    expect<string>(text(am.headers[1].exact)).toBe("eu");
 
     const b = cfg.targets[1];
     expect<string>(b.cluster).toBe("kitchen-canary");
@@ -353,7 +366,7 @@ describe("root", () => {
       new Case(
         "20 levels",
         "{" + '"x":' + "[".repeat(20) + "]".repeat(20) + "," + T + "}",
-        "x: unknown field",
+        "x: unknown field" + TOP_KNOWN,
       ),
     ]);
   });
@@ -362,11 +375,11 @@ describe("root", () => {
 describe("unknown fields", () => {
   it("refuses an unknown field at each level, naming its path", () => {
     checkRefusals([
-      new Case("top level", top('"foo":1'), "foo: unknown field"),
+      new Case("top level", top('"foo":1'), "foo: unknown field" + TOP_KNOWN),
       new Case(
         "top level, before anything else",
         '{"foo":1}',
-        "foo: unknown field",
+        "foo: unknown field" + TOP_KNOWN,
       ),
       new Case(
         "top level, case differs",
@@ -376,12 +389,12 @@ describe("unknown fields", () => {
       new Case(
         "target member at the top without cluster",
         top('"percentage":5'),
-        "percentage: unknown field",
+        "percentage: unknown field" + TOP_KNOWN,
       ),
       new Case(
         "target",
         targetWith('"weight":1'),
-        "targets[0].weight: unknown field",
+        "targets[0].weight: unknown field" + TARGET_KNOWN,
       ),
       new Case(
         "second target",
@@ -391,7 +404,7 @@ describe("unknown fields", () => {
       new Case(
         "target.match",
         targetWith('"match":{"prefix":"/"}'),
-        "targets[0].match.prefix: unknown field",
+        "targets[0].match.prefix: unknown field" + MATCH_KNOWN,
       ),
       new Case(
         "sampling",
@@ -401,29 +414,29 @@ describe("unknown fields", () => {
       new Case(
         "marker",
         top('"marker":{"name":"x-a"}'),
-        "marker.name: unknown field",
+        "marker.name: unknown field (known: header, value, inbound)",
       ),
       new Case(
         "headers",
         top('"headers":{"set":{}}'),
-        "headers.set: unknown field",
+        "headers.set: unknown field (known: add, remove)",
       ),
       new Case(
         "unsafe_paths[0]",
         top(
           '"unsafe_paths":[{"methods":["POST"],"path_prefix":"/a","paths":[]}]',
         ),
-        "unsafe_paths[0].paths: unknown field",
+        "unsafe_paths[0].paths: unknown field (known: methods, path_prefix)",
       ),
       new Case(
         "shorthand top level",
         '{"cluster":"dark","percentage":1,"foo":1}',
-        "foo: unknown field",
+        "foo: unknown field" + SHORTHAND_KNOWN,
       ),
       new Case(
         "shorthand match",
         '{"cluster":"dark","percentage":1,"match":{"foo":1}}',
-        "match.foo: unknown field",
+        "match.foo: unknown field" + MATCH_KNOWN,
       ),
     ]);
   });
@@ -497,29 +510,33 @@ describe("unknown fields: the nearest known name", () => {
 
   it("suggests nothing when no known name is near", () => {
     checkRefusals([
-      new Case("three letters", top('"foo":1'), "foo: unknown field"),
+      new Case(
+        "three letters",
+        top('"foo":1'),
+        "foo: unknown field" + TOP_KNOWN,
+      ),
       new Case(
         "another word",
         targetWith('"weight":1'),
-        "targets[0].weight: unknown field",
+        "targets[0].weight: unknown field" + TARGET_KNOWN,
       ),
       new Case(
         "a shorter name of another field",
         targetWith('"match":{"prefix":"/"}'),
-        "targets[0].match.prefix: unknown field",
+        "targets[0].match.prefix: unknown field" + MATCH_KNOWN,
       ),
       new Case(
         "a target field at the top level without cluster",
         top('"percentage":5'),
-        "percentage: unknown field",
+        "percentage: unknown field" + TOP_KNOWN,
       ),
-      new Case("one letter", top('"x":1'), "x: unknown field"),
+      new Case("one letter", top('"x":1'), "x: unknown field" + TOP_KNOWN),
       new Case(
         "a very long name",
         top('"' + "targets".repeat(20) + '":1'),
-        "targets".repeat(20) + ": unknown field",
+        "targets".repeat(20) + ": unknown field" + TOP_KNOWN,
       ),
-      new Case("an empty name", top('"":1'), '"": unknown field'),
+      new Case("an empty name", top('"":1'), '"": unknown field' + TOP_KNOWN),
     ]);
   });
 });
@@ -955,14 +972,16 @@ describe("targets", () => {
         '"match":{"path_prefix":"/","headers":{"X-Tenant":"ACME","x-empty":""}}',
       ),
     );
-    expect<string>(t.pathPrefix).toBe("/");
-    expect<i32>(t.matchHeaders.length).toBe(2);
-    expect<string>(t.matchHeaders[0].name).toBe("x-tenant");
-    expect<string>(text(t.matchHeaders[0].value)).toBe("ACME");
-    expect<string>(t.matchHeaders[1].name).toBe("x-empty");
-    expect<i32>(t.matchHeaders[1].value.byteLength).toBe(0);
+    const m = t.matches[0];
+    expect<PathMatch>(m.path).toBe(PathMatch.Prefix);
+    expect<string>(text(m.pathBytes)).toBe("/");
+    expect<i32>(m.headers.length).toBe(2);
+    expect<string>(m.headers[0].name).toBe("x-tenant");
+    expect<string>(text(m.headers[0].exact)).toBe("ACME");
+    expect<string>(m.headers[1].name).toBe("x-empty");
+    expect<i32>(m.headers[1].exact.byteLength).toBe(0);
     const u = firstTarget(targetWith('"match":{"headers":{"x-v":"é"}}'));
-    expect<i32>(u.matchHeaders[0].value.byteLength).toBe(2);
+    expect<i32>(u.matches[0].headers[0].exact.byteLength).toBe(2);
   });
 
   it("refuses a bad match", () => {
@@ -970,12 +989,12 @@ describe("targets", () => {
       new Case(
         "match string",
         targetWith('"match":"/orders"'),
-        "targets[0].match: must be an object, got a string",
+        "targets[0].match: must be an object or an array of objects, got a string",
       ),
       new Case(
         "match array",
         targetWith('"match":[]'),
-        "targets[0].match: must be an object, got an array",
+        "targets[0].match: must have 1 to 16 objects, got 0",
       ),
       new Case(
         "path_prefix number",
@@ -1005,7 +1024,7 @@ describe("targets", () => {
       new Case(
         "header value number",
         targetWith('"match":{"headers":{"x-tenant":1}}'),
-        "targets[0].match.headers.x-tenant: must be a string, got a number",
+        'targets[0].match.headers.x-tenant: must be a string (exact value) or an object {"exact": "…"} or {"regex": "…"}, got a number',
       ),
       new Case(
         "header value control",
@@ -1054,7 +1073,7 @@ describe("shorthand", () => {
     expect<string>(t.salt).toBe("s");
     expect<u32>(t.timeoutMs).toBe(100);
     expect<string>(t.hostSuffix).toBe("-sh");
-    expect<string>(t.pathPrefix).toBe("/a");
+    expect<string>(text(t.matches[0].pathBytes)).toBe("/a");
     expect<string>(cfg.methods.join(",")).toBe("GET");
     expect<u32>(cfg.maxInflight).toBe(2);
     expect<bool>(cfg.markerStrip).toBe(true);

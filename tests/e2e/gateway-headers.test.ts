@@ -11,7 +11,10 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { parseAllDocuments } from "yaml";
 import { conformanceMirrorRoutes } from "../../scripts/gateway/crds.ts";
-import { translateRoute } from "../../scripts/gateway/translate.ts";
+import {
+  pluginConfig,
+  translateRoute,
+} from "../../scripts/gateway/translate.ts";
 import { addCluster, theRoute } from "./gateway-envoy.ts";
 import {
   DARK_CLUSTER,
@@ -45,13 +48,14 @@ async function modifierRule() {
 /**
  * An Envoy whose one route applies `modifier` as Envoy Gateway and Istio render it (set:
  * overwrite, add: append, remove) and mirrors natively to NATIVE, with the filter before the
- * router copying every request to the dark cluster with `plugin`'s headers.
+ * router copying to the dark cluster: every request, or as `rendered` (a plugin config and its
+ * target's cluster name) says.
  */
 async function envoyWithModifier(
   s: Scope,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   modifier: any,
-  headers?: unknown,
+  rendered?: { plugin: object; cluster: string },
 ) {
   const live = await s.upstream("live");
   const dark = await s.upstream("filter-copy");
@@ -59,11 +63,8 @@ async function envoyWithModifier(
   const envoy = await s.envoy({
     live,
     dark,
-    plugin: {
-      cluster: DARK_CLUSTER,
-      percentage: 100,
-      ...(headers ? { headers } : {}),
-    },
+    darkCluster: rendered?.cluster ?? DARK_CLUSTER,
+    plugin: rendered?.plugin ?? { cluster: DARK_CLUSTER, percentage: 100 },
     mutate: (b) => {
       const route = theRoute(b);
       const opt = (h: { name: string; value: string }, action: string) => ({
@@ -168,11 +169,12 @@ scenario(
       t.notes.join("\n"),
       /X-Header-Add-Append is set on the copies/,
     );
-    const { dark, native, envoy } = await envoyWithModifier(
-      s,
-      modifier,
-      t.headers,
-    );
+    // The whole rendered plugin config: the rule's target (its Envoy Gateway cluster, its
+    // segment-wise path match) with the headers.
+    const { dark, native, envoy } = await envoyWithModifier(s, modifier, {
+      plugin: pluginConfig(t),
+      cluster: t.mirrors[0].target.cluster as string,
+    });
     await sendOne(envoy.listenerPort, native, dark);
     const ours = modified(dark.records[0]);
     const theirs = modified(native.records[0]);

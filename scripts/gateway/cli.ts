@@ -188,7 +188,9 @@ export async function main(argv: string[]): Promise<number> {
     module:
       args.image !== undefined
         ? { kind: "image", url: args.image, sha256: pinned }
-        : { kind: "http", url: args.http ?? "", sha256: pinned },
+        : args.http !== undefined
+          ? { kind: "http", url: args.http, sha256: pinned }
+          : undefined,
   };
   let rendered;
   try {
@@ -214,7 +216,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const docs: string[] = [];
   for (const r of rendered) {
-    const attachment = new Document(r.attachment);
+    const attachment = new Document(r.attachment!);
     attachment.commentBefore = [
       ` Rendered by: npm run gateway -- ${argv.join(" ")}`,
       ` The mirror filter for ${r.translation.namespace}/${r.translation.name} (docs/gateway-api.md).`,

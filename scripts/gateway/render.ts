@@ -35,10 +35,14 @@ export interface ModuleSource {
   sha256?: string;
 }
 
+/** Options of a rendering with its attachment. */
+export type AttachOptions = RenderOptions & { module: ModuleSource };
+
 /** How to attach the filter, per implementation. */
 export interface RenderOptions {
   implementation: Implementation;
-  module: ModuleSource;
+  /** The module; without it only the plugin configs are rendered (for a local Envoy). */
+  module?: ModuleSource;
   /** Envoy Gateway: the policy targets the HTTPRoute [route] or its parent Gateways. */
   attach?: "route" | "gateway";
   /** Istio, a route whose parent is a Service (sidecars): the live pods' labels. */
@@ -58,7 +62,8 @@ export interface RenderOptions {
 export interface RenderedRoute {
   translation: Translation;
   plugin: JsonObject;
-  attachment: JsonObject;
+  /** Undefined without a module. */
+  attachment?: JsonObject;
   route: JsonObject;
 }
 
@@ -132,7 +137,7 @@ function envoyExtensionPolicy(
   route: Any,
   t: Translation,
   plugin: JsonObject,
-  o: RenderOptions,
+  o: AttachOptions,
 ): JsonObject {
   const parents = parentsOf(route, t.namespace);
   for (const p of parents)
@@ -182,7 +187,7 @@ function wasmPlugin(
   route: Any,
   t: Translation,
   plugin: JsonObject,
-  o: RenderOptions,
+  o: AttachOptions,
 ): JsonObject {
   const parents = parentsOf(route, t.namespace);
   const kinds = new Set(parents.map((p) => p.kind));
@@ -250,7 +255,7 @@ export function renderAttachment(
   route: Any,
   t: Translation,
   plugin: JsonObject,
-  o: RenderOptions,
+  o: AttachOptions,
 ): JsonObject {
   return o.implementation === "envoy-gateway"
     ? envoyExtensionPolicy(route, t, plugin, o)
@@ -312,11 +317,13 @@ export async function renderRoutes(
           "plugin config",
           `refused by the filter: ${check.messages.join("; ")}`,
         );
-      const attachment = renderAttachment(route, t, plugin, o);
+      const attachment =
+        o.module &&
+        renderAttachment(route, t, plugin, { ...o, module: o.module });
       const off = routeWithNativeMirrorsOff(route, t);
       const errors = [
-        ...(await attachmentErrors(attachment)).map(
-          (e) => `${attachment.kind} ${e}`,
+        ...(attachment ? await attachmentErrors(attachment) : []).map(
+          (e) => `${attachment!.kind} ${e}`,
         ),
         ...(await gatewaySchemaErrors(off)).map((e) => `HTTPRoute ${e}`),
       ];

@@ -5,8 +5,13 @@
 // against Envoy Gateway's and Istio's published CRD schemas (Go modules, pinned by sha256), the
 // input and output HTTPRoutes against Gateway API's.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
+import { REPO_ROOT } from "../../scripts/envoy.ts";
 import { goModuleFiles, ISTIO } from "../../scripts/go-modules.ts";
 import {
   conformanceMirrorRoutes,
@@ -16,6 +21,7 @@ import {
   attachmentErrors,
   renderAttachment,
   renderRoutes,
+  type AttachOptions,
   type RenderOptions,
 } from "../../scripts/gateway/render.ts";
 import {
@@ -587,7 +593,7 @@ describe("the rendered attachments and routes pass their projects' CRD schemas",
   };
   for (const [name, [input, o, targetRefs]] of Object.entries(cases))
     it(name, async () => {
-      const options = { module: image, ...o } as RenderOptions;
+      const options = { module: image, ...o } as AttachOptions;
       const t = translateRoute(input, options);
       const plugin = pluginConfig(t);
       const a = renderAttachment(input, t, plugin, options);
@@ -610,7 +616,7 @@ describe("the rendered attachments and routes pass their projects' CRD schemas",
     const options = {
       module: image,
       implementation: "envoy-gateway",
-    } as RenderOptions;
+    } as AttachOptions;
     const t = translateRoute(r, options);
     const eep: Any = renderAttachment(r, t, pluginConfig(t), options);
     eep.spec.wasm[0].code.type = "OCI";
@@ -626,7 +632,7 @@ describe("the rendered attachments and routes pass their projects' CRD schemas",
     const wo = {
       module: image,
       implementation: "istio-waypoint",
-    } as RenderOptions;
+    } as AttachOptions;
     const wp: Any = renderAttachment(
       mesh,
       translateRoute(mesh, wo),
@@ -676,7 +682,7 @@ describe("the rendered attachments and routes pass their projects' CRD schemas",
     };
   for (const [name, [input, o, error]] of Object.entries(refusals))
     it(`refused: ${name}`, () => {
-      const options = { module: image, ...o } as RenderOptions;
+      const options = { module: image, ...o } as AttachOptions;
       const t = translateRoute(input, options);
       assert.throws(
         () => renderAttachment(input, t, pluginConfig(t), options),
@@ -734,4 +740,109 @@ describe("the filter's own check", () => {
         assert.equal(rendered.length, 1, file);
       }
     });
+});
+
+describe("npm run gateway", () => {
+  /** The command in its own process: exit code, stdout, stderr. */
+  const cli = (...args: string[]) => {
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "scripts/gateway/cli.ts", ...args],
+      { cwd: REPO_ROOT, encoding: "utf8" },
+    );
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const file = (docs: Any[]) => {
+    const path = join(
+      mkdtempSync(join(tmpdir(), "gateway-cli-")),
+      "routes.yaml",
+    );
+    writeFileSync(path, docs.map((d) => stringify(d)).join("---\n"));
+    return path;
+  };
+  const mirrored = route([
+    {
+      matches: [{ path: { type: "PathPrefix", value: "/cart" } }],
+      filters: [mirror("checkout-next", { percent: 10 })],
+      backendRefs: backend,
+    },
+  ]);
+
+  it("prints the attachment and the route with native mirrors off, both valid, and exits 0", async () => {
+    const { code, stdout, stderr } = cli(
+      file([
+        { apiVersion: "v1", kind: "Service", metadata: { name: "x" } },
+        mirrored,
+      ]),
+      "--implementation",
+      "istio",
+      "--image",
+      "registry.example.com/proxy-wasm-mirror:0.1.0",
+      "--sha256",
+      "c".repeat(64),
+    );
+    assert.equal(code, 0, stderr);
+    const docs = parseAllDocuments(stdout).map((d) => d.toJS());
+    assert.deepEqual(
+      docs.map((d: Any) => d.kind),
+      ["WasmPlugin", "HTTPRoute"],
+    );
+    assert.equal(docs[0].spec.sha256, "c".repeat(64));
+    assert.equal(
+      docs[0].spec.url,
+      "oci://registry.example.com/proxy-wasm-mirror:0.1.0",
+    );
+    assert.deepEqual(await attachmentErrors(docs[0]), []);
+    assert.deepEqual(await gatewaySchemaErrors(docs[1]), []);
+    assert.equal(docs[1].spec.rules[0].filters[0].requestMirror.percent, 0);
+  });
+
+  it("--plugin-only prints the plugin config", () => {
+    const { code, stdout } = cli(
+      file([mirrored]),
+      "--implementation",
+      "istio",
+      "--plugin-only",
+    );
+    assert.equal(code, 0);
+    assert.deepEqual(
+      JSON.parse(stdout).targets[0].cluster,
+      "outbound|8080||checkout-next.shop.svc.cluster.local",
+    );
+  });
+
+  it("a refused route exits 1 naming the route and the field", () => {
+    const { code, stderr } = cli(
+      file([
+        {
+          ...mirrored,
+          spec: { ...mirrored.spec, hostnames: ["shop.example.com"] },
+        },
+      ]),
+      "--implementation",
+      "istio",
+      "--image",
+      "r/m:1",
+    );
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      /^gateway: HTTPRoute shop\/checkout: spec\.hostnames: attached to a Gateway/,
+    );
+  });
+
+  it("bad arguments exit 2", () => {
+    const { code, stderr } = cli(
+      file([mirrored]),
+      "--implementation",
+      "linkerd",
+      "--image",
+      "r/m:1",
+    );
+    assert.equal(code, 2);
+    assert.match(
+      stderr,
+      /--implementation: one of envoy-gateway, istio, istio-waypoint, got "linkerd"/,
+    );
+  });
 });

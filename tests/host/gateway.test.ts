@@ -15,6 +15,7 @@ import { REPO_ROOT } from "../../scripts/envoy.ts";
 import { goModuleFiles, ISTIO } from "../../scripts/go-modules.ts";
 import {
   conformanceMirrorRoutes,
+  ENVOY_GATEWAY,
   gatewaySchemaErrors,
 } from "../../scripts/gateway/crds.ts";
 import {
@@ -432,6 +433,45 @@ describe("cluster names", () => {
     assert.deepEqual(clusters("envoy-gateway"), [
       "httproute/shop/checkout/rule/0-mirror-1",
     ]));
+
+  it("Envoy Gateway's naming and its zero-percent mirror, as v1.9.1's source has them", async () => {
+    // The module the EnvoyExtensionPolicy schema comes from (scripts/gateway/crds.ts).
+    const src = await goModuleFiles(ENVOY_GATEWAY, [
+      "internal/gatewayapi/filters.go",
+      "internal/gatewayapi/helpers.go",
+      "internal/xds/translator/route.go",
+      "internal/xds/translator/translator.go",
+    ]);
+    const filters = src["internal/gatewayapi/filters.go"];
+    const helpers = src["internal/gatewayapi/helpers.go"];
+    // A mirror's destination: "<route destination>-mirror-<index of the filter in the rule>".
+    assert.match(
+      filters,
+      /t\.processRequestMirrorFilter\(i, filter\.RequestMirror,/,
+    );
+    assert.match(
+      filters,
+      /destName := fmt\.Sprintf\("%s-mirror-%d", irRouteDestinationName\(filterContext\.Route, filterContext\.RuleIdx\), filterIdx\)/,
+    );
+    // "<kind>/<namespace>/<name>/rule/<index>", the kind lower-cased.
+    assert.match(
+      helpers,
+      /return fmt\.Sprintf\("%s\/%s\/%s\/", strings\.ToLower\(string\(route\.GetRouteType\(\)\)\), route\.GetNamespace\(\), route\.GetName\(\)\)/,
+    );
+    assert.match(
+      helpers,
+      /return fmt\.Sprintf\("%srule\/%d", irRoutePrefix\(route\), ruleIdx\)/,
+    );
+    // Every mirror destination becomes a cluster; a zero percentage drops only the mirror policy.
+    assert.match(
+      src["internal/xds/translator/translator.go"],
+      /for _, mrr := range httpRoute\.Mirrors \{\s+if mrr\.Destination != nil \{\s+if err = addXdsCluster\(tCtx, &xdsClusterArgs\{\s+name:\s+mrr\.Destination\.Name,/,
+    );
+    assert.match(
+      src["internal/xds/translator/route.go"],
+      /if p := \*mirror\.Percentage; p > 0 \{[\s\S]*?\/\/ If zero percent is provided explicitly, we should not mirror\.\s+return nil/,
+    );
+  });
 
   it("Istio sidecars and gateways: outbound|PORT||FQDN", () =>
     assert.deepEqual(clusters("istio"), [

@@ -186,8 +186,9 @@ interface PercentCase {
 
 /**
  * The suite's distribution check, up to CHECKS times: TOTAL GETs of one path and query (a fresh
- * request id per check), CONCURRENCY at a time, then the mirror's count for that path and query
- * against TOTAL·p ± SIGMAS·sqrt(TOTAL·p·(1−p)). Returns each check's count.
+ * request id per check) and `headers()` (one value per check), CONCURRENCY at a time, then the
+ * mirror's count for that path and query; stops at the first count inside
+ * TOTAL·p ± SIGMAS·sqrt(TOTAL·p·(1−p)) unless `all`. Returns each check's count.
  */
 async function distributionChecks(
   s: Scope,
@@ -197,18 +198,24 @@ async function distributionChecks(
   },
   mirror: Upstream,
   c: PercentCase,
+  o: { headers?: () => Record<string, string>; all?: boolean } = {},
 ): Promise<number[]> {
   const agent = keepAliveAgent(CONCURRENCY);
   s.defer(() => agent.destroy());
   const counts: number[] = [];
   for (let k = 0; k < CHECKS; k++) {
     const sent = withRequestId(c.path);
+    const headers = o.headers?.();
     const before = (await envoy.targetCounters(c.label)).copies;
     await mapConcurrent(
       Array.from({ length: TOTAL }, (_, i) => i),
       CONCURRENCY,
       async () => {
-        const reply = await request(envoy.listenerPort, { path: sent, agent });
+        const reply = await request(envoy.listenerPort, {
+          path: sent,
+          agent,
+          headers,
+        });
         assert.equal(reply.status, 200);
       },
     );
@@ -220,7 +227,7 @@ async function distributionChecks(
     );
     counts.push(logged(mirror, sent));
     assert.equal(counts.at(-1), copies);
-    if (inside(counts.at(-1)!, c.p)) break;
+    if (!o.all && inside(counts.at(-1)!, c.p)) break;
   }
   return counts;
 }
@@ -311,30 +318,11 @@ scenario(
         p: 0.5,
         label: t.mirrors[1].target.label as string,
       };
-      const counts: number[] = [];
       // Headers the same for the whole check; the query differs by check (the suite's new id).
-      const agent = keepAliveAgent(CONCURRENCY);
-      s.defer(() => agent.destroy());
-      for (let k = 0; k < CHECKS; k++) {
-        const sent = withRequestId(c.path);
-        const client = randomUUID();
-        const before = (await envoy.targetCounters(c.label)).copies;
-        await mapConcurrent(
-          Array.from({ length: TOTAL }, (_, i) => i),
-          CONCURRENCY,
-          async () => {
-            const reply = await request(envoy.listenerPort, {
-              path: sent,
-              agent,
-              headers: { "x-client": client },
-            });
-            assert.equal(reply.status, 200);
-          },
-        );
-        const copies = (await envoy.targetCounters(c.label)).copies - before;
-        await v2.waitForCount(v2.records.length - logged(v2, sent) + copies);
-        counts.push(logged(v2, sent));
-      }
+      const counts = await distributionChecks(s, envoy, v2, c, {
+        headers: () => ({ "x-client": randomUUID() }),
+        all: true,
+      });
       assert.ok(
         counts.every((n) => n === 0 || n === TOTAL),
         `${keys[0]}: ${counts.join(", ")}`,

@@ -8,7 +8,7 @@
 // serves, `outbound|PORT||FQDN` for one it does not — the route's mirrors at percent 0 must leave
 // no native mirror, and the WasmPlugin must reach the waypoint.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -139,7 +139,7 @@ it("go.mod requires the istio.io/istio the project pins", () => {
 it(
   "an ambient waypoint has a cluster of each target's clusters list, no native mirror at percent 0, and the WasmPlugin's filter",
   { skip, timeout: 45 * 60_000 },
-  () => {
+  async () => {
     const options = {
       implementation: "istio-waypoint" as const,
       module: {
@@ -168,27 +168,31 @@ it(
     ]);
     write("native.yaml", [...WAYPOINT, ...services, ROUTE]);
     const out = join(dir, "generated.json");
-    const run = spawnSync(
-      "go",
-      ["test", "-count=1", "-run", "TestWaypointConfig", "."],
-      {
-        cwd: GO_TEST,
-        encoding: "utf8",
-        env: {
-          ...process.env,
-          // istiod's ambient switch, as its ambient profile sets it.
-          PILOT_ENABLE_AMBIENT: "true",
-          WAYPOINT_IN: dir,
-          WAYPOINT_OUT: out,
-        },
-        maxBuffer: 256 * 1024 * 1024,
+    // Asynchronously, so that the test's timeout holds while Go builds istiod's packages.
+    const run = await new Promise<{ code: number | null; output: string }>(
+      (done) => {
+        let output = "";
+        const child = spawn(
+          "go",
+          ["test", "-count=1", "-run", "TestWaypointConfig", "."],
+          {
+            cwd: GO_TEST,
+            env: {
+              ...process.env,
+              // istiod's ambient switch, as its ambient profile sets it.
+              PILOT_ENABLE_AMBIENT: "true",
+              WAYPOINT_IN: dir,
+              WAYPOINT_OUT: out,
+            },
+          },
+        );
+        const keep = (d: Buffer) => (output = (output + d).slice(-8000));
+        child.stdout.on("data", keep);
+        child.stderr.on("data", keep);
+        child.on("close", (code) => done({ code, output }));
       },
     );
-    assert.equal(
-      run.status,
-      0,
-      `go test failed:\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`,
-    );
+    assert.equal(run.code, 0, `go test failed:\n${run.output}`);
     const generated = JSON.parse(readFileSync(out, "utf8"));
     const rendered = generated["rendered.yaml"];
     const [next, pantry] = t.mirrors.map((m) => m.target.clusters as string[]);

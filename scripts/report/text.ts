@@ -90,7 +90,7 @@ export function relativeText(c: Check, short = false): string {
     c.limitRange &&
     (c.limitRange.pass.toFixed(1) !== c.limit.toFixed(1) ||
       c.limitRange.fail.toFixed(1) !== c.limit.toFixed(1))
-      ? ` (${c.limitRange.pass.toFixed(1)}–${c.limitRange.fail.toFixed(1)})`
+      ? ` (passes ≤ ${c.limitRange.pass.toFixed(1)}, fails > ${c.limitRange.fail.toFixed(1)}: live's quantile has an interval too)`
       : "";
   const tol =
     c.unit === "ms"

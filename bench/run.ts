@@ -15,6 +15,7 @@
 //   npm run bench -- --micro            the micro benchmark alone
 //   npm run bench -- --ab FILE[,FILE]   release build vs candidate builds, CPU per request
 //   npm run bench -- --render           RESULTS.md again from results.json
+//   npm run bench -- --verdict          the report's verdict on the issue's dark versions (bench/verdict*.ts)
 //   options: --reps N --seconds S (per phase) --rate R (req/s of the latency phase)
 //            --connections C (wrk) --wasm FILE (measure this build instead of the release)
 //            --no-micro --no-profile --no-calls --soak-requests N
@@ -66,6 +67,8 @@ import {
   renderResults,
 } from "./report.ts";
 import { curvePercentiles } from "./svg.ts";
+import { CASES } from "./verdict.ts";
+import { verdictBench } from "./verdict-bench.ts";
 import {
   busyShare,
   stealShare,
@@ -89,7 +92,7 @@ import {
 const BENCH = join(REPO_ROOT, "bench");
 export const RESULTS_JSON = join(BENCH, "results.json");
 
-const USAGE = `usage: npm run bench -- [--quick | --soak | --micro | --calls | --ab FILE[,FILE] | --render] [options]
+const USAGE = `usage: npm run bench -- [--quick | --soak | --micro | --calls | --ab FILE[,FILE] | --render | --verdict] [options]
 
 Measures what mirroring costs the live path against Envoy's native mirroring, and rewrites
 bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test).
@@ -103,6 +106,11 @@ bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test
   --ab FILE[,FILE]      the release build vs candidate builds, CPU per request; replaces the
                         "Builds compared" of RESULTS.md (--ab-labels A,B, --ab-percentages 0,100,10)
   --render              RESULTS.md again from results.json
+  --verdict             the report's verdict in the real Envoy on each dark version of the table
+                        (regressions 5 runs, healthy versions 20; 2,000 requests a run; about 17
+                        minutes); rewrites its own section of RESULTS.md. --seed N (the first
+                        run's), --runs N (per case), --requests N, --cases ID[,ID] of
+                        ${CASES.map((c) => c.id).join(", ")}
 options: --reps N, --seconds S (per phase), --rate R (req/s of the latency phase),
          --connections C (wrk), --wasm FILE (measure this build instead of the release),
          --no-micro, --no-profile, --no-calls, --soak-requests N
@@ -120,6 +128,10 @@ options: --reps N, --seconds S (per phase), --rate R (req/s of the latency phase
     "ab",
     "ab-labels",
     "ab-percentages",
+    "seed",
+    "cases",
+    "runs",
+    "requests",
   ]);
   const flags = new Set([
     "quick",
@@ -131,6 +143,7 @@ options: --reps N, --seconds S (per phase), --rate R (req/s of the latency phase
     "no-profile",
     "no-calls",
     "profile-only",
+    "verdict",
   ]);
   const args = process.argv.slice(2);
   if (args.includes("--help") || args.includes("-h")) {
@@ -1147,6 +1160,18 @@ async function renderOnly(): Promise<void> {
   renderResults(previous.main, previous.soak, previous.ab);
 }
 
+/** `--verdict`: the report's verdict on the table's dark versions (bench/verdict-bench.ts). */
+const verdict = () => {
+  const n = (name: string) =>
+    arg(name) === undefined ? undefined : Number(arg(name));
+  return verdictBench({
+    seed: n("seed"),
+    cases: arg("cases")?.split(","),
+    runs: n("runs"),
+    requests: n("requests"),
+  });
+};
+
 const mode = flag("render")
   ? renderOnly
   : flag("soak")
@@ -1157,7 +1182,9 @@ const mode = flag("render")
         ? callsOnly
         : arg("ab")
           ? ab
-          : main;
+          : flag("verdict")
+            ? verdict
+            : main;
 mode().then(
   () => process.exit(0),
   (err: unknown) => {

@@ -25,8 +25,8 @@ export const END = "<!-- verdict: end -->";
 
 /** The requests of each run, and at most this many (the issue's bound). */
 export const REQUESTS = 2000;
-/** Requests in flight at once: 2,000 in a few seconds, under the filter's max_inflight (50). */
-export const CONCURRENCY = 16;
+/** Requests in flight at once (runCase's default): 2,000 in a few seconds, far under max_inflight. */
+export const CONCURRENCY = 8;
 
 export interface VerdictBenchOptions {
   /** the first run's seed [random]; run r of case k uses seed + 1000·k + r */
@@ -288,7 +288,7 @@ export function renderSection(x: Rendered): string {
     .flatMap((cr) =>
       cr.runs.map(
         (r, i) =>
-          `| ${cr.case.id} | ${i + 1} | ${r.seed} | ${r.exitCode} | ${r.failed.join(", ") || "–"} | ${r.notEnough.join(", ") || "–"} | ${EFFECTS.map(
+          `| ${cr.case.id} | ${i + 1} | ${r.seed} | ${r.load.toFixed(1)} | ${r.exitCode} | ${r.failed.join(", ") || "–"} | ${r.notEnough.join(", ") || "–"} | ${EFFECTS.map(
             ([id, , unit]) => {
               const v = r.checks.find((k) => k.id === id)?.value;
               return typeof v === "number" ? fmt(v, unit) : "–";
@@ -315,8 +315,10 @@ ${missed.length ? `**Not met:** ${missed.map((r) => `${r.case.title} (${metCount
 
 <details><summary>Every run</summary>
 
-| case | run | seed | exit | failed | not enough data | ${EFFECTS.map(([, name, unit]) => `${name} ${unit}`).join(" | ")} | met |
-| --- | ---: | ---: | ---: | --- | --- | ${EFFECTS.map(() => "---:").join(" | ")} | --- |
+"load": the machine's 1-minute load average when the run's traffic ended (2 cores).
+
+| case | run | seed | load | exit | failed | not enough data | ${EFFECTS.map(([, name, unit]) => `${name} ${unit}`).join(" | ")} | met |
+| --- | ---: | ---: | ---: | ---: | --- | --- | ${EFFECTS.map(() => "---:").join(" | ")} | --- |
 ${details}
 
 </details>

@@ -565,6 +565,8 @@ export interface RunResult {
   upstreams: Record<string, SideCounts>;
   /** live answers the client got, by status */
   liveStatuses: Record<string, number>;
+  /** Envoy's error and critical log lines (the first 5) */
+  errorLines: string[];
   /** the machine's 1-minute load average when the traffic ended */
   load: number;
   /** whether this run met the case's must */
@@ -680,6 +682,10 @@ export async function runCase(
       upstreams: await upstreams.counts(),
       liveStatuses,
       load,
+      errorLines: envoy.log
+        .split("\n")
+        .filter((l) => /\]\[(error|critical)\]/.test(l))
+        .slice(0, 5),
       met: false,
     };
     const why = judgeRun(c, result);

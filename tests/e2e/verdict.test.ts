@@ -31,6 +31,7 @@ const show = (r: RunResult) =>
   JSON.stringify(
     {
       why: r.why,
+      errorLines: r.errorLines,
       exit: r.exitCode,
       failed: r.failed,
       notEnough: r.notEnough,
@@ -50,6 +51,7 @@ function verdictCase(
   test(name, { skip: skipReason, timeout: 60_000 }, async () => {
     const r = await run(id);
     assert.ok(r.met, show(r));
+    assert.deepEqual(r.errorLines, [], "Envoy logged errors");
     check(r);
   });
 }

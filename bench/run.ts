@@ -107,7 +107,7 @@ bench/RESULTS.md, bench/latency.svg and bench/results.json (not part of npm test
                         "Builds compared" of RESULTS.md (--ab-labels A,B, --ab-percentages 0,100,10)
   --render              RESULTS.md again from results.json
   --verdict             the report's verdict in the real Envoy on each dark version of the table
-                        (regressions 5 runs, healthy versions 20; 2,000 requests a run; about 17
+                        (regressions 5 runs, healthy versions 20; 2,000 requests a run; about 16
                         minutes); rewrites its own section of RESULTS.md. --seed N (the first
                         run's), --runs N (per case), --requests N, --cases ID[,ID] of
                         ${CASES.map((c) => c.id).join(", ")}

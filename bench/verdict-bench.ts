@@ -173,8 +173,9 @@ const EFFECTS: Array<[string, string, string]> = [
   ["pair_mismatches", "pair mismatches", "%"],
 ];
 
+/** A number as the table shows it: "0.0", never "-0.0". */
 const fmt = (x: number, unit: string) =>
-  unit === "%" ? x.toFixed(2) : x.toFixed(1);
+  (unit === "%" ? x.toFixed(2) : x.toFixed(1)).replace(/^-(0\.0+)$/, "$1");
 
 /** Median of a check's effect (value) over the runs that have one, "–" when none has. */
 function medianEffect(runs: RunResult[], id: string, unit: string): string {

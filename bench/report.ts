@@ -1,5 +1,6 @@
 // Renders bench/RESULTS.md and bench/latency.svg from one run's results (and the last soak).
 import { writeFileSync } from "node:fs";
+import { verdictSectionOf } from "./verdict-bench.ts";
 import { join } from "node:path";
 import { REPO_ROOT } from "../scripts/envoy.ts";
 import type {
@@ -720,7 +721,12 @@ ${soakSection(soak)}
 ## Builds compared (\`--ab\`)
 
 ${abSection(ab)}`;
-  writeFileSync(join(BENCH, "RESULTS.md"), md);
+  // The --verdict mode's section is its own: a render of the main results keeps it as it was.
+  const verdict = verdictSectionOf();
+  writeFileSync(
+    join(BENCH, "RESULTS.md"),
+    verdict ? `${md.trimEnd()}\n\n${verdict}` : md,
+  );
   return {
     table:
       mt +

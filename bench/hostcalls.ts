@@ -1,4 +1,4 @@
-// Host calls per request, counted in the host emulator (tests/host/emulator.ts counts every
+// Host calls per request, counted in the host emulator (tools/emulator/ counts every
 // import the module calls, and every call the host makes into the module's `malloc` to hand a
 // buffer back): a sampled-out request (the filter at 0%) and a mirrored one (at 100%), each the
 // GET `wrk` sends through Envoy, with its 200 response and, when mirrored, its dark answer.
@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Host } from "../tests/host/emulator.ts";
+import { Host } from "../tools/emulator/index.ts";
 import { REPO_ROOT } from "../scripts/envoy.ts";
 
 /**

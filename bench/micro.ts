@@ -1,5 +1,5 @@
 // Micro benchmark: nanoseconds per request of the filter in the host emulator
-// (tests/host/emulator.ts, Node's WebAssembly, the release build/mirror.wasm).
+// (tools/emulator/, Node's WebAssembly, the release build/mirror.wasm).
 //
 // - decision: a GET at 0% (decision only: single-header reads, hash, sampled out), its response
 //   headers, and the stream's teardown;
@@ -24,7 +24,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Host } from "../tests/host/emulator.ts";
+import { Host } from "../tools/emulator/index.ts";
 import {
   ascRelease,
   countCalls,

@@ -1,11 +1,11 @@
 // The one plugin configuration, envoy/config.json, and everything that carries a copy of it:
 // the filter's own check of a config (the release module's on_configure, run in the host
-// emulator of tests/host/), envoy/envoy.yaml's inline copy (rendered from the file, and the
+// emulator of tools/emulator/), envoy/envoy.yaml's inline copy (rendered from the file, and the
 // demo's Envoy config rendered from both with its own ports).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDocument, Scalar } from "yaml";
-import { Host } from "../tests/host/emulator.ts";
+import { Host } from "../tools/emulator/index.ts";
 import { RELEASE_WASM, shownPath } from "./build.ts";
 import { refusalLines } from "./config-message.ts";
 import { REPO_ROOT } from "./envoy.ts";

@@ -8,7 +8,7 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Host } from "./emulator.ts";
+import { Host } from "../../tools/emulator/index.ts";
 import { counter, gauge, stat as statOf, total } from "./stats.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));

@@ -17,7 +17,7 @@ import {
   type HttpCall,
   LogLevel,
   type Stream,
-} from "./emulator.ts";
+} from "../../tools/emulator/index.ts";
 import { checkAfterEach, keyWhere, mirror, sampled, watched } from "./drive.ts";
 import { counter, flush, gauge, stat } from "./stats.ts";
 import { keysOf } from "../../scripts/metrics.ts";

@@ -16,7 +16,7 @@ import {
   tooDeep,
   warnedConfigs,
 } from "../fixtures/bad-configs.ts";
-import { Host, LogLevel } from "./emulator.ts";
+import { Host, LogLevel } from "../../tools/emulator/index.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 assert.ok(

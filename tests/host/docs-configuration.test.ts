@@ -9,7 +9,7 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Host } from "./emulator.ts";
+import { Host } from "../../tools/emulator/index.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
 const read = (path: string) =>

@@ -14,7 +14,7 @@ import {
   Host,
   type HostOptions,
   type Stream,
-} from "./emulator.ts";
+} from "../../tools/emulator/index.ts";
 
 export const WASM = fileURLToPath(
   new URL("../../build/mirror.wasm", import.meta.url),

@@ -18,7 +18,7 @@ import {
   WasmResult,
   parsePairs,
   serializePairs,
-} from "./emulator.ts";
+} from "../../tools/emulator/index.ts";
 
 // ----- a minimal wasm encoder ---------------------------------------------------------------------
 

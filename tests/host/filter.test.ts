@@ -17,7 +17,7 @@ import {
   type HttpCall,
   LogLevel,
   type Stream,
-} from "./emulator.ts";
+} from "../../tools/emulator/index.ts";
 import {
   bucketOf,
   checkAfterEach,

@@ -11,7 +11,11 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { type HttpCall, Host, type Stream } from "./emulator.ts";
+import {
+  type HttpCall,
+  Host,
+  type Stream,
+} from "../../tools/emulator/index.ts";
 import { flush, stat } from "./stats.ts";
 import { keysOf } from "../../scripts/metrics.ts";
 import { rng } from "./rng.ts";

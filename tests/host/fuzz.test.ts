@@ -19,7 +19,7 @@ import {
   malformedConfigs,
   tooDeep,
 } from "../fixtures/bad-configs.ts";
-import { GuestTrap, Host } from "./emulator.ts";
+import { GuestTrap, Host } from "../../tools/emulator/index.ts";
 import { rng, type Rng } from "./rng.ts";
 
 const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));

@@ -19,7 +19,7 @@ import {
   wrkRequest,
 } from "../../bench/hostcalls.ts";
 import { nullFilterWasm } from "../../bench/nullwasm.ts";
-import { Host } from "./emulator.ts";
+import { Host } from "../../tools/emulator/index.ts";
 
 // MIRROR_WASM=path runs these against another build (e.g. an older commit's, to see a test fail).
 const WASM =

@@ -4,7 +4,7 @@
  * the filter adds counts up in the module and hands them to the host on its tick.
  */
 import { keysOf, metricName } from "../../scripts/metrics.ts";
-import type { Host } from "./emulator.ts";
+import type { Host } from "../../tools/emulator/index.ts";
 
 /** The metric name the filter defines for `target` and series `key` ("copies", "skipped.method"…). */
 export function stat(target: string, key: string): string {

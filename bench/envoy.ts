@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { REPO_ROOT } from "../scripts/envoy.ts";
+import { RELEASE_WASM } from "../tools/paths.ts";
 
 /**
  * The filter measured, by absolute path (Envoy's working directory does not matter): the release
@@ -15,7 +15,7 @@ import { REPO_ROOT } from "../scripts/envoy.ts";
 export const WASM = resolve(
   process.argv.includes("--wasm")
     ? process.argv[process.argv.indexOf("--wasm") + 1]
-    : join(REPO_ROOT, "build", "mirror.wasm"),
+    : RELEASE_WASM,
 );
 export const LIVE = "live";
 export const DARK = "dark";
@@ -395,6 +395,3 @@ function spawnSyncText(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: "utf8" });
   return (r.stdout ?? "") + (r.stderr ?? "");
 }
-
-/** Where this repository is (for commands printed in the report). */
-export { REPO_ROOT };

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Host } from "../tools/emulator/index.ts";
-import { REPO_ROOT } from "../scripts/envoy.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
 
 /**
  * The "before" columns of bench/RESULTS.md: the commit whose benchmark issue 14 was filed from

@@ -31,7 +31,7 @@ import {
   WRK_RESPONSE,
   wrkRequest,
 } from "./hostcalls.ts";
-import { REPO_ROOT } from "../scripts/envoy.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
 import { metricName } from "../scripts/metrics.ts";
 import { WASM } from "./envoy.ts";
 import { nullFilterWasm } from "./nullwasm.ts";

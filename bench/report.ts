@@ -2,7 +2,7 @@
 import { writeFileSync } from "node:fs";
 import { verdictSectionOf } from "./verdict-bench.ts";
 import { join } from "node:path";
-import { REPO_ROOT } from "../scripts/envoy.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
 import type {
   AbResults,
   ConfigSummary,

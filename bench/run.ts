@@ -30,8 +30,10 @@ import {
 import { cpus, release, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as prettier from "prettier";
-import { ensureBuild } from "../scripts/build.ts";
-import { ensureEnvoy, REPO_ROOT } from "../scripts/envoy.ts";
+import { ensureBuild } from "../tools/build.ts";
+import { ensureEnvoy } from "../tools/provision/envoy.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
+import { ensureTool } from "../tools/provision/debian.ts";
 import { envoyStatName } from "../scripts/metrics.ts";
 import {
   bootstrapFor,
@@ -76,9 +78,9 @@ import {
   commandVersion,
   cpuModel,
   cpuTimes,
-  ensureCommand,
   loadAverage,
   median,
+  optionalTool,
   parseWrk,
   percentile,
   perfByDso,
@@ -518,7 +520,7 @@ async function ab(): Promise<void> {
   ];
   for (const f of files)
     if (!existsSync(f)) throw new Error(`--ab: ${f} not found`);
-  ensureCommand("wrk", "wrk");
+  ensureTool("wrk");
   const { bin } = await ensureEnvoy();
   const rig = await startRig(bin, []);
   try {
@@ -794,7 +796,7 @@ async function main(): Promise<void> {
     flag("no-profile") || flag("no-micro") || process.argv.includes("--wasm")
       ? undefined
       : buildNamedWasm();
-  ensureCommand("wrk", "wrk");
+  ensureTool("wrk");
   const oload = buildOload();
   const { bin, version } = await ensureEnvoy();
   const envoyLine =
@@ -863,7 +865,7 @@ async function main(): Promise<void> {
       ConfigId,
       { dso: Record<string, number> | null; usPerRq: number }
     >();
-    if (!flag("no-profile") && ensureCommand("perf", "linux-perf", true)) {
+    if (!flag("no-profile") && optionalTool("perf")) {
       for (const id of ["a", "b", "z", "c", "d"] as ConfigId[]) {
         const e = rig.envoys.get(id)!;
         const a = await snapshot(rig, e);
@@ -1030,7 +1032,7 @@ async function envoyHeapBytes(e: EnvoyProcess): Promise<number | null> {
 /** One million mirrored requests through the filter at 100%, sampling memory as they go. */
 async function soak(): Promise<void> {
   releaseWasmBytes();
-  ensureCommand("wrk", "wrk");
+  ensureTool("wrk");
   const { bin, version } = await ensureEnvoy();
   const envoyLine =
     commandVersion(bin, ["--version"]).replace(/^.*version:\s*/, "") || version;
@@ -1141,7 +1143,7 @@ async function microOnly(): Promise<void> {
  * the full run's "What a host call costs" section, alone (--reps, default 8). Printed, not recorded.
  */
 async function callsOnly(): Promise<void> {
-  ensureCommand("wrk", "wrk");
+  ensureTool("wrk");
   const { bin } = await ensureEnvoy();
   const rig = await startRig(bin, []);
   try {

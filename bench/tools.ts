@@ -1,53 +1,32 @@
-// The load tools and the machine: wrk (closed loop) from Debian, oload (bench/oload.c, open
-// loop) built with cc, perf when present; CPU pinning, /proc/stat and percentiles.
+// The load tools and the machine: wrk (closed loop), oload (bench/oload.c, open loop) built with
+// cc, perf when present (Debian's, installed by tools/provision/debian.ts); CPU pinning, /proc/stat
+// and percentiles.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT } from "../scripts/envoy.ts";
+import { onPath, REPO_ROOT } from "../tools/paths.ts";
+import { ensureTool } from "../tools/provision/debian.ts";
 
-function has(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-}
-
-/** Installs Debian packages when a command is missing (as root), or says how to. */
-export function ensureCommand(
-  cmd: string,
-  pkg: string,
-  optional = false,
-): boolean {
-  if (has(cmd)) return true;
-  const root = process.getuid?.() === 0;
-  if (root && has("apt-get")) {
+/**
+ * `ensureTool` for what the benchmark can do without (perf): whether it is there, the reason on
+ * stderr when not.
+ */
+export function optionalTool(name: string): boolean {
+  try {
+    ensureTool(name);
+    return true;
+  } catch (err) {
     process.stderr.write(
-      `bench: ${cmd} missing, apt-get install -y ${pkg} ...\n`,
-    );
-    let r = spawnSync("apt-get", ["install", "-y", "-q", pkg], {
-      stdio: "ignore",
-    });
-    if (r.status !== 0) {
-      spawnSync("apt-get", ["update", "-q"], { stdio: "ignore" });
-      r = spawnSync("apt-get", ["install", "-y", "-q", pkg], {
-        stdio: "ignore",
-      });
-    }
-    if (has(cmd)) return true;
-  }
-  const how = root
-    ? `apt-get install ${pkg} failed`
-    : `run: sudo apt-get install -y ${pkg}`;
-  if (optional) {
-    process.stderr.write(
-      `bench: ${cmd} not available (${how}); continuing without it\n`,
+      `bench: ${name} not available (${err instanceof Error ? err.message : err}); continuing without it\n`,
     );
     return false;
   }
-  throw new Error(`bench: ${cmd} is required and is not installed (${how}).`);
 }
 
 /** Builds bench/oload.c into a temp dir; returns the binary's path. */
 export function buildOload(): string {
-  ensureCommand("cc", "gcc");
+  ensureTool("cc");
   const out = join(mkdtempSync(join(tmpdir(), "mirror-bench-oload-")), "oload");
   execFileSync("cc", ["-O2", "-o", out, join(REPO_ROOT, "bench", "oload.c")], {
     stdio: "inherit",
@@ -64,7 +43,7 @@ export interface Pinning {
 /** On two or more cores: the measured Envoy alone on the last core, the rest on core 0. */
 export function pinning(): Pinning {
   const n = cpus().length;
-  if (n < 2 || !has("taskset")) return {};
+  if (n < 2 || !onPath("taskset")) return {};
   spawnSync("taskset", ["-pc", "0", String(process.pid)], { stdio: "ignore" });
   return { envoy: n - 1, load: 0 };
 }
@@ -207,7 +186,7 @@ export async function perfByDso(
   pid: number,
   seconds: number,
 ): Promise<Record<string, number> | null> {
-  if (!has("perf")) return null;
+  if (!onPath("perf")) return null;
   const file = join(
     mkdtempSync(join(tmpdir(), "mirror-bench-perf-")),
     "perf.data",

@@ -13,8 +13,10 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ensureBuild, shownPath, userPath } from "./build.ts";
-import { ensureEnvoy, EnvoySetupError, REPO_ROOT } from "./envoy.ts";
+import { ensureBuild } from "../tools/build.ts";
+import { shownPath, userPath } from "../tools/paths.ts";
+import { ensureEnvoy, EnvoySetupError } from "../tools/provision/envoy.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
 import { parseStatName } from "./metrics.ts";
 import {
   type DemoPorts,

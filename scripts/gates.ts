@@ -10,8 +10,8 @@ import { parseArgs } from "node:util";
 import { format } from "prettier";
 import { stringify } from "yaml";
 import { TAGS } from "./metrics.ts";
-import { shownPath, userPath } from "./build.ts";
-import { REPO_ROOT } from "./envoy.ts";
+import { shownPath, userPath } from "../tools/paths.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
 import {
   CHECKS,
   type CheckSpec,

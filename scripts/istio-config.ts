@@ -16,7 +16,8 @@ import {
   Scalar,
   type YAMLMap,
 } from "yaml";
-import { ensureBuild, RELEASE_WASM, shownPath, userPath } from "./build.ts";
+import { ensureBuild } from "../tools/build.ts";
+import { RELEASE_WASM, shownPath, userPath } from "../tools/paths.ts";
 import { istioCrdSchemas } from "./istio-crds.ts";
 import { buildWasmImage, hexOf } from "./oci.ts";
 import {

@@ -17,7 +17,8 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "fflate";
-import { ensureBuild, RELEASE_WASM, shownPath, userPath } from "./build.ts";
+import { ensureBuild } from "../tools/build.ts";
+import { RELEASE_WASM, shownPath, userPath } from "../tools/paths.ts";
 import { Header } from "tar";
 
 /** Repository root (this file lives in `scripts/`). */

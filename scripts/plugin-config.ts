@@ -6,9 +6,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDocument, Scalar } from "yaml";
 import { Host } from "../tools/emulator/index.ts";
-import { RELEASE_WASM, shownPath } from "./build.ts";
+import { RELEASE_WASM, REPO_ROOT, shownPath } from "../tools/paths.ts";
 import { refusalLines } from "./config-message.ts";
-import { REPO_ROOT } from "./envoy.ts";
 
 /** The plugin configuration of the demo, envoy/envoy.yaml and the Istio manifests. */
 export const PLUGIN_CONFIG_FILE = join(REPO_ROOT, "envoy", "config.json");

@@ -5,9 +5,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureBuild } from "./build.ts";
+import { ensureBuild } from "../tools/build.ts";
 import { writeIstioManifests } from "./istio-config.ts";
-import { shownPath } from "./build.ts";
+import { shownPath } from "../tools/paths.ts";
 import {
   envoyYamlWithPlugin,
   readCheckedPluginConfig,

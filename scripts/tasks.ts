@@ -7,8 +7,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { userPath } from "./build.ts";
-import { REPO_ROOT } from "./envoy.ts";
+import { userPath } from "../tools/paths.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
 
 const bin = (name: string) => join(REPO_ROOT, "node_modules", ".bin", name);
 

@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { ensureBuild, shownPath, userPath } from "./build.ts";
+import { ensureBuild } from "../tools/build.ts";
+import { shownPath, userPath } from "../tools/paths.ts";
 import { refusalLines } from "./config-message.ts";
 import { checkPluginConfig, PLUGIN_CONFIG_FILE } from "./plugin-config.ts";
 

@@ -5,7 +5,7 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { userPath } from "../build.ts";
+import { userPath } from "../../tools/paths.ts";
 import { adminUrl, DEFAULT_ADMIN, readAdmins } from "./admin.ts";
 import { EXIT, ReportError } from "./exit.ts";
 import { errorJson, reportJson } from "./json.ts";

@@ -1,17 +1,29 @@
 // The published CRD schemas of the gates' kinds — Argo Rollouts' AnalysisTemplate (and the Rollout
-// of gates/README.md), Flagger's MetricTemplate and Canary — from their Go modules on the Go module proxy (scripts/go-modules.ts,
+// of gates/README.md), Flagger's MetricTemplate and Canary — from their Go modules on the Go module proxy (tools/provision/go-modules.ts,
 // pinned by sha256), compiled with unknown fields refused as the API server's strict field
 // validation refuses them (scripts/istio-config.ts strictSchema). CEL rules are not run.
 import { Ajv } from "ajv";
 import { parseAllDocuments } from "yaml";
+import { strictSchema } from "../../scripts/istio-config.ts";
 import {
-  ARGO_ROLLOUTS,
-  FLAGGER,
   type GoModulePin,
   goModuleFiles,
   pinText,
-} from "../../scripts/go-modules.ts";
-import { strictSchema } from "../../scripts/istio-config.ts";
+} from "../../tools/provision/go-modules.ts";
+
+/** Argo Rollouts, whose manifests/crds/ hold the AnalysisTemplate CRD. */
+export const ARGO_ROLLOUTS: GoModulePin = {
+  module: "github.com/argoproj/argo-rollouts",
+  version: "v1.10.2",
+  sha256: "dc4ddb140e7d043e8cc13b97d53cfa1726ecd9472d636c41da2a2961edb0b71e",
+};
+
+/** Flagger, whose artifacts/flagger/crd.yaml holds the MetricTemplate and Canary CRDs. */
+export const FLAGGER: GoModulePin = {
+  module: "github.com/fluxcd/flagger",
+  version: "v1.36.1",
+  sha256: "445219d85ed919c746ac82a8ad87f3745b8a6702e2a31ff6b5deae3f651744c6",
+};
 
 /** Where each kind's CRD is published, as "apiVersion kind". */
 export const GATE_CRDS: Record<string, { pin: GoModulePin; file: string }> = {

@@ -32,7 +32,7 @@ import {
   renderGates,
   slug,
 } from "../../scripts/gates.ts";
-import { REPO_ROOT } from "../../scripts/envoy.ts";
+import { REPO_ROOT } from "../../tools/paths.ts";
 import { validateManifests } from "../../scripts/istio-config.ts";
 import {
   CHECKS,

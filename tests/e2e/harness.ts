@@ -32,9 +32,9 @@ import {
   ensureEnvoy,
   EnvoySetupError,
   PINNED_ENVOY_VERSION,
-  REPO_ROOT,
   type EnvoyBinary,
-} from "../../scripts/envoy.ts";
+} from "../../tools/provision/envoy.ts";
+import { REPO_ROOT } from "../../tools/paths.ts";
 import {
   envoyStatName,
   envoyStatsConfig,

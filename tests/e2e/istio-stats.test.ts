@@ -1,5 +1,5 @@
 // The stats annotations of istio/kitchen.yaml give an Istio sidecar the labelled metrics: Istio
-// 1.31's own bootstrap template (scripts/istio-bootstrap.ts, from the Go module istio.io/istio on
+// 1.31's own bootstrap template (tests/support/istio-bootstrap.ts, from the Go module istio.io/istio on
 // the Go module proxy) rendered for those annotations as istio-agent renders it — the rendering
 // checked first against Istio's golden bootstraps, which Istio's tests produce with istio-agent's
 // real code — then that stats_config in a real Envoy running the filter: every series of
@@ -17,7 +17,7 @@ import {
   renderStatsConfig,
   statsOptions,
   TEMPLATE,
-} from "../../scripts/istio-bootstrap.ts";
+} from "../support/istio-bootstrap.ts";
 import {
   envoyStatsConfig,
   istioStatsAnnotations,

@@ -19,11 +19,10 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { parse as parseYaml } from "yaml";
-import { toolOrSkip } from "../../scripts/debian.ts";
-import { REPO_ROOT } from "../../scripts/envoy.ts";
+import { toolOrSkip } from "../support/provision.ts";
+import { RELEASE_WASM as WASM, REPO_ROOT } from "../../tools/paths.ts";
 
 const run = promisify(execFile);
-const WASM = join(REPO_ROOT, "build", "mirror.wasm");
 const TAG = "0.1.0";
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 

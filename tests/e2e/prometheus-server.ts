@@ -9,7 +9,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { toolOrSkip } from "../../scripts/debian.ts";
+import { toolOrSkip } from "../support/provision.ts";
 import { instantQuery, type Sample } from "../../scripts/report/prometheus.ts";
 import { sleep, waitFor } from "./harness.ts";
 

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../../scripts/envoy.ts";
+import { RELEASE_WASM, REPO_ROOT } from "../../tools/paths.ts";
 
 /** Relative to the repo root (Envoy's working directory in the tests). */
 export const TRAP_WASM = "build/mirror.trap.wasm";
@@ -14,11 +14,10 @@ let built = false;
 export function buildTrapWasm(): string {
   if (built) return TRAP_WASM;
   const out = join(REPO_ROOT, TRAP_WASM);
-  const release = join(REPO_ROOT, "build", "mirror.wasm");
   if (
     !existsSync(out) ||
-    !existsSync(release) ||
-    statSync(out).mtimeMs < statSync(release).mtimeMs
+    !existsSync(RELEASE_WASM) ||
+    statSync(out).mtimeMs < statSync(RELEASE_WASM).mtimeMs
   ) {
     const r = spawnSync(
       process.execPath,

@@ -7,11 +7,11 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Host } from "../../tools/emulator/index.ts";
 import { counter, gauge, stat as statOf, total } from "./stats.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
+const WASM = RELEASE_WASM;
 const T = "kitchen-next";
 const stat = (key: string) => statOf(T, key);
 

@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   badConfigs,
   goodConfigs,
@@ -17,8 +16,9 @@ import {
   warnedConfigs,
 } from "../fixtures/bad-configs.ts";
 import { Host, LogLevel } from "../../tools/emulator/index.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
+const WASM = RELEASE_WASM;
 assert.ok(
   existsSync(WASM),
   "build/mirror.wasm is missing: run `npm run build`",

@@ -7,7 +7,6 @@
 import { afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import xxhash from "xxhash-wasm";
 import {
   FilterStatus,
@@ -15,10 +14,9 @@ import {
   type HostOptions,
   type Stream,
 } from "../../tools/emulator/index.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 
-export const WASM = fileURLToPath(
-  new URL("../../build/mirror.wasm", import.meta.url),
-);
+export const WASM = RELEASE_WASM;
 assert.ok(
   existsSync(WASM),
   "build/mirror.wasm is missing: run `npm run build`",

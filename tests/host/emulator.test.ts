@@ -19,6 +19,7 @@ import {
   parsePairs,
   serializePairs,
 } from "../../tools/emulator/index.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 
 // ----- a minimal wasm encoder ---------------------------------------------------------------------
 
@@ -1341,7 +1342,7 @@ describe("emulator: traps", () => {
   });
 });
 
-const MIRROR = new URL("../../build/mirror.wasm", import.meta.url).pathname;
+const MIRROR = RELEASE_WASM;
 
 describe("emulator: build/mirror.wasm plumbing", () => {
   it("links every import of the release build and runs a stream without trapping", async () => {

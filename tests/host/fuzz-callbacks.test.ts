@@ -10,7 +10,6 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import {
   type HttpCall,
   Host,
@@ -19,8 +18,9 @@ import {
 import { flush, stat } from "./stats.ts";
 import { keysOf } from "../../scripts/metrics.ts";
 import { rng } from "./rng.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
+const WASM = RELEASE_WASM;
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 1e6));
 const STEPS = Number(process.env.FUZZ_STEPS ?? 60_000);
 const MAX_OPEN = 300;

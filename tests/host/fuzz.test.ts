@@ -12,7 +12,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   badConfigs,
   goodConfigs,
@@ -21,8 +20,9 @@ import {
 } from "../fixtures/bad-configs.ts";
 import { GuestTrap, Host } from "../../tools/emulator/index.ts";
 import { rng, type Rng } from "./rng.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
+const WASM = RELEASE_WASM;
 assert.ok(
   existsSync(WASM),
   "build/mirror.wasm is missing: run `npm run build`",

@@ -11,7 +11,6 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   countCalls,
   type CallCounts,
@@ -20,11 +19,10 @@ import {
 } from "../../bench/hostcalls.ts";
 import { nullFilterWasm } from "../../bench/nullwasm.ts";
 import { Host } from "../../tools/emulator/index.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 
 // MIRROR_WASM=path runs these against another build (e.g. an older commit's, to see a test fail).
-const WASM =
-  process.env.MIRROR_WASM ??
-  fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
+const WASM = process.env.MIRROR_WASM ?? RELEASE_WASM;
 
 /** Calls per request, whole; the counters' flush on the 0.5 s tick is checked apart. */
 function perRequest(c: CallCounts): Record<string, number> {

@@ -16,7 +16,7 @@ import {
   renderingSummary,
   toIstioPluginConfig,
 } from "../../scripts/istio-config.ts";
-import { RELEASE_WASM } from "../../scripts/build.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 import { buildWasmImage, summaryLines } from "../../scripts/oci.ts";
 import { PLUGIN_CONFIG_FILE } from "../../scripts/plugin-config.ts";
 

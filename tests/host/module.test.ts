@@ -5,10 +5,10 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { RELEASE_WASM_BUDGET_KIB } from "../../bench/report.ts";
+import { RELEASE_WASM } from "../../tools/paths.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
+const WASM = RELEASE_WASM;
 
 // The release module's size budget (bench/report.ts, stated in bench/RESULTS.md): a larger module
 // fails here. Far smaller, about 40 KiB, would take dropping features: the config checks with their

@@ -1,17 +1,20 @@
-// Provisions command-line tools that come from Debian's packages (skopeo, prometheus/promtool):
-// a tool already on PATH is used as is; else, as root on a Debian/Ubuntu machine, the package is
-// installed with apt-get (as scripts/envoy.ts installs Envoy into .venv); else a clear message.
-// `node --import tsx scripts/debian.ts skopeo prometheus` provisions from the command line.
+/**
+ * Command-line tools that come from Debian's packages (skopeo, prometheus/promtool for the tests;
+ * wrk, a C compiler and perf for the benchmark): a tool already on PATH is used as is; else, as
+ * root on a Debian/Ubuntu machine, its package is installed with apt-get (as envoy.ts installs
+ * Envoy into .venv); else a clear message.
+ */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { onPath } from "../paths.ts";
 
 /** The tools the project uses from Debian, by command → package. */
 export const DEBIAN_TOOLS: Record<string, string> = {
   skopeo: "skopeo",
   prometheus: "prometheus",
   promtool: "prometheus",
+  wrk: "wrk",
+  cc: "gcc",
+  perf: "linux-perf",
 };
 
 /** The tool is missing and cannot be installed here (not root, no apt-get, or apt-get failed). */
@@ -20,21 +23,6 @@ export class ToolSetupError extends Error {
     super(message);
     this.name = "ToolSetupError";
   }
-}
-
-/** The absolute path of `name` on PATH, or undefined. */
-export function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 let updated = false;
@@ -88,40 +76,4 @@ export function ensureTool(name: string): string {
       `apt-get installed ${pkg} but ${name} is still not on PATH`,
     );
   return path;
-}
-
-/**
- * For tests: the tool's path, or a reason to skip. Under CI=true a missing tool that cannot be
- * installed is an error, never a skip.
- */
-export function toolOrSkip(name: string): { path?: string; skip?: string } {
-  try {
-    return { path: ensureTool(name) };
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    if (process.env.CI === "true")
-      throw new Error(`CI=true and ${name} could not be provisioned: ${why}`);
-    process.stderr.write(`SKIPPED: ${why}\n`);
-    return { skip: why };
-  }
-}
-
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
-  const names = process.argv.slice(2);
-  if (names.length === 0 || names.includes("--help")) {
-    console.log(
-      `usage: node --import tsx scripts/debian.ts TOOL...\n` +
-        `Installs what is missing of: ${Object.keys(DEBIAN_TOOLS).join(", ")} (Debian packages, as root).`,
-    );
-    process.exit(names.length === 0 ? 4 : 0);
-  }
-  try {
-    for (const n of names) console.log(`${n}: ${ensureTool(n)}`);
-  } catch (err) {
-    console.error(err instanceof Error ? err.message : String(err));
-    process.exit(3);
-  }
 }

@@ -1,13 +1,12 @@
-// Builds the filter when a script needs build/mirror.wasm and it is missing or older than its
-// sources, so that scripts parse their arguments (and answer --help) before any build, and build
-// only when they must. `npm run build` is the build itself.
+/**
+ * Builds the filter when a command or the benchmark needs build/mirror.wasm and it is missing or
+ * older than its sources, so that commands parse their arguments (and answer --help) before any
+ * build, and build only when they must. `npm run build` is the build itself.
+ */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
-import { REPO_ROOT } from "./envoy.ts";
-
-/** The release module every script uses. */
-export const RELEASE_WASM = join(REPO_ROOT, "build", "mirror.wasm");
+import { join } from "node:path";
+import { RELEASE_WASM, RELEASE_WASM_PATH, REPO_ROOT } from "./paths.ts";
 
 /** What the build reads: the filter's sources, the compiler config, the SDK patch, the lock file. */
 function sources(): string[] {
@@ -25,17 +24,17 @@ function sources(): string[] {
 
 /** Why build/mirror.wasm must be (re)built, or undefined when it is up to date. */
 export function staleReason(): string | undefined {
-  if (!existsSync(RELEASE_WASM)) return "build/mirror.wasm is missing";
+  if (!existsSync(RELEASE_WASM)) return `${RELEASE_WASM_PATH} is missing`;
   const built = statSync(RELEASE_WASM).mtimeMs;
   const newer = sources().find((f) => statSync(f).mtimeMs > built);
   return newer
-    ? `${newer.slice(REPO_ROOT.length + 1)} is newer than build/mirror.wasm`
+    ? `${newer.slice(REPO_ROOT.length + 1)} is newer than ${RELEASE_WASM_PATH}`
     : undefined;
 }
 
 /**
  * Runs `npm run build` when build/mirror.wasm is missing or stale (its output on stderr, so that
- * a script's stdout stays its own); throws if the build fails. Returns whether it built.
+ * a command's stdout stays its own); throws if the build fails. Returns whether it built.
  */
 export function ensureBuild(): boolean {
   const why = staleReason();
@@ -50,18 +49,4 @@ export function ensureBuild(): boolean {
       `npm run build failed (${r.error?.message ?? `exit ${r.status}`})`,
     );
   return true;
-}
-
-/**
- * A path a user typed, resolved against the directory they ran npm in (npm runs scripts in the
- * package root and keeps the caller's directory in INIT_CWD).
- */
-export function userPath(path: string): string {
-  return resolve(process.env.INIT_CWD ?? process.cwd(), path);
-}
-
-/** How to show `path` to the user: relative to where they are when it is below it. */
-export function shownPath(path: string): string {
-  const rel = relative(process.env.INIT_CWD ?? process.cwd(), path);
-  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
 }

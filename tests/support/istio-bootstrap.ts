@@ -1,13 +1,27 @@
 // What istio-agent gives a sidecar's Envoy for its stats: the `stats_config` of Istio's own
 // bootstrap template (tools/packaging/common/envoy_bootstrap.json of the Go module istio.io/istio,
-// release-1.31, fetched from the Go module proxy and pinned: scripts/go-modules.ts), rendered for
+// release-1.31, fetched from the Go module proxy and pinned: tools/provision/go-modules.ts), rendered for
 // a pod's annotations as istio-agent renders it. The options are computed as pkg/bootstrap/
 // config.go getStatsOptions computes them (its constants read from that file), and the template's
 // stats_config block is executed by a Go text/template interpreter that knows the few actions the
 // block uses and refuses any other. The tests check this rendering against Istio's own golden
 // files (pkg/bootstrap/testdata, what Istio's tests get from istio-agent's real code), then run a
 // real Envoy with it. Nothing of Istio's is committed here.
-import { goModuleFiles, ISTIO, pinText } from "./go-modules.ts";
+import {
+  type GoModulePin,
+  goModuleFiles,
+  pinText,
+} from "../../tools/provision/go-modules.ts";
+
+/**
+ * Istio, on its release-1.31 branch (istio.io/istio has no semver tags: its versions on the
+ * proxy are pseudo-versions of commits; this one requires istio.io/api v1.31.0-rc.0+).
+ */
+export const ISTIO: GoModulePin = {
+  module: "istio.io/istio",
+  version: "v0.0.0-20260827124520-eed52ebb66ad",
+  sha256: "2bc363619587a8b126791013a97f4c6fefbacbf475fba98a72d79601d7403225",
+};
 
 export const TEMPLATE = "tools/packaging/common/envoy_bootstrap.json";
 export const CONFIG_GO = "pkg/bootstrap/config.go";

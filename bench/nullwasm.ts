@@ -47,6 +47,11 @@ export interface NullWork {
    * default 5 s timeout), its answer ignored: the least any proxy-wasm filter must do to mirror
    */
   dispatchTo?: string;
+  /**
+   * with `dispatchTo`: also the filter's other host calls per mirror (a timestamp at the request,
+   * the live response and the dark answer, both `:status` reads, two histogram records)
+   */
+  verdictCalls?: boolean;
   /** the entry points to export (default: those of the release build/mirror.wasm) */
   exports?: string[];
 }

@@ -9,7 +9,7 @@ import type {
   HostCallCosts,
   MainResults,
   SoakResults,
-} from "./run.ts";
+} from "./results.ts";
 import { callsTable, total } from "./hostcalls.ts";
 import { latencyChart } from "./svg.ts";
 

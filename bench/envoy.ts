@@ -1,11 +1,16 @@
-// Envoy processes for the benchmark: the loopback upstreams (one Envoy with two direct_response
-// listeners, live and dark), the configurations under test (the issue's five and an empty-filter
-// reference), and what is read from them
-// (admin stats, CPU time and RSS from /proc, the Wasm VMs' resident memory from smaps).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+// The benchmark's Envoys: the loopback upstreams (one Envoy with two direct_response listeners,
+// live and dark), the configurations under test (plain Envoy, native mirroring, the filter at 0,
+// 100 and 10 %, and an empty-filter reference), rendered and started by tools/envoy/, and what is
+// read from them (CPU time and RSS from /proc, the Wasm VMs' resident memory from smaps).
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import {
+  httpListener,
+  staticBootstrap,
+  staticCluster,
+  wasmFilter,
+} from "../tools/envoy/config.ts";
+import { type EnvoyProcess, startEnvoy } from "../tools/envoy/process.ts";
 import { RELEASE_WASM } from "../tools/paths.ts";
 
 /**
@@ -20,7 +25,7 @@ export const WASM = resolve(
 export const LIVE = "live";
 export const DARK = "dark";
 
-/** The configurations compared, in the issue's order. */
+/** The configurations compared, in the order of RESULTS.md's tables. */
 export const CONFIGS = [
   { id: "a", label: "plain Envoy" },
   { id: "b", label: "native mirror 100%" },
@@ -30,52 +35,6 @@ export const CONFIGS = [
   { id: "z", label: "empty Wasm filter (reference)" },
 ] as const;
 export type ConfigId = (typeof CONFIGS)[number]["id"];
-
-const addr = (port: number) => ({
-  socket_address: { address: "127.0.0.1", port_value: port },
-});
-
-const HCM =
-  "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-const ROUTER = {
-  name: "envoy.filters.http.router",
-  typed_config: {
-    "@type":
-      "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-  },
-};
-
-function listener(name: string, route: object, httpFilters: object[]) {
-  return {
-    name,
-    address: addr(0),
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: "envoy.filters.network.http_connection_manager",
-            typed_config: {
-              "@type": HCM,
-              stat_prefix: name,
-              codec_type: "HTTP1",
-              route_config: {
-                name,
-                virtual_hosts: [
-                  {
-                    name,
-                    domains: ["*"],
-                    routes: [{ match: { prefix: "/" }, ...route }],
-                  },
-                ],
-              },
-              http_filters: [...httpFilters, ROUTER],
-            },
-          },
-        ],
-      },
-    ],
-  };
-}
 
 /** A 64-byte answer: the same small response for live and dark. */
 const BODY = "x".repeat(63) + "\n";
@@ -89,12 +48,12 @@ export function upstreamBootstrap(): object {
   const answer = {
     direct_response: { status: 200, body: { inline_string: BODY } },
   };
-  return {
-    admin: { address: addr(0) },
-    static_resources: {
-      listeners: [listener(LIVE, answer, []), listener(DARK, answer, [])],
-    },
-  };
+  return staticBootstrap({
+    listeners: [
+      httpListener({ name: LIVE, codec: "HTTP1", action: answer }),
+      httpListener({ name: DARK, codec: "HTTP1", action: answer }),
+    ],
+  });
 }
 
 /**
@@ -109,27 +68,33 @@ export function pluginJson(percentage: number): string {
   });
 }
 
-function wasmFilter(percentage: number, file = WASM) {
-  return {
-    name: "envoy.filters.http.wasm",
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-      config: {
-        name: "mirror",
-        root_id: "mirror",
-        vm_config: {
-          vm_id: "mirror",
-          runtime: "envoy.wasm.runtime.v8",
-          code: { local: { filename: file } },
-        },
-        failure_policy: "FAIL_OPEN",
-        configuration: {
-          "@type": "type.googleapis.com/google.protobuf.StringValue",
-          value: pluginJson(percentage),
-        },
-      },
-    },
-  };
+/** The filter at `percentage` (the module in `file`), failing open. */
+function mirrorFilter(percentage: number, file = WASM) {
+  return wasmFilter({
+    plugin: pluginJson(percentage),
+    wasm: file,
+    failurePolicy: "FAIL_OPEN",
+  });
+}
+
+/** The Envoy under test: one listener `ingress` whose route and filters differ by configuration. */
+function ingressBootstrap(
+  route: Record<string, unknown>,
+  filters: object[],
+  livePort: number,
+  darkPort: number,
+): object {
+  return staticBootstrap({
+    listeners: [
+      httpListener({
+        name: "ingress",
+        codec: "HTTP1",
+        action: { route },
+        httpFilters: filters,
+      }),
+    ],
+    clusters: [staticCluster(LIVE, livePort), staticCluster(DARK, darkPort)],
+  });
 }
 
 /** An Envoy whose only filter is the Wasm module in `file` (host-call experiments, --ab). */
@@ -139,28 +104,13 @@ export function bootstrapWithWasm(
   darkPort: number,
   percentage = 0,
 ): object {
-  return {
-    admin: { address: addr(0) },
-    static_resources: {
-      listeners: [
-        listener("ingress", { route: { cluster: LIVE, timeout: "15s" } }, [
-          wasmFilter(percentage, file),
-        ]),
-      ],
-      clusters: [cluster(LIVE, livePort), cluster(DARK, darkPort)],
-    },
-  };
+  return ingressBootstrap(
+    { cluster: LIVE, timeout: "15s" },
+    [mirrorFilter(percentage, file)],
+    livePort,
+    darkPort,
+  );
 }
-
-const cluster = (name: string, port: number) => ({
-  name,
-  type: "STATIC",
-  connect_timeout: "1s",
-  load_assignment: {
-    cluster_name: name,
-    endpoints: [{ lb_endpoints: [{ endpoint: { address: addr(port) } }] }],
-  },
-});
 
 /**
  * The Envoy under test for configuration `id`; the only differences are the route and the
@@ -184,27 +134,28 @@ export function bootstrapFor(
     ];
   const filters =
     id === "c"
-      ? [wasmFilter(0)]
+      ? [mirrorFilter(0)]
       : id === "d"
-        ? [wasmFilter(100)]
+        ? [mirrorFilter(100)]
         : id === "e"
-          ? [wasmFilter(10)]
+          ? [mirrorFilter(10)]
           : id === "z"
-            ? [wasmFilter(0, nullWasm)]
+            ? [mirrorFilter(0, nullWasm)]
             : [];
-  return {
-    admin: { address: addr(0) },
-    static_resources: {
-      listeners: [listener("ingress", { route }, filters)],
-      clusters: [cluster(LIVE, livePort), cluster(DARK, darkPort)],
-    },
-  };
+  return ingressBootstrap(route, filters, livePort, darkPort);
 }
 
-const children = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
+/** One Envoy of the benchmark, started and ready: one worker, pinned to `cpu` when given. */
+export function benchEnvoy(
+  name: string,
+  bin: string,
+  bootstrap: object,
+  cpu: number | undefined,
+): Promise<EnvoyProcess> {
+  return startEnvoy({ bin, name, config: bootstrap, concurrency: 1, cpu });
+}
+
+// Envoys still running are killed when this process exits (tools/envoy/process.ts), Ctrl-C too.
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.on(sig, () => process.exit(130));
 
@@ -268,130 +219,4 @@ export function wasmResidentBytes(pid: number): number | undefined {
   }
   const wasm = runs.filter((r) => r.size >= 4n * 2n ** 30n);
   return wasm.length ? wasm.reduce((s, r) => s + r.rss, 0) : undefined;
-}
-
-/** One running Envoy. */
-export class EnvoyProcess {
-  log = "";
-  adminPort = 0;
-  exited = false;
-  private child!: ChildProcess;
-
-  constructor(
-    readonly name: string,
-    readonly bin: string,
-    readonly bootstrap: object,
-    readonly cpu: number | undefined,
-  ) {}
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  /** Spawns it (pinned with taskset to `cpu` when given) and waits for /ready. */
-  async start(): Promise<this> {
-    const dir = mkdtempSync(join(tmpdir(), `mirror-bench-${this.name}-`));
-    const cfg = join(dir, "envoy.json");
-    const addrFile = join(dir, "admin-address");
-    writeFileSync(cfg, JSON.stringify(this.bootstrap, null, 2));
-    const args = [
-      "-c",
-      cfg,
-      "--concurrency",
-      "1",
-      "--disable-hot-restart",
-      "--log-level",
-      "warn",
-      "--admin-address-path",
-      addrFile,
-    ];
-    // taskset and the PyPI wrapper both exec: the pid is Envoy's own.
-    const [cmd, argv] =
-      this.cpu === undefined
-        ? [this.bin, args]
-        : ["taskset", ["-c", String(this.cpu), this.bin, ...args]];
-    this.child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    children.add(this.child);
-    this.child.stdout!.on("data", (d) => (this.log += d));
-    this.child.stderr!.on("data", (d) => (this.log += d));
-    this.child.on("exit", () => {
-      this.exited = true;
-      children.delete(this.child);
-    });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (this.exited)
-        throw new Error(`envoy ${this.name} exited:\n${this.log}`);
-      if (Date.now() > deadline)
-        throw new Error(`envoy ${this.name} not ready in 30 s:\n${this.log}`);
-      if (!this.adminPort && existsSync(addrFile)) {
-        const a = readFileSync(addrFile, "utf8").trim();
-        if (a) this.adminPort = Number(a.split(":").pop());
-      }
-      if (this.adminPort) {
-        const ok = await fetch(`http://127.0.0.1:${this.adminPort}/ready`)
-          .then(async (r) => (await r.text(), r.status === 200))
-          .catch(() => false);
-        if (ok) break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    // Wait until the binary itself runs (not the Python wrapper that execs it).
-    while (!readFileSync(`/proc/${this.pid}/cmdline`, "utf8").includes("-c"))
-      await new Promise((r) => setTimeout(r, 50));
-    return this;
-  }
-
-  async admin(path: string, method = "GET"): Promise<string> {
-    const res = await fetch(`http://127.0.0.1:${this.adminPort}${path}`, {
-      method,
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`admin ${path}: ${res.status} ${text}`);
-    return text;
-  }
-
-  /** Counters and gauges (`/stats`, text form). */
-  async stats(filter?: string): Promise<Map<string, number>> {
-    const q = filter ? `?filter=${encodeURIComponent(filter)}` : "";
-    const out = new Map<string, number>();
-    for (const line of (await this.admin(`/stats${q}`)).split("\n")) {
-      const m = /^(\S+): (\d+)$/.exec(line);
-      if (m) out.set(m[1], Number(m[2]));
-    }
-    return out;
-  }
-
-  /** The port the listener `name` is bound to. */
-  async listenerPort(name: string): Promise<number> {
-    const json = JSON.parse(await this.admin("/listeners?format=json")) as {
-      listener_statuses: Array<{
-        name: string;
-        local_address: { socket_address: { port_value: number } };
-      }>;
-    };
-    const l = json.listener_statuses.find((s) => s.name === name);
-    if (!l) throw new Error(`envoy ${this.name}: no listener ${name}`);
-    return l.local_address.socket_address.port_value;
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise((r) => this.child.once("exit", r));
-    await this.admin("/quitquitquit", "POST").catch(() => undefined);
-    const t = setTimeout(() => this.child.kill("SIGKILL"), 5000);
-    await gone;
-    clearTimeout(t);
-  }
-}
-
-/** `envoy --version` → "1.40.0" etc., as printed. */
-export function envoyVersionLine(bin: string): string {
-  const r = spawnSyncText(bin, ["--version"]);
-  return r.trim().split("\n").pop() ?? "";
-}
-
-function spawnSyncText(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8" });
-  return (r.stdout ?? "") + (r.stderr ?? "");
 }

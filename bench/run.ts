@@ -33,6 +33,7 @@ import * as prettier from "prettier";
 import { ensureBuild } from "../tools/build.ts";
 import { ensureEnvoy } from "../tools/provision/envoy.ts";
 import { REPO_ROOT } from "../tools/paths.ts";
+import type { EnvoyProcess } from "../tools/envoy/process.ts";
 import { ensureTool } from "../tools/provision/debian.ts";
 import { envoyStatName } from "../scripts/metrics.ts";
 import {
@@ -42,7 +43,7 @@ import {
   type ConfigId,
   DARK,
   cpuSeconds,
-  EnvoyProcess,
+  benchEnvoy,
   rssBytes,
   upstreamBootstrap,
   WASM,
@@ -292,12 +293,7 @@ async function cpuPerRequest(
   const darkPerLive: number[][] = boots.map(() => []);
   try {
     for (const [i, boot] of boots.entries()) {
-      const e = await new EnvoyProcess(
-        `v${i}`,
-        rig.bin,
-        boot,
-        rig.pin.envoy,
-      ).start();
+      const e = await benchEnvoy(`v${i}`, rig.bin, boot, rig.pin.envoy);
       envoys.push(e);
       ports.push(await e.listenerPort("ingress"));
     }
@@ -568,12 +564,7 @@ async function latencyPhase(
 
 async function startRig(bin: string, ids: readonly ConfigId[]): Promise<Rig> {
   const pin = pinning();
-  const up = await new EnvoyProcess(
-    "upstreams",
-    bin,
-    upstreamBootstrap(),
-    pin.load,
-  ).start();
+  const up = await benchEnvoy("upstreams", bin, upstreamBootstrap(), pin.load);
   const live = await up.listenerPort("live");
   const dark = await up.listenerPort("dark");
   const nullWasm = join(
@@ -584,12 +575,12 @@ async function startRig(bin: string, ids: readonly ConfigId[]): Promise<Rig> {
   const envoys = new Map<ConfigId, EnvoyProcess>();
   const ports = new Map<ConfigId, number>();
   for (const id of ids) {
-    const e = await new EnvoyProcess(
+    const e = await benchEnvoy(
       id,
       bin,
       bootstrapFor(id, live, dark, nullWasm),
       pin.envoy,
-    ).start();
+    );
     envoys.set(id, e);
     ports.set(id, await e.listenerPort("ingress"));
   }

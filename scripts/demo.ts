@@ -6,17 +6,14 @@
 // burst of sample orders, then prints what was mirrored, what was skipped and why,
 // and how the next kitchen answered, all read from Envoy's stats. Runs until
 // Ctrl-C, or `--duration SECONDS`.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureBuild } from "../tools/build.ts";
 import { shownPath, userPath } from "../tools/paths.ts";
+import { EnvoyProcess } from "../tools/envoy/process.ts";
+import { freePort } from "../tools/net.ts";
 import { ensureEnvoy, EnvoySetupError } from "../tools/provision/envoy.ts";
-import { REPO_ROOT } from "../tools/paths.ts";
 import { parseStatName } from "./metrics.ts";
 import {
   type DemoPorts,
@@ -117,18 +114,6 @@ function options(): Options {
       2,
     );
   return { duration: d, config, ports: chosen };
-}
-
-/** A free port on 127.0.0.1 (for a port given as 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Fails clearly when a port the demo needs is taken. */
@@ -266,19 +251,12 @@ function send(
   });
 }
 
-async function adminGet(path: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${ports.admin}${path}`);
-  return res.text();
-}
-
 /** The filter's counters for the dark target, from /stats, by series key (scripts/metrics.ts). */
-async function mirrorStats(): Promise<Map<string, number>> {
-  const text = await adminGet("/stats?filter=wasmcustom");
+async function mirrorStats(envoy: EnvoyProcess): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const m = /^(\S+): (\d+)$/.exec(line.trim());
-    const parsed = m ? parseStatName(m[1]) : undefined;
-    if (parsed?.target === DARK_CLUSTER) out.set(parsed.key, Number(m![2]));
+  for (const [name, value] of await envoy.stats("wasmcustom")) {
+    const parsed = parseStatName(name);
+    if (parsed?.target === DARK_CLUSTER) out.set(parsed.key, value);
   }
   return out;
 }
@@ -299,41 +277,6 @@ async function waitFor(
   return false;
 }
 
-function startEnvoy(
-  bin: string,
-  logDir: string,
-  configPath: string,
-): { proc: ChildProcess; log: () => string } {
-  const logFile = join(logDir, "envoy.log");
-  const proc = spawn(
-    bin,
-    [
-      "-c",
-      configPath,
-      "--concurrency",
-      "2",
-      "--disable-hot-restart",
-      "--log-level",
-      "warn",
-      "--component-log-level",
-      "wasm:info",
-      "--log-path",
-      logFile,
-    ],
-    { cwd: REPO_ROOT, stdio: "ignore" },
-  );
-  return {
-    proc,
-    log: () => {
-      try {
-        return readFileSync(logFile, "utf8");
-      } catch {
-        return "";
-      }
-    },
-  };
-}
-
 /** The sum of the series whose key is `key` or starts with `key.` (scripts/metrics.ts keys). */
 function total(stats: Map<string, number>, ...keys: string[]): number {
   let sum = 0;
@@ -347,17 +290,18 @@ const accounted = (stats: Map<string, number>) =>
   total(stats, "copies", "skipped", "dispatch_failures");
 
 /**
- * The filter's counters once they account for every one of the `sent` orders and every copy has
+ * `envoy`'s filter counters once they account for every one of the `sent` orders and every copy has
  * its dark answer (the filter hands its counts to Envoy on a 0.5 s tick, so they lag the
  * requests); after `ms` without that, the counters as they are.
  */
 async function settledStats(
+  envoy: EnvoyProcess,
   sent: number,
   ms = 10000,
 ): Promise<Map<string, number>> {
   let stats = new Map<string, number>();
   await waitFor(async () => {
-    stats = await mirrorStats();
+    stats = await mirrorStats(envoy);
     return (
       accounted(stats) === sent &&
       (stats.get("inflight") ?? 0) === 0 &&
@@ -445,37 +389,27 @@ async function main(): Promise<void> {
   await listen(next.server, ports.dark);
 
   // envoy/envoy.yaml with the plugin config and the ports of this run.
-  const logDir = mkdtempSync(join(tmpdir(), "mirror-demo-"));
-  const configPath = join(logDir, "envoy.json");
-  writeFileSync(
-    configPath,
-    JSON.stringify(await shippedEnvoyConfig(pluginJson, ports), null, 2),
-  );
-  const e = startEnvoy(envoy.bin, logDir, configPath);
-  let exited = false;
-  e.proc.on("exit", () => (exited = true));
+  const e = new EnvoyProcess({
+    bin: envoy.bin,
+    name: "demo",
+    config: await shippedEnvoyConfig(pluginJson, ports),
+    concurrency: 2,
+    componentLogLevel: "wasm:info",
+  });
 
   const cleanup = async () => {
-    if (!exited) {
-      await fetch(`http://127.0.0.1:${ports.admin}/quitquitquit`, {
-        method: "POST",
-      }).catch(() => undefined);
-      const gone = await waitFor(async () => exited, 5000);
-      if (!gone) e.proc.kill("SIGKILL");
-    }
+    await e.stop();
     live.server.close();
     next.server.close();
     live.server.closeAllConnections();
     next.server.closeAllConnections();
-    rmSync(logDir, { recursive: true, force: true });
+    e.removeDir();
   };
 
-  const ready = await waitFor(
-    async () => !exited && (await adminGet("/ready")).trim() === "LIVE",
-    20000,
-  );
-  if (!ready) {
-    const log = e.log();
+  try {
+    await e.ready(20_000);
+  } catch {
+    const log = e.log;
     await cleanup();
     throw new DemoError(`Envoy did not become ready. Its log:\n${log}`);
   }
@@ -534,7 +468,7 @@ async function main(): Promise<void> {
       track(await send("GET", "/menu", user));
     }),
   );
-  const stats = await settledStats(sent);
+  const stats = await settledStats(e, sent);
 
   for (const r of next.received)
     if (!r.shadow)
@@ -599,16 +533,16 @@ async function main(): Promise<void> {
       if (timer) clearTimeout(timer);
       resolve();
     });
-    e.proc.once("exit", () => resolve());
+    void e.exited.then(() => resolve());
   });
   clearInterval(trickle);
-  if (exited) {
-    const log = e.log();
+  if (!e.running) {
+    const log = e.log;
     await cleanup();
     throw new DemoError(`Envoy exited unexpectedly. Its log:\n${log}`);
   }
   await waitFor(async () => pending.size === 0, 10000);
-  const final = await settledStats(sent);
+  const final = await settledStats(e, sent);
   say("");
   say("Final counts:");
   summary(final, sent, liveOk);

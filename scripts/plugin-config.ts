@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDocument, Scalar } from "yaml";
 import { Host } from "../tools/emulator/index.ts";
+import { onPorts, WASM_FILTER } from "../tools/envoy/config.ts";
 import { RELEASE_WASM, REPO_ROOT, shownPath } from "../tools/paths.ts";
 import { refusalLines } from "./config-message.ts";
 
@@ -81,7 +82,7 @@ function pluginValuePaths(node: unknown, path: Path = []): Path[] {
     return node.flatMap((v, i) => pluginValuePaths(v, [...path, i]));
   if (!node || typeof node !== "object") return [];
   const o = node as Record<string, unknown>;
-  if (o.name === "envoy.filters.http.wasm")
+  if (o.name === WASM_FILTER)
     return [[...path, "typed_config", "config", "configuration", "value"]];
   return Object.entries(o).flatMap(([k, v]) =>
     pluginValuePaths(v, [...path, k]),
@@ -138,25 +139,14 @@ export async function shippedEnvoyConfig(
   pluginJson: string,
   ports: DemoPorts,
 ): Promise<Record<string, any>> {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const config = parseDocument(
-    await envoyYamlWithPlugin(pluginJson),
-  ).toJS() as any;
-  config.admin.address.socket_address.port_value = ports.admin;
-  const listeners = config.static_resources.listeners;
-  if (listeners.length !== 1)
-    throw new Error("envoy/envoy.yaml: expected one listener");
-  listeners[0].address.socket_address.port_value = ports.listener;
-  const portOf: Record<string, number> = {
-    kitchen: ports.live,
-    "kitchen-next": ports.dark,
-  };
-  for (const c of config.static_resources.clusters) {
-    if (!(c.name in portOf))
-      throw new Error(`envoy/envoy.yaml: unexpected cluster ${c.name}`);
-    for (const e of c.load_assignment.endpoints)
-      for (const lb of e.lb_endpoints)
-        lb.endpoint.address.socket_address.port_value = portOf[c.name];
-  }
-  return config;
+  const config = parseDocument(await envoyYamlWithPlugin(pluginJson)).toJS();
+  return onPorts(
+    config,
+    {
+      admin: ports.admin,
+      listener: ports.listener,
+      clusters: { kitchen: ports.live, "kitchen-next": ports.dark },
+    },
+    "envoy/envoy.yaml",
+  );
 }

@@ -7,8 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { userPath } from "../tools/paths.ts";
-import { REPO_ROOT } from "../tools/paths.ts";
+import { REPO_ROOT, userPath } from "../tools/paths.ts";
 
 const bin = (name: string) => join(REPO_ROOT, "node_modules", ".bin", name);
 
@@ -98,17 +97,11 @@ const TASKS: Record<string, Task> = {
     command: "npm run test:e2e",
     about:
       "The end-to-end suite in the real Envoy (tests/e2e/, one file at a time), or only the\n" +
-      "FILEs given.",
+      "FILEs given; then its last step, tests/e2e/last/security.ts, which checks what every\n" +
+      "case before it registered (tests/e2e/run.ts runs them in that order).",
     files: "tests/e2e",
     run: (files) => [
-      [
-        process.execPath,
-        "--import",
-        "tsx",
-        "--test",
-        "--test-concurrency=1",
-        ...(files.length ? files : testFiles("tests/e2e")),
-      ],
+      [process.execPath, "--import", "tsx", "tests/e2e/run.ts", ...files],
     ],
   },
   format: {

@@ -4,17 +4,12 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
-import {
-  DARK_CLUSTER,
-  type Envoy,
-  h2request,
-  type Reply,
-  request,
-  scenario,
-  type Scope,
-  statName,
-  type Upstream,
-} from "./harness.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { h2request, type Reply, request } from "../support/clients.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { type Upstream } from "../support/upstream.ts";
 
 const CAP = 65_536;
 const plugin = {

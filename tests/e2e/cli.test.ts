@@ -22,7 +22,8 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join, sep } from "node:path";
 import { after, describe, it } from "node:test";
-import { envoyBinary, REPO_ROOT, skipReason } from "./harness.ts";
+import { envoyBinary, skipReason } from "../support/envoy.ts";
+import { REPO_ROOT } from "../../tools/paths.ts";
 import { demoSummaries, summaryGaps } from "../host/demo-summary.ts";
 
 const copies: string[] = [];

@@ -13,17 +13,12 @@ import {
   STATS_PATH,
   type TargetStats,
 } from "../../scripts/report/admin.ts";
-import {
-  DARK_CLUSTER,
-  type Envoy,
-  mapConcurrent,
-  type Reply,
-  request,
-  scenario,
-  type Scope,
-  statName,
-  waitFor,
-} from "./harness.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, type Reply, request } from "../support/clients.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { waitFor } from "../../tools/wait.ts";
 
 type Verdict = "match" | "status" | "body" | "ignored";
 

@@ -1,5 +1,6 @@
-// Shipped Envoy configs and config refusal: every shipped config validates, the inline plugin JSON
-// equals envoy/config.json, the shipped envoy.yaml serves and mirrors, and a bad plugin config
+// Shipped Envoy configs and config refusal: every shipped config validates, writes the filter and
+// its clusters as tools/envoy/config.ts renders them, its inline plugin JSON equals
+// envoy/config.json, the shipped envoy.yaml serves and mirrors, and a bad plugin config
 // keeps Envoy from starting with the filter's field-naming message in its log.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -7,20 +8,23 @@ import { dirname, join, relative } from "node:path";
 import test from "node:test";
 import {
   DARK_CLUSTER,
-  envoyBinary,
-  PINNED_ENVOY_VERSION,
-  REPO_ROOT,
-  request,
-  scenario,
   readShippedConfig,
   shippedConfig,
-  wasmFilterConfigs,
-  wasmPluginConfigs,
-  skipReason,
-  statName,
-  validateConfig,
   writeEnvoyConfig,
-} from "./harness.ts";
+} from "../support/envoy-config.ts";
+import { envoyBinary, skipReason, validateConfig } from "../support/envoy.ts";
+import { PINNED_ENVOY_VERSION } from "../../tools/provision/envoy.ts";
+import { REPO_ROOT } from "../../tools/paths.ts";
+import { request } from "../support/clients.ts";
+import { scenario } from "../support/scenario.ts";
+import {
+  staticCluster,
+  wasmFilter,
+  wasmFilterConfigs,
+  wasmFilters,
+  wasmPluginConfigs,
+} from "../../tools/envoy/config.ts";
+import { statName } from "../support/stat-names.ts";
 import { envoyStatsConfig } from "../../scripts/metrics.ts";
 import { parse as parseYaml } from "yaml";
 import {
@@ -129,6 +133,29 @@ test("every shipped wasm filter: root id mirror, V8, build/mirror.wasm relative 
         c.reload_config,
         { backoff: { base_interval: "0.02s" } },
         file,
+      );
+    }
+  }
+});
+
+test("every shipped Envoy config writes the filter block and its clusters as tools/envoy/config.ts renders them", () => {
+  for (const file of shipped) {
+    const config = readShippedConfig(file);
+    for (const filter of wasmFilters(config))
+      assert.deepEqual(
+        filter,
+        wasmFilter({ plugin: filter.typed_config.config.configuration.value }),
+        `${file}: its wasm filter differs from tools/envoy/config.ts wasmFilter()`,
+      );
+    for (const cluster of config.static_resources.clusters) {
+      const [endpoint] = cluster.load_assignment.endpoints[0].lb_endpoints;
+      assert.deepEqual(
+        cluster,
+        staticCluster(
+          cluster.name,
+          endpoint.endpoint.address.socket_address.port_value,
+        ),
+        `${file}: cluster ${cluster.name} differs from tools/envoy/config.ts staticCluster()`,
       );
     }
   }

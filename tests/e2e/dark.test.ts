@@ -3,18 +3,13 @@
 // live request succeeds with its latency unchanged within noise, and the outcome is counted.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import {
-  type Behaviour,
-  DARK_CLUSTER,
-  type Envoy,
-  mapConcurrent,
-  request,
-  scenario,
-  type Scope,
-  statName,
-  type Upstream,
-  waitFor,
-} from "./harness.ts";
+import { type Behaviour, type Upstream } from "../support/upstream.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { waitFor } from "../../tools/wait.ts";
 
 const stat = (suffix: string) => statName(DARK_CLUSTER, suffix);
 

@@ -10,19 +10,14 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  DARK_CLUSTER,
-  type Envoy,
-  mapConcurrent,
-  mirroredByFormula,
-  now,
-  REPO_ROOT,
-  request,
-  type Recorded,
-  scenario,
-  type Scope,
-  sleep,
-} from "./harness.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { mirroredByFormula } from "../support/sampling.ts";
+import { now, sleep } from "../../tools/wait.ts";
+import { REPO_ROOT } from "../../tools/paths.ts";
+import { type Recorded } from "../support/upstream.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
 
 const V3 = "kitchen-v3";
 

@@ -5,16 +5,12 @@
 // is counted in exactly the expected outcome; Envoy's Wasm failure stats stay 0 and nothing is
 // logged at error or critical. Each fault adds a row to the end-of-suite table.
 import assert from "node:assert/strict";
-import {
-  type Behaviour,
-  DARK_CLUSTER,
-  type EnvoyOptions,
-  mirroredByFormula,
-  scenario,
-  statName,
-  type Upstream,
-  vmFailureLines,
-} from "./harness.ts";
+import { type Behaviour, type Upstream } from "../support/upstream.ts";
+import { DARK_CLUSTER, type EnvoyOptions } from "../support/envoy-config.ts";
+import { mirroredByFormula } from "../support/sampling.ts";
+import { scenario } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { vmFailureLines } from "../support/envoy.ts";
 import {
   assertLiveIdentical,
   assertLiveUpstreamIdentical,

@@ -16,13 +16,10 @@ import {
   translateRoute,
 } from "../../scripts/gateway/translate.ts";
 import { addCluster, theRoute } from "./gateway-envoy.ts";
-import {
-  DARK_CLUSTER,
-  request,
-  scenario,
-  type Recorded,
-  type Scope,
-} from "./harness.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { request } from "../support/clients.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { type Recorded } from "../support/upstream.ts";
 
 /** The native mirror's cluster, beside the filter's dark one. */
 const NATIVE = "native-mirror";

@@ -18,14 +18,9 @@ import {
 } from "../../scripts/gateway/translate.ts";
 import { checkPluginConfig } from "../../scripts/plugin-config.ts";
 import { addCluster } from "./gateway-envoy.ts";
-import {
-  keepAliveAgent,
-  mapConcurrent,
-  request,
-  scenario,
-  type Scope,
-  type Upstream,
-} from "./harness.ts";
+import { keepAliveAgent, mapConcurrent, request } from "../support/clients.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { type Upstream } from "../support/upstream.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;

@@ -11,18 +11,15 @@ import http from "node:http";
 import type http2 from "node:http2";
 import {
   DARK_CLUSTER,
-  type Envoy,
   LIVE_CLUSTER,
-  mapConcurrent,
-  type Recorded,
-  request,
-  scenario,
-  sleep,
   shippedConfig,
-  type Upstream,
-  waitFor,
-  wasmFilterConfigs,
-} from "./harness.ts";
+} from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { type Recorded, type Upstream } from "../support/upstream.ts";
+import { scenario } from "../support/scenario.ts";
+import { sleep, waitFor } from "../../tools/wait.ts";
+import { wasmFilterConfigs } from "../../tools/envoy/config.ts";
 import { buildTrapWasm } from "./trap.ts";
 import { faultRow, recordFault } from "./traffic.ts";
 

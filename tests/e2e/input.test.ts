@@ -8,20 +8,13 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import {
-  DARK_CLUSTER,
-  type Envoy,
-  h2request,
-  type Recorded,
-  type Reply,
-  request,
-  scenario,
-  type Scope,
-  sha256,
-  statName,
-  type Upstream,
-  waitFor,
-} from "./harness.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { h2request, type Reply, request } from "../support/clients.ts";
+import { type Recorded, sha256, type Upstream } from "../support/upstream.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { waitFor } from "../../tools/wait.ts";
 import {
   assertLiveUpstreamIdentical,
   bytesOf,

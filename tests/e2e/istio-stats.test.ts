@@ -27,14 +27,11 @@ import {
   series,
   tagRegex,
 } from "../../scripts/metrics.ts";
-import {
-  mapConcurrent,
-  promKey,
-  REPO_ROOT,
-  request,
-  scenario,
-  waitFor,
-} from "./harness.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { promKey } from "../support/stat-names.ts";
+import { REPO_ROOT } from "../../tools/paths.ts";
+import { scenario } from "../support/scenario.ts";
+import { waitFor } from "../../tools/wait.ts";
 
 const GOLDEN = "pkg/bootstrap/testdata";
 const files = await istioFiles([

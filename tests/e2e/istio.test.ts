@@ -40,20 +40,18 @@ import {
   WASM_TYPE,
   WASMPLUGIN_FILE,
 } from "../../scripts/istio-config.ts";
+import { freePort } from "../../tools/net.ts";
+import { mirroredByFormula } from "../support/sampling.ts";
 import {
-  closedPort,
-  mirroredByFormula,
   renderEnvoyConfig,
-  REPO_ROOT,
-  request,
-  scenario,
-  type Scope,
-  statName,
-  validateConfig,
-  waitFor,
-  WASM_PATH,
   readShippedConfig,
-} from "./harness.ts";
+} from "../support/envoy-config.ts";
+import { REPO_ROOT, RELEASE_WASM_PATH } from "../../tools/paths.ts";
+import { request } from "../support/clients.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { validateConfig } from "../support/envoy.ts";
+import { waitFor } from "../../tools/wait.ts";
 import { istioStatsAnnotations } from "../../scripts/metrics.ts";
 import { parse as parseYaml } from "yaml";
 
@@ -445,7 +443,7 @@ const TYPED_EXTENSION_CONFIG =
  * The extension config the EnvoyFilter's EXTENSION_CONFIG patch adds (what istiod serves over
  * ECDS), with the module read from `modulePath` [the local build].
  */
-function extensionConfig(modulePath = WASM_PATH, plugin?: object): Obj {
+function extensionConfig(modulePath = RELEASE_WASM_PATH, plugin?: object): Obj {
   const ext = structuredClone(parts().extensionConfig) as Obj;
   ext.typed_config.config.vm_config.code.local.filename = modulePath;
   if (plugin)
@@ -498,7 +496,7 @@ function wasmPluginFilter(): Obj {
         root_id: spec.pluginName,
         vm_config: {
           runtime: "envoy.wasm.runtime.v8",
-          code: { local: { filename: WASM_PATH } },
+          code: { local: { filename: RELEASE_WASM_PATH } },
           environment_variables: {
             key_values: { ISTIO_META_WASM_PLUGIN_RESOURCE_VERSION: "1" },
           },
@@ -656,7 +654,7 @@ scenario(
     // The module appears (the ConfigMap is created); the same extension config sent again is
     // not applied: Envoy skips a config identical to the last one it got, even a rejected one.
     mkdirSync(dirname(module), { recursive: true });
-    copyFileSync(join(REPO_ROOT, WASM_PATH), module);
+    copyFileSync(join(REPO_ROOT, RELEASE_WASM_PATH), module);
     writeEcds(ecds, extensionConfig(module), 2);
     await envoy.waitForStat(ecdsStat("update_attempt"), 2);
     await traffic(20, "same");
@@ -688,7 +686,7 @@ scenario(
       typed_config: extensionConfig(join(dir, "missing", "mirror.wasm"))
         .typed_config,
     };
-    const listenerPort = await closedPort();
+    const listenerPort = await freePort();
     const envoy = s.spawnEnvoy({
       name: "sidecar-inline-without-module",
       live: { port: 1 },

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { toolOrSkip } from "../support/provision.ts";
 import { instantQuery, type Sample } from "../../scripts/report/prometheus.ts";
-import { sleep, waitFor } from "./harness.ts";
+import { sleep, waitFor } from "../../tools/wait.ts";
 
 /** Debian's prometheus, or why the Prometheus cases are skipped (never under CI=true). */
 export const prometheusTool = toolOrSkip("prometheus");

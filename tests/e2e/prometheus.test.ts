@@ -33,18 +33,13 @@ import {
   type Objectives,
   parseObjectives,
 } from "../../scripts/report/objectives.ts";
-import {
-  closedPort,
-  type Envoy,
-  mapConcurrent,
-  REPO_ROOT,
-  reportCommand,
-  request,
-  scenario,
-  type Scope,
-  sleep,
-  waitFor,
-} from "./harness.ts";
+import { freePort } from "../../tools/net.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { REPO_ROOT } from "../../tools/paths.ts";
+import { reportCommand } from "../support/commands.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { sleep, waitFor } from "../../tools/wait.ts";
 import {
   prometheusTool,
   type PrometheusServer,
@@ -1042,7 +1037,7 @@ else
       await step(
         "exit 3 and 4 name what is wrong, without the usage text",
         async () => {
-          const refused = await closedPort();
+          const refused = await freePort();
           const cases: Array<[string[], number, RegExp]> = [
             [
               ["--prometheus", `127.0.0.1:${refused}`],

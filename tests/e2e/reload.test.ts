@@ -6,18 +6,13 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { badConfigs, malformedConfigs } from "../fixtures/bad-configs.ts";
-import {
-  DARK_CLUSTER,
-  type Envoy,
-  request,
-  scenario,
-  type Scope,
-  statName,
-  type Upstream,
-  validateConfig,
-  waitFor,
-  writeEnvoyConfig,
-} from "./harness.ts";
+import { DARK_CLUSTER, writeEnvoyConfig } from "../support/envoy-config.ts";
+import { type Envoy, validateConfig } from "../support/envoy.ts";
+import { request } from "../support/clients.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { type Upstream } from "../support/upstream.ts";
+import { waitFor } from "../../tools/wait.ts";
 
 const validated = [
   "percentage 150",

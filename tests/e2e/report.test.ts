@@ -12,19 +12,14 @@ import { join } from "node:path";
 import { parseStats, STATS_PATH } from "../../scripts/report/admin.ts";
 import { type ReportResult, runReport } from "../../scripts/report/cli.ts";
 import type { Objectives } from "../../scripts/report/objectives.ts";
-import {
-  type Behaviour,
-  closedPort,
-  DARK_CLUSTER,
-  type Envoy,
-  mapConcurrent,
-  type Recorded,
-  reportCommand,
-  request,
-  scenario,
-  type Scope,
-  statName,
-} from "./harness.ts";
+import { type Behaviour, type Recorded } from "../support/upstream.ts";
+import { freePort } from "../../tools/net.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { reportCommand } from "../support/commands.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
 
 const BODY = "classic burger\n";
 
@@ -303,7 +298,7 @@ scenario(
   async (s) => {
     const live = await s.upstream("kitchen", { body: BODY });
     const next = await s.upstream("kitchen-next", { body: BODY });
-    const port = await closedPort();
+    const port = await freePort();
     const envoy = await s.envoy({
       live,
       dark: next,

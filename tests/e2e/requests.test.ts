@@ -4,15 +4,12 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import type http from "node:http";
-import {
-  DARK_CLUSTER,
-  type Envoy,
-  request,
-  type RequestSpec,
-  scenario,
-  statName,
-  type Upstream,
-} from "./harness.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { request, type RequestSpec } from "../support/clients.ts";
+import { scenario } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { type Upstream } from "../support/upstream.ts";
 
 const stat = (suffix: string) => statName(DARK_CLUSTER, suffix);
 

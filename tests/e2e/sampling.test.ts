@@ -3,21 +3,14 @@
 // and after a restart, and per-user all-or-none mirroring keyed on a header and on a cookie.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import {
-  binomialBound,
-  DARK_CLUSTER,
-  type Envoy,
-  type EnvoyOptions,
-  mapConcurrent,
-  mirroredByFormula,
-  now,
-  request,
-  scenario,
-  type Scope,
-  statName,
-  type Recorded,
-  type Upstream,
-} from "./harness.ts";
+import { binomialBound, mirroredByFormula } from "../support/sampling.ts";
+import { DARK_CLUSTER, type EnvoyOptions } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { now } from "../../tools/wait.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { type Recorded, type Upstream } from "../support/upstream.ts";
 
 /** Sends one GET per id (x-request-id = id) over a fresh keep-alive agent; all must be 200. */
 async function sendIds(

@@ -7,17 +7,13 @@
 // is in flight, and Envoy's memory after warm-up grows by no more than a generous bound (printed).
 import assert from "node:assert/strict";
 import http from "node:http";
-import {
-  type Behaviour,
-  type Envoy,
-  mapConcurrent,
-  mirroredByFormula,
-  type Recorded,
-  request,
-  scenario,
-  statName,
-  waitFor,
-} from "./harness.ts";
+import { type Behaviour, type Recorded } from "../support/upstream.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { mirroredByFormula } from "../support/sampling.ts";
+import { scenario } from "../support/scenario.ts";
+import { statName } from "../support/stat-names.ts";
+import { waitFor } from "../../tools/wait.ts";
 import { faultRow, OUTCOMES, peakOf, recordFault, sum } from "./traffic.ts";
 
 const TOTAL = Number(process.env.SOAK_REQUESTS ?? 100_000);

@@ -5,14 +5,13 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import {
   COUNTER_KEYS,
-  mapConcurrent,
-  mirroredByFormula,
   prometheusKey,
-  request,
-  scenario,
   statName,
-  waitFor,
-} from "./harness.ts";
+} from "../support/stat-names.ts";
+import { mapConcurrent, request } from "../support/clients.ts";
+import { mirroredByFormula } from "../support/sampling.ts";
+import { scenario } from "../support/scenario.ts";
+import { waitFor } from "../../tools/wait.ts";
 
 scenario(
   "/stats/prometheus counters equal what the upstreams recorded (and /stats agrees)",

@@ -1,24 +1,21 @@
 // Shared by the fault, input, reload and soak cases: a deterministic live service, a mixed live
 // workload, the same workload sent through an Envoy without the filter (the baseline) and with it,
 // and the comparison of what clients and the live upstream saw in both runs. Also the fault
-// summary rows written to the run registry for zz-security.test.ts.
+// summary rows written to the run registry for the suite's last step (tests/e2e/last/security.ts).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type http from "node:http";
+import { appendRegistry } from "../support/registry.ts";
+import { DARK_CLUSTER, type EnvoyOptions } from "../support/envoy-config.ts";
 import {
-  appendRegistry,
-  DARK_CLUSTER,
   type Behaviour,
-  type Envoy,
-  type EnvoyOptions,
-  mapConcurrent,
   type Recorded,
-  type Reply,
-  request,
-  type Scope,
   type Upstream,
-  waitFor,
-} from "./harness.ts";
+} from "../support/upstream.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { mapConcurrent, type Reply, request } from "../support/clients.ts";
+import { type Scope } from "../support/scenario.ts";
+import { waitFor } from "../../tools/wait.ts";
 
 /** Deterministic bytes of length `n` seeded by `seed`: live bodies depend only on the path. */
 export function bytesOf(seed: string, n: number): Buffer {
@@ -299,7 +296,7 @@ export interface FaultRow {
   peakVmMemory?: number;
 }
 
-/** Appends a row to the run's fault table (printed by zz-security.test.ts). */
+/** Appends a row to the run's fault table (printed by the suite's last step). */
 export function recordFault(row: FaultRow): void {
   appendRegistry("faults", row);
 }

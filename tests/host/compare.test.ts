@@ -18,7 +18,7 @@ import {
   LogLevel,
   type Stream,
 } from "../../tools/emulator/index.ts";
-import { checkAfterEach, keyWhere, mirror, sampled, watched } from "./drive.ts";
+import { checkAfterEach, keyWhere, mirror, watched } from "./drive.ts";
 import { counter, flush, gauge, stat } from "./stats.ts";
 import { keysOf } from "../../scripts/metrics.ts";
 

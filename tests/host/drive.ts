@@ -1,13 +1,12 @@
 /**
- * What the host tests that drive build/mirror.wasm share: the README's sampling formula on an
- * independent XXH64 (xxhash-wasm), and hosts and streams that are checked after every test —
+ * What the host tests that drive build/mirror.wasm share: keys the README's sampling formula
+ * (tests/support/sampling.ts) mirrors or not, and hosts and streams that are checked after every test —
  * nothing trapped, no ABI misuse, no error line but a refused configuration's, every callback
  * answered Continue. A test file calls `checkAfterEach()` once.
  */
 import { afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import xxhash from "xxhash-wasm";
 import {
   FilterStatus,
   Host,
@@ -15,6 +14,7 @@ import {
   type Stream,
 } from "../../tools/emulator/index.ts";
 import { RELEASE_WASM } from "../../tools/paths.ts";
+import { mirroredByFormula } from "../support/sampling.ts";
 
 export const WASM = RELEASE_WASM;
 assert.ok(
@@ -22,24 +22,7 @@ assert.ok(
   "build/mirror.wasm is missing: run `npm run build`",
 );
 
-// ----- the README's sampling formula (independent XXH64) ----------------------------------------
-
-const { h64Raw } = await xxhash();
-const utf8 = new TextEncoder();
-
-/** bucket = XXH64(utf8(salt + ":" + key), seed 0) mod 1000000. */
-export function bucketOf(salt: string, key: string): number {
-  return Number(h64Raw(utf8.encode(`${salt}:${key}`), 0n) % 1_000_000n);
-}
-
-/** mirrored iff bucket < round(percentage × 10000). */
-export function sampled(
-  salt: string,
-  key: string,
-  percentage: number,
-): boolean {
-  return bucketOf(salt, key) < Math.round(percentage * 10_000);
-}
+// ----- keys the README's sampling formula (tests/support/sampling.ts) mirrors, or not -----------
 
 /** The first `${prefix}-n` the formula mirrors (or not) at `percentage` under `salt`. */
 export function keyWhere(
@@ -50,7 +33,7 @@ export function keyWhere(
 ): string {
   for (let n = 0; ; n++) {
     const key = `${prefix}-${n}`;
-    if (sampled(salt, key, percentage) === mirrored) return key;
+    if (mirroredByFormula(salt, key, percentage) === mirrored) return key;
   }
 }
 

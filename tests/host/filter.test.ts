@@ -18,15 +18,8 @@ import {
   LogLevel,
   type Stream,
 } from "../../tools/emulator/index.ts";
-import {
-  bucketOf,
-  checkAfterEach,
-  keyWhere,
-  load,
-  mirror,
-  sampled,
-  watched,
-} from "./drive.ts";
+import { checkAfterEach, keyWhere, load, mirror, watched } from "./drive.ts";
+import { bucketOf, mirroredByFormula } from "../support/sampling.ts";
 import { counter, flush, gauge, stat } from "./stats.ts";
 import { keysOf, SERIES } from "../../scripts/metrics.ts";
 
@@ -559,7 +552,7 @@ describe("sampling", () => {
       const got = new Set<string>();
       for (let i = 0; i < n; i++) {
         const key = `user-${i}`;
-        if (sampled(salt, key, percentage)) expected.add(key);
+        if (mirroredByFormula(salt, key, percentage)) expected.add(key);
         const s = host.stream();
         const status = s.requestHeaders(
           [
@@ -638,7 +631,10 @@ describe("sampling", () => {
       sampling: { keys: ["header:x-user-id"], salt: "s1" },
     });
     send(host2, { headers: [["x-user-id", own]] });
-    assert.equal(host2.httpCalls.length, sampled("own", own, 50) ? 1 : 0);
+    assert.equal(
+      host2.httpCalls.length,
+      mirroredByFormula("own", own, 50) ? 1 : 0,
+    );
   });
 
   // The key is the first present source; each case builds a request whose candidate values are
@@ -687,7 +683,10 @@ describe("sampling", () => {
     let raw = "";
     for (let n = 0; ; n++) {
       raw = `a%20b-${n}`;
-      if (sampled("", raw, 50) && !sampled("", decodeURIComponent(raw), 50))
+      if (
+        mirroredByFormula("", raw, 50) &&
+        !mirroredByFormula("", decodeURIComponent(raw), 50)
+      )
         break;
     }
     const host = await mirror({
@@ -1209,7 +1208,7 @@ describe("targets", () => {
         .map((c) => c.headers.get("x-request-id"))
         .sort();
     const want = (salt: string, pct: number) =>
-      ids.filter((id) => sampled(salt, id, pct)).sort();
+      ids.filter((id) => mirroredByFormula(salt, id, pct)).sort();
     assert.deepEqual(got("v2"), want("", 30));
     assert.deepEqual(
       got("v3"),

@@ -73,6 +73,8 @@ export interface ListenerOptions {
   name: string;
   /** [0: any free port] */
   port?: number;
+  /** The listener's own stats under `listener.<statPrefix>.` [under its address] */
+  statPrefix?: string;
   /** Downstream codec [AUTO: HTTP/1.1, or HTTP/2 with prior knowledge]. */
   codec?: "AUTO" | "HTTP1" | "HTTP2";
   /** What the route does: `{ route: { cluster, timeout } }` or `{ direct_response: … }`. */
@@ -86,6 +88,7 @@ export interface ListenerOptions {
 export function httpListener(o: ListenerOptions) {
   return {
     name: o.name,
+    ...(o.statPrefix ? { stat_prefix: o.statPrefix } : {}),
     address: socketAddress(o.port ?? 0),
     filter_chains: [
       {
@@ -151,19 +154,24 @@ export function staticBootstrap(o: {
   };
 }
 
-/** The PluginConfig (`typed_config.config`) of every Wasm filter in a config, in order. */
-export function wasmFilterConfigs(config: unknown): Array<Record<string, any>> {
+/** Every Wasm filter entry (of `http_filters`) in a config, in order. */
+export function wasmFilters(config: unknown): Array<Record<string, any>> {
   const found: Array<Record<string, any>> = [];
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(walk);
     else if (node && typeof node === "object") {
       const o = node as Record<string, any>;
-      if (o.name === WASM_FILTER) found.push(o.typed_config?.config ?? {});
+      if (o.name === WASM_FILTER) found.push(o);
       else Object.values(o).forEach(walk);
     }
   };
   walk(config);
   return found;
+}
+
+/** The PluginConfig (`typed_config.config`) of every Wasm filter in a config, in order. */
+export function wasmFilterConfigs(config: unknown): Array<Record<string, any>> {
+  return wasmFilters(config).map((f) => f.typed_config?.config ?? {});
 }
 
 /** The plugin JSON (the StringValue) of every Wasm filter in a config. */

@@ -136,20 +136,18 @@ export class EnvoyProcess {
 
   /**
    * Waits until the admin API answers /ready with 200 (its address read back from the file Envoy
-   * writes) and the process is Envoy itself, not the wrapper that execs it; throws, with the
-   * log, if Envoy exits or `timeoutMs` passes first.
+   * writes) and the process is Envoy itself, not the wrapper that execs it; throws if Envoy exits
+   * or `timeoutMs` passes first.
    */
   async ready(timeoutMs = 30_000): Promise<this> {
     const deadline = Date.now() + timeoutMs;
     const addressFile = join(this.dir, "admin-address");
     for (;;) {
       if (!this.running)
-        throw new Error(
-          `envoy ${this.name} exited with ${this.exitCode}:\n${this.log}`,
-        );
+        throw new Error(`envoy ${this.name} exited with ${this.exitCode}`);
       if (Date.now() > deadline)
         throw new Error(
-          `envoy ${this.name} not ready in ${timeoutMs / 1000} s:\n${this.log}`,
+          `envoy ${this.name} not ready in ${timeoutMs / 1000} s`,
         );
       if (!this.adminPort && existsSync(addressFile)) {
         const a = readFileSync(addressFile, "utf8").trim();
@@ -197,7 +195,7 @@ export class EnvoyProcess {
   }
 
   /** The port the listener `name` (the first listener, without a name) is bound to. */
-  async listenerPort(name?: string): Promise<number> {
+  async portOf(name?: string): Promise<number> {
     const json = JSON.parse(await this.admin("/listeners?format=json")) as {
       listener_statuses: Array<{
         name: string;
@@ -235,13 +233,17 @@ export class EnvoyProcess {
   }
 }
 
-/** Starts Envoy and waits until it is ready (`EnvoyProcess.ready`); stops it if it is not. */
+/**
+ * Starts Envoy and waits until it is ready (`EnvoyProcess.ready`); if it is not, stops it and
+ * throws with its log.
+ */
 export async function startEnvoy(launch: EnvoyLaunch): Promise<EnvoyProcess> {
   const envoy = new EnvoyProcess(launch);
   try {
     return await envoy.ready();
   } catch (err) {
     await envoy.stop(1_000);
+    (err as Error).message += `:\n${envoy.log}`;
     throw err;
   }
 }

@@ -1,27 +1,27 @@
-// The suite's last file (issue 7, parts 5 and 6). Security across the whole e2e run: every case
-// registered what its dark upstream received under the default safety rules (no `methods`,
-// `unsafe_paths` or `headers` set) and what its live upstream received in edge mode
-// (`marker.inbound: "strip"`); here no unsafe method and no credential header may appear in the
-// former, and no client-supplied marker in the latter. Two cases of its own make sure both
-// registries are never empty. Then the fault table of the run: fault → live OK / total, dark
-// outcomes, VM failures, peak Wasm memory (summed over the Envoy's VMs) where measured.
+// The suite's last step, run by tests/e2e/run.ts after every other file: security across the
+// whole e2e run, then its fault table. Every case registered what its dark upstream received under
+// the default safety rules (no `methods`, `unsafe_paths` or `headers` set) and what its live
+// upstream received in edge mode (`marker.inbound: "strip"`); here no unsafe method and no
+// credential header may appear in the former, and no client-supplied marker in the latter. Two
+// cases of its own make sure both registries are never empty. Then the fault table of the run:
+// fault → live OK / total, dark outcomes, VM failures, peak Wasm memory (summed over the Envoy's
+// VMs) where measured.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import test from "node:test";
 import {
   CREDENTIAL_HEADERS,
-  DARK_CLUSTER,
-  h2request,
   readRegistry,
-  request,
   RUN_DIR,
   SAFE_METHODS,
-  scenario,
-  skipReason,
-  statName,
   type TrafficEntry,
-} from "./harness.ts";
-import type { FaultRow } from "./traffic.ts";
+} from "../../support/registry.ts";
+import { DARK_CLUSTER } from "../../support/envoy-config.ts";
+import { h2request, request } from "../../support/clients.ts";
+import { scenario } from "../../support/scenario.ts";
+import { skipReason } from "../../support/envoy.ts";
+import { statName } from "../../support/stat-names.ts";
+import type { FaultRow } from "../traffic.ts";
 
 const credentials = {
   authorization: "Bearer live-user-token",

@@ -171,7 +171,7 @@ export interface HostCallCosts {
   };
   /**
    * Per repetition (configurations side by side in time): the bare mirror's increment minus
-   * 1.2 × native mirroring's; above 0, the floor of any proxy-wasm mirror misses issue 14's target.
+   * 1.2 × native mirroring's; above 0, the floor of any proxy-wasm mirror misses the mirrored target.
    */
   bareOverTargetReps?: number[];
   /**

@@ -295,7 +295,7 @@ async function cpuPerRequest(
     for (const [i, boot] of boots.entries()) {
       const e = await benchEnvoy(`v${i}`, rig.bin, boot, rig.pin.envoy);
       envoys.push(e);
-      ports.push(await e.listenerPort("ingress"));
+      ports.push(await e.portOf("ingress"));
     }
     for (const port of ports)
       await run(...pinned(rig.pin.load, "wrk", wrkArgs(port, 2)));
@@ -565,8 +565,8 @@ async function latencyPhase(
 async function startRig(bin: string, ids: readonly ConfigId[]): Promise<Rig> {
   const pin = pinning();
   const up = await benchEnvoy("upstreams", bin, upstreamBootstrap(), pin.load);
-  const live = await up.listenerPort("live");
-  const dark = await up.listenerPort("dark");
+  const live = await up.portOf("live");
+  const dark = await up.portOf("dark");
   const nullWasm = join(
     mkdtempSync(join(tmpdir(), "mirror-bench-null-")),
     "null.wasm",
@@ -582,7 +582,7 @@ async function startRig(bin: string, ids: readonly ConfigId[]): Promise<Rig> {
       pin.envoy,
     );
     envoys.set(id, e);
-    ports.set(id, await e.listenerPort("ingress"));
+    ports.set(id, await e.portOf("ingress"));
   }
   return { bin, live, dark, up, envoys, ports, oload: "", pin };
 }

@@ -1,5 +1,5 @@
-// Issue 12 in the real Envoy: two dark targets receive exactly the keyed users the sampling formula
-// picks (the same users on both, and nothing else); a max_rps cap holds over 10 s of steady load
+// Fan-out and rate caps in the real Envoy: two dark targets receive exactly the keyed users the
+// sampling formula picks (the same users on both, and nothing else); a max_rps cap holds over 10 s of steady load
 // (one worker: burst + rate × duration, within a computed tolerance; two workers: up to twice
 // that, one bucket per VM); a dark kitchen that adds a timestamp and a request id to an otherwise
 // identical JSON answer compares clean with compare.ignore and fails without it, and the report's

@@ -1,4 +1,4 @@
-// Dark faults against live traffic (issue 7, part 1): for each way the dark side can fail, the
+// Dark faults against live traffic: for each way the dark side can fail, the
 // same live workload goes through an Envoy without the filter and one with it. Every live request
 // must succeed with exactly the body (and reach the live upstream exactly as) without the filter;
 // the in-flight cap holds (Envoy's gauge and the dark upstream's concurrent requests); each copy

@@ -1,5 +1,5 @@
-// Hostile clients and broken dark services change nothing for live users (issue 10), in the
-// real Envoy: thousands of concurrent uploads held open just under the cap (the VM-wide memory
+// Hostile clients and broken dark services change nothing for live users, in the real Envoy:
+// thousands of concurrent uploads held open just under the cap (the VM-wide memory
 // budget abandons copies, never live requests, and the VM's memory stays under its bound), the
 // marker stripped in every spelling and from trailers (also by the shipped edge config, and
 // still after a forced VM failure), method overrides, dark answers of 100 MB at the shipped

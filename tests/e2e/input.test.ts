@@ -1,4 +1,4 @@
-// Client input at the edges (issue 7, part 2): headers up to Envoy's limits (60 KiB, 100 headers)
+// Client input at the edges: headers up to Envoy's limits (60 KiB, 100 headers)
 // and past them, many and duplicate headers, non-ASCII values, empty sampling-key values, HTTP/1.0
 // without Host, HTTP/2, bodies at cap−1, cap and cap+1 (content-length and chunked, HTTP/1.1 and
 // HTTP/2), and uploads aborted midway. Every request goes through an Envoy without the filter and

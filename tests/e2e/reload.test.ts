@@ -1,4 +1,4 @@
-// Bad plugin configs in the real Envoy (issue 7, part 3): a few of the table's configs through
+// Bad plugin configs in the real Envoy: a few of the table's configs through
 // `envoy --mode validate` (refused, with the exact message), and refused configs replacing a good
 // one through listener updates (LDS from a file): each update is rejected, the good config keeps
 // serving new connections (copies still carry its marker), and a good update afterwards applies.

@@ -1,4 +1,4 @@
-// Soak (issue 7, part 4): 100,000 live requests (SOAK_REQUESTS overrides) through one Envoy whose
+// Soak: 100,000 live requests (SOAK_REQUESTS overrides) through one Envoy whose
 // dark side mixes every fault: a refusing cluster, a cluster with no healthy host, and a dark
 // kitchen that answers, answers 5xx, hangs past the timeout, answers late, resets before or in
 // the middle of its answer, returns 256 KiB or 20 MB, or answers after the live stream finished; clients

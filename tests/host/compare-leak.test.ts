@@ -1,5 +1,5 @@
 /**
- * Issue 5's bound: nothing leaks across 100k mirrored requests with comparison
+ * The comparison's memory bound: nothing leaks across 100k mirrored requests with comparison
  * on — live first, dark first, live reset after dispatch, dark timeout — as
  * seen from the host: linear memory after warm-up, pending calls, the
  * in-flight gauge, and one verdict (or incomplete) per request.

@@ -1,5 +1,6 @@
 /**
- * Issue 12 through the ABI (the release build/mirror.wasm on the host emulator): every target's
+ * Fan-out, rate caps and comparison rules through the ABI (the release build/mirror.wasm on the
+ * host emulator): every target's
  * decision per request (fan-out), the max_rps token bucket on the emulator's clock, live/dark
  * comparison (status, headers, exact and canonical-JSON bodies, ignore patterns, size and depth
  * limits, either order, resets and timeouts), the mismatch sample lines and their rate, and the

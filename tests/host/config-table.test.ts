@@ -1,5 +1,5 @@
 /**
- * Issue 7, part 3 (the table): every hand-written bad plugin configuration in
+ * The table of bad configurations: every hand-written bad plugin configuration in
  * tests/fixtures/bad-configs.ts is refused by the release build/mirror.wasm with exactly its
  * expected message, logged once at error level; malformed JSON is refused as such; the good ones
  * are accepted without a warning. Nothing traps or misuses the ABI. A refused configuration leaves

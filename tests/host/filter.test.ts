@@ -1,6 +1,6 @@
 /**
  * The mirror filter, driven through the proxy-wasm ABI: the release build/mirror.wasm on the host
- * emulator. Named, table-driven cases for issue 2's contract: configuration errors, exact
+ * emulator. Named, table-driven cases for the filter's contract: configuration errors, exact
  * sampling decisions and observed rates against an independent XXH64, methods, the loop guard,
  * every header rule, bodies, resets, dispatch failures, dark responses (also after the stream or
  * the root context is gone) and stats that match what was dispatched. After every test: nothing

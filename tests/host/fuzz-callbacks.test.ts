@@ -1,5 +1,5 @@
 /**
- * Issue 10's fuzz: hundreds of streams at once, their callbacks interleaved in a random order
+ * Callbacks fuzzed: hundreds of streams at once, their callbacks interleaved in a random order
  * with random sizes (bodies over and under every cap, trailers, resets at any point, responses
  * that start before the request ends), dark answers in any order (JSON, garbage, empty, large,
  * resets, timeouts, never), the clock moving, and configurations replaced (and their roots

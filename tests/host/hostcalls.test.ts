@@ -1,9 +1,9 @@
 /**
  * Host calls per request of the release build, pinned: a sampled-out request and a mirrored
  * one (the GET `wrk` sends, its 200, and the dark answer), counted by the emulator
- * (bench/hostcalls.ts; bench/RESULTS.md lists them before and after issue 14). In Envoy each
- * call into or out of the Wasm VM costs microseconds, so a new one on the request path is a
- * regression even when every other test passes.
+ * (bench/hostcalls.ts; bench/RESULTS.md lists them before and after the work toward being close
+ * to native). In Envoy each call into or out of the Wasm VM costs microseconds, so a new one on
+ * the request path is a regression even when every other test passes.
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
@@ -74,7 +74,7 @@ it("a sampled-out request allocates nothing: 100k of them, with no tick (so no c
   assert.deepEqual(host.trapped, []);
 });
 
-it("the bench's bare mirror (bench/nullwasm.ts, the floor under issue 14's mirrored target) sends each request's own header map to the dark cluster, with one map read and one call", async () => {
+it("the bench's bare mirror (bench/nullwasm.ts, the floor under the mirrored target) sends each request's own header map to the dark cluster, with one map read and one call", async () => {
   const dir = mkdtempSync(join(tmpdir(), "mirror-bare-"));
   try {
     const file = join(dir, "bare.wasm");

@@ -9,7 +9,14 @@
 // tests/host/hostcalls.test.ts pins the counts of the release build, so a regression fails.
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -135,23 +142,66 @@ export function ascRelease(
   return asc.status === 0 ? null : asc.stderr;
 }
 
-/** The release build of commit `rev` (its assembly/, patches and asconfig), in a temporary directory. */
+/**
+ * The release build of commit `rev` (its assembly/ and asconfig), in a temporary directory. The
+ * earlier commits of BASELINE_REVS compiled the SDK's runtime (its exports, malloc and
+ * context classes), which needs the patch they committed (patches/, applied on install then) to
+ * build with AssemblyScript 0.27: their SDK is a copy of node_modules' with their own patch
+ * applied. Today's filter imports only the SDK's host-function declarations, which need none.
+ */
 export function buildRevision(rev: string): { wasm: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), "mirror-hostcalls-"));
-  const git = spawnSync(
-    "sh",
-    ["-c", `git archive ${rev} assembly asconfig.json | tar -x -C "${dir}"`],
-    { cwd: REPO_ROOT, encoding: "utf8" },
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const sh = (script: string, what: string) => {
+    const r = spawnSync("sh", ["-c", script], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+    });
+    if (r.status !== 0) {
+      cleanup();
+      throw new Error(`hostcalls: ${what} of ${rev}: ${r.stderr}`);
+    }
+    return r.stdout;
+  };
+  sh(
+    `git archive ${rev} assembly asconfig.json | tar -x -C "${dir}"`,
+    "git archive",
   );
-  if (git.status !== 0)
-    throw new Error(`hostcalls: git archive ${rev}: ${git.stderr}`);
-  // The SDK as this checkout patched it (the patch is the same at both ends of issue 14).
-  symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
+  const patches = sh(`git ls-tree --name-only ${rev} patches/`, "the patches")
+    .split("\n")
+    .filter((f) => f.endsWith(".patch"));
+  // node_modules as this checkout has it, but for the SDK: a copy, patched as `rev` patched it.
+  const modules = join(dir, "node_modules");
+  mkdirSync(join(modules, "@solo-io"), { recursive: true });
+  for (const name of readdirSync(join(REPO_ROOT, "node_modules")))
+    if (name !== "@solo-io")
+      symlinkSync(join(REPO_ROOT, "node_modules", name), join(modules, name));
+  cpSync(
+    join(REPO_ROOT, "node_modules", "@solo-io", "proxy-runtime"),
+    join(modules, "@solo-io", "proxy-runtime"),
+    { recursive: true },
+  );
+  for (const patch of patches) {
+    const text = sh(`git show ${rev}:${patch}`, `git show ${patch}`);
+    const apply = spawnSync("git", ["apply", "-p1", "-"], {
+      cwd: dir,
+      input: text,
+      encoding: "utf8",
+    });
+    if (apply.status !== 0) {
+      cleanup();
+      throw new Error(
+        `hostcalls: ${rev}'s ${patch} does not apply: ${apply.stderr}`,
+      );
+    }
+  }
   const wasm = join(dir, "mirror.wasm");
   const err = ascRelease(dir, wasm);
-  if (err !== null)
+  if (err !== null) {
+    cleanup();
     throw new Error(`hostcalls: building ${rev} failed: ${err}`);
-  return { wasm, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  return { wasm, cleanup };
 }
 
 /** Sum of a request's host calls. */

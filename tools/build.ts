@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { RELEASE_WASM, RELEASE_WASM_PATH, REPO_ROOT } from "./paths.ts";
 
-/** What the build reads: the filter's sources, the compiler config, the SDK patch, the lock file. */
+/** What the build reads: the filter's sources, the compiler config, the lock file (the SDK's version). */
 function sources(): string[] {
   const inDir = (dir: string) =>
     existsSync(join(REPO_ROOT, dir))
@@ -16,7 +16,6 @@ function sources(): string[] {
       : [];
   return [
     ...inDir("assembly"),
-    ...inDir("patches"),
     join(REPO_ROOT, "asconfig.json"),
     join(REPO_ROOT, "package-lock.json"),
   ].filter((f) => existsSync(f));

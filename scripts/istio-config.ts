@@ -4,11 +4,10 @@
 // check of it; checks the manifests committed in istio/ against Istio's and Kubernetes' published
 // schemas (unknown fields refused, as `kubectl apply` refuses them) and against envoy/config.json.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { isDeepStrictEqual, parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import type * as Prettier from "prettier";
-import type TS from "typescript";
 import {
   Document,
   isScalar,
@@ -17,8 +16,18 @@ import {
   type YAMLMap,
 } from "yaml";
 import { ensureBuild } from "../tools/build.ts";
-import { RELEASE_WASM, shownPath, userPath } from "../tools/paths.ts";
-import { istioCrdSchemas } from "./istio-crds.ts";
+import {
+  RELEASE_WASM,
+  REPO_ROOT,
+  shownPath,
+  userPath,
+} from "../tools/paths.ts";
+import {
+  isObject,
+  type Json,
+  type JsonObject,
+  validateManifests,
+} from "./istio-schemas.ts";
 import { buildWasmImage, hexOf } from "./oci.ts";
 import {
   checkPluginConfig,
@@ -26,18 +35,10 @@ import {
   readCheckedPluginConfig,
 } from "./plugin-config.ts";
 
-/** Repository root (this file lives in `scripts/`). */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const ISTIO_DIR = join(REPO_ROOT, "istio");
 export const ENVOY_CONFIG = PLUGIN_CONFIG_FILE;
 export const WASMPLUGIN_FILE = join(ISTIO_DIR, "wasmplugin.yaml");
 export const ENVOYFILTER_FILE = join(ISTIO_DIR, "envoyfilter.yaml");
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type JsonObject = { [k: string]: Json };
-
-const isObject = (v: unknown): v is JsonObject =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 // ---------------------------------------------------------------------------------------------
 // Which service: the live one the filter runs beside, the dark one its copies go to.
@@ -260,238 +261,6 @@ export function envoyFilterParts(envoyFilter: JsonObject): EnvoyFilterParts {
     httpFilter,
     pluginJson,
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation.
-
-/** Kubernetes' own kinds shipped in istio/: their model in `kubernetes-models` (Kubernetes 1.27). */
-const KUBERNETES_MODELS: Record<string, { module: string; name: string }> = {
-  "apps/v1 Deployment": {
-    module: "kubernetes-models/apps/v1/Deployment",
-    name: "Deployment",
-  },
-  "v1 Service": { module: "kubernetes-models/v1/Service", name: "Service" },
-  "v1 ConfigMap": {
-    module: "kubernetes-models/v1/ConfigMap",
-    name: "ConfigMap",
-  },
-};
-
-const OBJECT_META = {
-  module: "@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta",
-  name: "ObjectMeta",
-};
-
-interface Model {
-  validate(): void;
-}
-type ModelClass = new (data: unknown) => Model;
-
-const typeKey = (o: JsonObject) => `${String(o.apiVersion)} ${String(o.kind)}`;
-
-/**
- * A CRD's structural schema as the API server applies it: every object schema that lists its
- * properties and does not preserve unknown fields refuses others (strict field validation).
- */
-export function strictSchema(schema: Json): Json {
-  if (Array.isArray(schema)) return schema.map(strictSchema);
-  if (!isObject(schema)) return schema;
-  const out: JsonObject = {};
-  for (const [k, v] of Object.entries(schema))
-    out[k] =
-      k === "properties" && isObject(v)
-        ? Object.fromEntries(
-            Object.entries(v).map(([p, s]) => [p, strictSchema(s)]),
-          )
-        : k === "enum" || k === "required" || k === "default"
-          ? v
-          : strictSchema(v);
-  if (
-    isObject(schema.properties) &&
-    schema["x-kubernetes-preserve-unknown-fields"] !== true &&
-    schema.additionalProperties === undefined
-  )
-    out.additionalProperties = false;
-  return out;
-}
-
-let ajvValidators:
-  | Map<
-      string,
-      ((o: unknown) => boolean) & {
-        errors?: Array<{
-          instancePath: string;
-          message?: string;
-          keyword: string;
-          params: Record<string, unknown>;
-        }> | null;
-      }
-    >
-  | undefined;
-
-/** One compiled validator per Istio kind: the CRD's schema for the whole object. */
-async function istioValidators() {
-  if (ajvValidators) return ajvValidators;
-  const { default: Ajv } = await import("ajv");
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  // The OpenAPI formats these CRDs use, checked as the API server does.
-  ajv.addFormat("int32", {
-    type: "number",
-    validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
-  });
-  ajv.addFormat("date-time", (s: string) => !Number.isNaN(Date.parse(s)));
-  ajvValidators = new Map();
-  // Istio's published CRD schemas of the kinds shipped here (scripts/istio-crds.ts).
-  const crds = await istioCrdSchemas();
-  for (const [key, crd] of Object.entries(crds.schemas)) {
-    const [apiVersion, kind] = key.split(" ");
-    const schema = strictSchema({
-      ...crd,
-      required: ["apiVersion", "kind", "metadata", "spec"],
-      properties: {
-        ...(crd.properties as JsonObject),
-        apiVersion: { type: "string", enum: [apiVersion] },
-        kind: { type: "string", enum: [kind] },
-        metadata: { type: "object" },
-      },
-    });
-    ajvValidators.set(key, ajv.compile(schema as object));
-  }
-  return ajvValidators;
-}
-
-/**
- * Schema errors of each object (keyed by label; an empty list when valid). Istio's kinds are
- * checked against Istio's published CRD schemas (scripts/istio-crds.ts) with unknown fields
- * refused, as the API server's strict field validation refuses them; Kubernetes' kinds against
- * Kubernetes' OpenAPI schemas (the `kubernetes-models` package), their unknown fields found by
- * TypeScript's excess-property check against the types generated from the same schemas, as is
- * every object's `metadata`. CEL rules (x-kubernetes-validations) are not run.
- */
-export async function validateManifests(
-  items: { label: string; object: JsonObject }[],
-): Promise<Map<string, string[]>> {
-  const errors = new Map<string, string[]>(items.map((i) => [i.label, []]));
-  const istio = await istioValidators();
-  const typed: { label: string; object: JsonObject; type: string }[] = [];
-  for (const i of items) {
-    const key = typeKey(i.object);
-    const push = (...m: string[]) => errors.get(i.label)!.push(...m);
-    const validate = istio.get(key);
-    if (validate) {
-      if (!validate(i.object))
-        push(
-          ...(validate.errors ?? []).map((e) =>
-            e.keyword === "additionalProperties"
-              ? `${e.instancePath || "/"}: unknown field "${String(e.params.additionalProperty)}"`
-              : `${e.instancePath || "/"}: ${e.message}`,
-          ),
-        );
-      typed.push({
-        ...i,
-        type: `{ apiVersion: string; kind: string; metadata: I${OBJECT_META.name}; spec: unknown }`,
-      });
-      const Meta = (await import(OBJECT_META.module))[
-        OBJECT_META.name
-      ] as ModelClass;
-      push(...modelErrors(Meta, i.object.metadata, "/metadata"));
-      continue;
-    }
-    const m = KUBERNETES_MODELS[key];
-    if (!m) {
-      push(
-        `no published schema here for apiVersion ${String(i.object.apiVersion)} kind ${String(i.object.kind)}`,
-      );
-      continue;
-    }
-    const Class = (await import(m.module))[m.name] as ModelClass;
-    push(...modelErrors(Class, i.object, ""));
-    typed.push({ ...i, type: `I${m.name}` });
-  }
-  for (const [label, messages] of await strictFieldErrors(typed))
-    errors.get(label)!.push(...messages);
-  return errors;
-}
-
-/** A kubernetes-models model's schema errors for `data`, with paths under `prefix`. */
-function modelErrors(Class: ModelClass, data: unknown, prefix: string) {
-  try {
-    new Class(data).validate();
-    return [];
-  } catch (err) {
-    const details = (
-      err as { errors?: { instancePath: string; message: string }[] }
-    ).errors;
-    return (
-      details?.map(
-        (d) => `${prefix}${d.instancePath || "/"}: ${d.message}`,
-      ) ?? [String(err)]
-    );
-  }
-}
-
-/** Unknown fields, via one TypeScript program that types each object with its model's interface. */
-async function strictFieldErrors(
-  items: { label: string; object: JsonObject; type: string }[],
-): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  if (!items.length) return out;
-  const ts = (await import("typescript")).default as typeof TS;
-  const lines: string[] = [
-    `import type { I${OBJECT_META.name} } from "${OBJECT_META.module}";`,
-  ];
-  for (const m of new Set(
-    items.flatMap((i) => {
-      const model = KUBERNETES_MODELS[typeKey(i.object)];
-      return model ? [model] : [];
-    }),
-  ))
-    lines.push(`import type { I${m.name} } from "${m.module}";`);
-  const firstLine = lines.length;
-  for (const [n, i] of items.entries())
-    lines.push(`export const m${n}: ${i.type} = ${JSON.stringify(i.object)};`);
-  // A virtual file inside the repository, so that node_modules resolves as for any module here.
-  const file = join(ISTIO_DIR, "__manifests__.ts");
-  const source = lines.join("\n");
-  const options: TS.CompilerOptions = {
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    target: ts.ScriptTarget.ES2022,
-    lib: ["lib.es2022.d.ts"],
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    types: [],
-  };
-  const host = ts.createCompilerHost(options);
-  const getSourceFile = host.getSourceFile.bind(host);
-  const fileExists = host.fileExists.bind(host);
-  host.getSourceFile = (f, lang, ...rest) =>
-    f === file
-      ? ts.createSourceFile(f, source, lang)
-      : getSourceFile(f, lang, ...rest);
-  host.fileExists = (f) => f === file || fileExists(f);
-  const program = ts.createProgram([file], options, host);
-  for (const d of ts.getPreEmitDiagnostics(program)) {
-    const text = ts.flattenDiagnosticMessageText(d.messageText, "\n");
-    const line =
-      d.file?.fileName === file && d.start !== undefined
-        ? d.file.getLineAndCharacterOfPosition(d.start).line
-        : -1;
-    const item = items[line - firstLine];
-    if (!item)
-      throw new Error(`schema check: unexpected TypeScript error: ${text}`);
-    // "Object literal may only specify known properties, and '"imagee"' does not exist in type …"
-    const unknown = /'"?([^'"]+)"?' does not exist in type/.exec(text);
-    // Type errors are the schema's to report (with a JSON path); only unknown fields are added.
-    if (unknown)
-      out.set(item.label, [
-        ...(out.get(item.label) ?? []),
-        `unknown field "${unknown[1]}"`,
-      ]);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

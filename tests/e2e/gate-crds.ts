@@ -1,10 +1,10 @@
 // The published CRD schemas of the gates' kinds — Argo Rollouts' AnalysisTemplate (and the Rollout
 // of gates/README.md), Flagger's MetricTemplate and Canary — from their Go modules on the Go module proxy (tools/provision/go-modules.ts,
 // pinned by sha256), compiled with unknown fields refused as the API server's strict field
-// validation refuses them (scripts/istio-config.ts strictSchema). CEL rules are not run.
+// validation refuses them (scripts/istio-schemas.ts strictSchema). CEL rules are not run.
 import { Ajv } from "ajv";
 import { parseAllDocuments } from "yaml";
-import { strictSchema } from "../../scripts/istio-config.ts";
+import { strictSchema } from "../../scripts/istio-schemas.ts";
 import {
   type GoModulePin,
   goModuleFiles,

@@ -36,10 +36,10 @@ import {
   renderEnvoyFilter,
   renderWasmPlugin,
   toIstioPluginConfig,
-  validateManifests,
   WASM_TYPE,
   WASMPLUGIN_FILE,
 } from "../../scripts/istio-config.ts";
+import { validateManifests } from "../../scripts/istio-schemas.ts";
 import { freePort } from "../../tools/net.ts";
 import { mirroredByFormula } from "../support/sampling.ts";
 import {

@@ -3,7 +3,7 @@
 import type { ConfigId } from "./envoy.ts";
 import type { HostCallsPerRequest } from "./hostcalls.ts";
 import type { MicroProfile, MicroResult } from "./micro.ts";
-import type { Pinning } from "./tools.ts";
+import type { Pinning } from "./machine.ts";
 
 /** One throughput phase (wrk, closed loop). */
 export interface ThroughputPhase {

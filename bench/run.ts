@@ -98,7 +98,7 @@ import {
   type Pinning,
   readLatencies,
   run,
-} from "./tools.ts";
+} from "./machine.ts";
 
 const BENCH = join(REPO_ROOT, "bench");
 export const RESULTS_JSON = join(BENCH, "results.json");

@@ -23,7 +23,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, sep } from "node:path";
 import { after, describe, it } from "node:test";
 import { envoyBinary, skipReason } from "../support/envoy.ts";
-import { REPO_ROOT } from "../../tools/paths.ts";
+import {
+  RELEASE_WASM,
+  RELEASE_WASM_PATH,
+  REPO_ROOT,
+} from "../../tools/paths.ts";
 import { demoSummaries, summaryGaps } from "../host/demo-summary.ts";
 
 const copies: string[] = [];
@@ -71,10 +75,7 @@ function freshCopy(withBuild = false): string {
   utimesSync(join(dir, "package-lock.json"), new Date(0), new Date(0));
   if (withBuild) {
     mkdirSync(join(dir, "build"));
-    copyFileSync(
-      join(REPO_ROOT, "build", "mirror.wasm"),
-      join(dir, "build", "mirror.wasm"),
-    );
+    copyFileSync(RELEASE_WASM, join(dir, RELEASE_WASM_PATH));
   }
   return dir;
 }
@@ -110,7 +111,7 @@ function npmRun(cwd: string, script: string, ...args: string[]): Promise<Run> {
   });
 }
 
-const built = (dir: string) => existsSync(join(dir, "build", "mirror.wasm"));
+const built = (dir: string) => existsSync(join(dir, RELEASE_WASM_PATH));
 const SUGGESTION =
   'targets[0].percentge: unknown field (did you mean "percentage"?)';
 

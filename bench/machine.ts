@@ -1,6 +1,6 @@
-// The load tools and the machine: wrk (closed loop), oload (bench/oload.c, open loop) built with
-// cc, perf when present (Debian's, installed by tools/provision/debian.ts); CPU pinning, /proc/stat
-// and percentiles.
+// The machine the benchmark runs on and the load it drives: wrk (closed loop), oload
+// (bench/oload.c, open loop) built with cc, perf when present (Debian's, installed by
+// tools/provision/debian.ts); CPU pinning, /proc/stat and percentiles.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";

@@ -273,15 +273,12 @@ export class Envoy extends EnvoyProcess {
     cluster = DARK_CLUSTER,
     timeoutMs = 10_000,
   ): Promise<number> {
-    const ok = typeof check === "number" ? (v: number) => v === check : check;
-    let last = 0;
-    await waitFor(
-      () =>
-        `${this.name}: ${cluster} ${key} ${typeof check === "number" ? `= ${check}` : "to satisfy " + check.toString()} (now ${last})`,
-      async () => ok((last = (await this.countersOnce(cluster))[key] ?? 0)),
+    return this.waitForValue(
+      `${cluster} ${key}`,
+      async () => (await this.countersOnce(cluster))[key] ?? 0,
+      check,
       timeoutMs,
     );
-    return last;
   }
 
   /** `/stats/prometheus` as text. */
@@ -310,12 +307,22 @@ export class Envoy extends EnvoyProcess {
     check: number | ((v: number) => boolean),
     timeoutMs = 10_000,
   ): Promise<number> {
+    return this.waitForValue(name, () => this.stat(name), check, timeoutMs);
+  }
+
+  /** Reads `read` until its value equals `check` (a number) or satisfies it; the last value. */
+  private async waitForValue(
+    what: string,
+    read: () => Promise<number>,
+    check: number | ((v: number) => boolean),
+    timeoutMs: number,
+  ): Promise<number> {
     const ok = typeof check === "number" ? (v: number) => v === check : check;
     let last = 0;
     await waitFor(
       () =>
-        `${this.name}: ${name} ${typeof check === "number" ? `= ${check}` : "to satisfy " + check.toString()} (now ${last})`,
-      async () => ok((last = await this.stat(name))),
+        `${this.name}: ${what} ${typeof check === "number" ? `= ${check}` : "to satisfy " + check.toString()} (now ${last})`,
+      async () => ok((last = await read())),
       timeoutMs,
     );
     return last;

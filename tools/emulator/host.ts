@@ -30,7 +30,12 @@ import {
   WasmResult,
 } from "./abi.ts";
 import { type CallRequest, HttpCalls } from "./calls.ts";
-import { abiImports, type AbiHost, SIGNATURES } from "./imports.ts";
+import {
+  abiImports,
+  type AbiHost,
+  type LocalResponse,
+  SIGNATURES,
+} from "./imports.ts";
 import { linkImports } from "./link.ts";
 import { GuestMemory } from "./memory.ts";
 import { MetricTable } from "./metrics.ts";
@@ -608,13 +613,7 @@ export class Host implements AbiHost, ContextHost {
   }
 
   /** @internal */
-  sendLocalResponse(response: {
-    status: number;
-    details: Buffer;
-    body: Buffer;
-    headers: HeaderMap;
-    grpcStatus: number;
-  }): void {
+  sendLocalResponse(response: LocalResponse): void {
     const ctx = this.current();
     if (ctx?.kind === "stream") {
       ctx.stream.localResponse = {

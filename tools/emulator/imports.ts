@@ -47,6 +47,15 @@ export const SIGNATURES: Record<string, string> = {
   "wasi_snapshot_preview1.fd_write": "iiii:i",
 };
 
+/** A local reply as proxy_send_local_response gives it. */
+export interface LocalResponse {
+  status: number;
+  details: Buffer;
+  body: Buffer;
+  headers: HeaderMap;
+  grpcStatus: number;
+}
+
 /** What the imports ask of the host, one operation per ABI behaviour. */
 export interface AbiHost {
   readonly memory: GuestMemory;
@@ -79,13 +88,7 @@ export interface AbiHost {
   setTickPeriod(ms: number): number;
   setEffectiveContext(id: number): number;
   continueStream(type: number): number;
-  sendLocalResponse(response: {
-    status: number;
-    details: Buffer;
-    body: Buffer;
-    headers: HeaderMap;
-    grpcStatus: number;
-  }): void;
+  sendLocalResponse(response: LocalResponse): void;
   /** proc_exit: recorded, then unwinds the guest as a trap. */
   exit(code: number): never;
 }
@@ -93,6 +96,27 @@ export interface AbiHost {
 /** The implementations, by "module.name". */
 export function abiImports(h: AbiHost): Record<string, ImportFn> {
   const R = WasmResult;
+  /** Adds a value to a mutable map (`add`), or replaces every value of its key (`replace`). */
+  const setValue = (
+    op: "add" | "replace",
+    type: number,
+    kp: number,
+    kl: number,
+    vp: number,
+    vl: number,
+  ) => {
+    const what = `proxy_${op}_header_map_value`;
+    const key = h.memory.peek(kp, kl, what);
+    const value = h.memory.read(vp, vl, what);
+    if (key === null || value === null) return R.InvalidMemoryAccess;
+    const map = h.headerMap(type, true);
+    if (map === null) return R.BadArgument;
+    const name = key.toString("utf8");
+    if (op === "add") map.add(name, value);
+    else map.set(name, value);
+    h.mutated(type, op, name.toLowerCase(), value);
+    return R.Ok;
+  };
   return {
     // proxy_log(level, msg, len): logs at level; levels below the host's are dropped.
     "env.proxy_log": (level: number, ptr: number, len: number) => {
@@ -220,16 +244,7 @@ export function abiImports(h: AbiHost): Record<string, ImportFn> {
       kl: number,
       vp: number,
       vl: number,
-    ) => {
-      const key = h.memory.peek(kp, kl, "proxy_add_header_map_value");
-      const value = h.memory.read(vp, vl, "proxy_add_header_map_value");
-      if (key === null || value === null) return R.InvalidMemoryAccess;
-      const map = h.headerMap(type, true);
-      if (map === null) return R.BadArgument;
-      map.add(key.toString("utf8"), value);
-      h.mutated(type, "add", key.toString("utf8").toLowerCase(), value);
-      return R.Ok;
-    },
+    ) => setValue("add", type, kp, kl, vp, vl),
 
     // proxy_replace_header_map_value(type, key, len, value, len): removes every value of the
     // key, then appends (Envoy setCopy).
@@ -239,16 +254,7 @@ export function abiImports(h: AbiHost): Record<string, ImportFn> {
       kl: number,
       vp: number,
       vl: number,
-    ) => {
-      const key = h.memory.peek(kp, kl, "proxy_replace_header_map_value");
-      const value = h.memory.read(vp, vl, "proxy_replace_header_map_value");
-      if (key === null || value === null) return R.InvalidMemoryAccess;
-      const map = h.headerMap(type, true);
-      if (map === null) return R.BadArgument;
-      map.set(key.toString("utf8"), value);
-      h.mutated(type, "replace", key.toString("utf8").toLowerCase(), value);
-      return R.Ok;
-    },
+    ) => setValue("replace", type, kp, kl, vp, vl),
 
     // proxy_remove_header_map_value(type, key, len): removes every value of the key; Ok if
     // it was absent.

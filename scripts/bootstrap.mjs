@@ -6,7 +6,7 @@
 //   node scripts/bootstrap.mjs SCRIPT.ts [ARGS...]  then run `node --import tsx SCRIPT.ts ARGS...`
 //
 // The script parses its own arguments (and answers --help) before it builds anything; the ones
-// that need build/mirror.wasm build it then, only if it is missing or stale (scripts/build.ts).
+// that need build/mirror.wasm build it then, only if it is missing or stale (tools/build.ts).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { constants } from "node:os";
@@ -28,10 +28,20 @@ function upToDate() {
 if (!upToDate()) {
   const cmd = existsSync(lock) ? "ci" : "install";
   process.stderr.write(`bootstrap: installing npm packages (npm ${cmd})…\n`);
-  const r = spawnSync("npm", [cmd, "--no-audit", "--no-fund"], {
-    cwd: root,
-    stdio: ["ignore", 2, 2],
-  });
+  // The npm that runs this script (npm_execpath): under `npm run`, PATH starts with
+  // node_modules/.bin, where a dependency's own old npm (6.x, via @as-pect/cli) cannot read this
+  // lock file and would leave node_modules empty.
+  const viaNpm = /npm-cli\.js$/.test(process.env.npm_execpath ?? "");
+  const r = spawnSync(
+    viaNpm ? process.execPath : "npm",
+    [
+      ...(viaNpm ? [process.env.npm_execpath] : []),
+      cmd,
+      "--no-audit",
+      "--no-fund",
+    ],
+    { cwd: root, stdio: ["ignore", 2, 2] },
+  );
   if (r.error || r.status !== 0) {
     process.stderr.write(
       `bootstrap: npm ${cmd} failed (${r.error?.message ?? `exit ${r.status}`}); ` +

@@ -49,7 +49,7 @@ export interface NullWork {
   dispatchTo?: string;
   /**
    * with `dispatchTo`: also the filter's other host calls per mirror (a timestamp at the request,
-   * the live response and the dark answer, both `:status` reads, two histogram records)
+   * the live response and the dark answer, both answers' header maps, three histogram records)
    */
   verdictCalls?: boolean;
   /** the entry points to export (default: those of the release build/mirror.wasm) */

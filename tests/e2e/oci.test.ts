@@ -27,7 +27,7 @@ const TAG = "0.1.0";
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /**
- * skopeo (Debian's package) is installed on first use, as Envoy is (scripts/debian.ts); the cases
+ * skopeo (Debian's package) is installed on first use, as Envoy is (tools/provision/debian.ts); the cases
  * skip only where it can't be installed locally, and under CI nothing is skipped.
  */
 const skopeoTool = toolOrSkip("skopeo");

@@ -6,17 +6,12 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import http2 from "node:http2";
 import net from "node:net";
-import {
-  DARK_CLUSTER,
-  type Envoy,
-  h2request,
-  mapConcurrent,
-  promKey,
-  request,
-  scenario,
-  type Scope,
-  type Upstream,
-} from "./harness.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { type Envoy } from "../support/envoy.ts";
+import { h2request, mapConcurrent, request } from "../support/clients.ts";
+import { promKey } from "../support/stat-names.ts";
+import { scenario, type Scope } from "../support/scenario.ts";
+import { type Upstream } from "../support/upstream.ts";
 import { promLabels, series } from "../../scripts/metrics.ts";
 
 /** A gRPC-like h2c upstream: each call's grpc-status is chosen from its path's last segment. */

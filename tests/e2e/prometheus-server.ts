@@ -1,4 +1,4 @@
-// A real Prometheus for the e2e tests: Debian's `prometheus` (installed by scripts/debian.ts when
+// A real Prometheus for the e2e tests: Debian's `prometheus` (installed by tools/provision/debian.ts when
 // missing; under CI=true never skipped), started on loopback with a config written here — a
 // short scrape interval, the TSDB in a temporary directory, the gates' rules loaded — scraping
 // `/stats/prometheus` of the Envoys given. Prometheus cannot listen on port 0, so a free port is

@@ -7,7 +7,12 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { HeaderInput, Host, HttpCall, Stream } from "./emulator.ts";
+import type {
+  HeaderInput,
+  Host,
+  HttpCall,
+  Stream,
+} from "../../tools/emulator/index.ts";
 import { checkAfterEach, load, mirror, watched } from "./drive.ts";
 import { counter, flush, gauge, stat, total } from "./stats.ts";
 import { baselineInfoName, keysOf } from "../../scripts/metrics.ts";

@@ -76,7 +76,7 @@ export interface Target {
 /**
  * The targets of what mirroring costs the live path: throughput and p99 at a fixed rate of the
  * filter at 0% against plain Envoy and at 100% against native mirroring, RSS growth over a million
- * mirrored requests, the module within 64 KiB.
+ * mirrored requests, the module within its budget (RELEASE_WASM_BUDGET_KIB).
  */
 export function livePathTargets(r: MainResults, soak?: SoakResults): Target[] {
   const a = byId(r, "a");

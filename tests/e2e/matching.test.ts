@@ -6,7 +6,9 @@
 // label; live answers every request.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { DARK_CLUSTER, request, scenario } from "./harness.ts";
+import { DARK_CLUSTER } from "../support/envoy-config.ts";
+import { request } from "../support/clients.ts";
+import { scenario } from "../support/scenario.ts";
 
 scenario(
   "clusters: a name Envoy does not know is skipped for the next, every copy arrives, no dispatch failure",

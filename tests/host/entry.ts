@@ -8,21 +8,22 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+import { REPO_ROOT } from "../../tools/paths.ts";
 
 /** Compiles tests/host/`entry` into build/`wasm`; returns the module's path. */
 export function buildEntry(entry: string, wasm: string): string {
-  const out = join(ROOT, "build", wasm);
-  mkdirSync(join(ROOT, "build"), { recursive: true });
+  const out = join(REPO_ROOT, "build", wasm);
+  mkdirSync(join(REPO_ROOT, "build"), { recursive: true });
   // asc reads an asconfig.json in its working directory: tests/host has none, so only the
   // entry is compiled, with the filter's runtime and optimisation levels.
-  const config = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8"));
+  const config = JSON.parse(
+    readFileSync(join(REPO_ROOT, "asconfig.json"), "utf8"),
+  );
   const release = config.targets.release;
   const asc = spawnSync(
     process.execPath,
     [
-      join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
+      join(REPO_ROOT, "node_modules", "assemblyscript", "bin", "asc.js"),
       entry,
       "--runtime",
       config.options.runtime,

@@ -11,7 +11,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { LogLevel, type Host } from "./emulator.ts";
+import { LogLevel, type Host } from "../../tools/emulator/index.ts";
 import { checkAfterEach, load, mirror, watched } from "./drive.ts";
 import { rng, type Rng } from "./rng.ts";
 import { counter, stat } from "./stats.ts";

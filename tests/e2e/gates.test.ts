@@ -33,7 +33,7 @@ import {
   slug,
 } from "../../scripts/gates.ts";
 import { REPO_ROOT } from "../../tools/paths.ts";
-import { validateManifests } from "../../scripts/istio-config.ts";
+import { validateManifests } from "../../scripts/istio-schemas.ts";
 import {
   CHECKS,
   DEFAULT_OBJECTIVES,

@@ -54,7 +54,7 @@ it("the runtime's lists exist before any object the module makes when it starts:
   // AssemblyScript initializes the minimal runtime's lists where its allocator is first compiled;
   // a room whose start runs earlier (host.ts, which every room's abort pulls in) and allocates
   // would leave objects the collector cannot find, and the first collection would trap.
-  const { Host } = await import("./emulator.ts");
+  const { Host } = await import("../../tools/emulator/index.ts");
   for (const file of [WASM, WASM.replace(/\.wasm$/, ".debug.wasm")]) {
     const host = await Host.load(readFileSync(file), { rootId: "mirror" });
     assert.ok(

@@ -13,16 +13,18 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "fflate";
 import { ensureBuild } from "../tools/build.ts";
-import { RELEASE_WASM, shownPath, userPath } from "../tools/paths.ts";
+import {
+  RELEASE_WASM,
+  REPO_ROOT,
+  shownPath,
+  userPath,
+} from "../tools/paths.ts";
 import { Header } from "tar";
-
-/** Repository root (this file lives in `scripts/`). */
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /**
  * Media types of the compat variant (solo-io/wasm `spec/spec-compat.md`, read by Istio's

@@ -1,13 +1,17 @@
 // The published CRD schemas of the Gateway API kinds `npm run gateway` reads and writes: the
 // HTTPRoute (Gateway API's own CRD, from the Go module sigs.k8s.io/gateway-api) and Envoy
 // Gateway's EnvoyExtensionPolicy (from the Go module github.com/envoyproxy/gateway), each read
-// from the Go module proxy as a pinned zip checked by its sha256 (scripts/go-modules.ts), and
+// from the Go module proxy as a pinned zip checked by its sha256 (tools/provision/go-modules.ts), and
 // the Gateway API conformance suite's mirror routes (sigs.k8s.io/gateway-api/conformance).
-// Istio's WasmPlugin is checked by scripts/istio-config.ts against Istio's CRDs. Nothing of
+// Istio's WasmPlugin is checked by scripts/istio-schemas.ts against Istio's CRDs. Nothing of
 // theirs is committed here.
 import { parseAllDocuments } from "yaml";
-import { goModuleFiles, pinText, type GoModulePin } from "../go-modules.ts";
-import { strictSchema } from "../istio-config.ts";
+import {
+  goModuleFiles,
+  pinText,
+  type GoModulePin,
+} from "../../tools/provision/go-modules.ts";
+import { type JsonObject, strictSchema } from "../istio-schemas.ts";
 
 /** Gateway API, standard channel (the version Envoy Gateway v1.9.1 is built against). */
 export const GATEWAY_API: GoModulePin = {
@@ -54,9 +58,6 @@ export async function conformanceMirrorRoutes(): Promise<
     CONFORMANCE_MIRROR_ROUTES.map((f) => [f, files[`tests/${f}`]]),
   ) as Record<(typeof CONFORMANCE_MIRROR_ROUTES)[number], string>;
 }
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type JsonObject = { [k: string]: Json };
 
 /** A compiled validator: the schema errors of an object, as "path: message". */
 export type Check = (object: unknown) => string[];

@@ -6,11 +6,8 @@
 // itself, every output against its project's CRD schema.
 import { parseAllDocuments } from "yaml";
 import { checkPluginConfig } from "../plugin-config.ts";
-import {
-  findManifest,
-  loadManifests,
-  validateManifests,
-} from "../istio-config.ts";
+import { findManifest, loadManifests } from "../istio-config.ts";
+import { validateManifests } from "../istio-schemas.ts";
 import { gatewaySchemaErrors } from "./crds.ts";
 import {
   isHttpRoute,

@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { staticCluster } from "../../tools/envoy/config.ts";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { type Envoy } from "../support/envoy.ts";
 import { mapConcurrent, request } from "../support/clients.ts";
@@ -23,17 +24,8 @@ const V3 = "kitchen-v3";
 
 /** Adds a STATIC cluster `name` → 127.0.0.1:`port` to a rendered bootstrap. */
 function addCluster(name: string, port: number) {
-  return (b: Record<string, any>) => {
-    const dark = b.static_resources.clusters.find(
-      (c: { name: string }) => c.name === DARK_CLUSTER,
-    );
-    const c = structuredClone(dark);
-    c.name = name;
-    c.load_assignment.cluster_name = name;
-    c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value =
-      port;
-    b.static_resources.clusters.push(c);
-  };
+  return (b: Record<string, any>) =>
+    b.static_resources.clusters.push(staticCluster(name, port));
 }
 
 /** How many requests of `records` carried each value of header `name`. */

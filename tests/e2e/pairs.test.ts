@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import http2 from "node:http2";
 import net from "node:net";
+import { staticCluster } from "../../tools/envoy/config.ts";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { type Envoy } from "../support/envoy.ts";
 import { h2request, mapConcurrent, request } from "../support/clients.ts";
@@ -350,30 +351,9 @@ scenario(
         compare: { body: "json" },
       },
       mutate: (b) =>
-        b.static_resources.clusters.push({
-          name: "kitchen-base",
-          type: "STATIC",
-          connect_timeout: "1s",
-          load_assignment: {
-            cluster_name: "kitchen-base",
-            endpoints: [
-              {
-                lb_endpoints: [
-                  {
-                    endpoint: {
-                      address: {
-                        socket_address: {
-                          address: "127.0.0.1",
-                          port_value: base.port,
-                        },
-                      },
-                    },
-                  },
-                ],
-              },
-            ],
-          },
-        }),
+        b.static_resources.clusters.push(
+          staticCluster("kitchen-base", base.port),
+        ),
     });
     const paths = Array.from({ length: 30 }, (_, i) =>
       i % 10 === 9 ? `/orders/${i}/changed` : `/orders/${i}`,

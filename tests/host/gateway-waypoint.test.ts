@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { ISTIO } from "../../scripts/go-modules.ts";
+import { ISTIO } from "../support/istio-bootstrap.ts";
 import { renderAttachment } from "../../scripts/gateway/render.ts";
 import {
   pluginConfig,

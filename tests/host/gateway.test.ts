@@ -11,8 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseAllDocuments, stringify } from "yaml";
-import { REPO_ROOT } from "../../scripts/envoy.ts";
-import { goModuleFiles, ISTIO } from "../../scripts/go-modules.ts";
+import { REPO_ROOT } from "../../tools/paths.ts";
+import { goModuleFiles } from "../../tools/provision/go-modules.ts";
+import { ISTIO } from "../support/istio-bootstrap.ts";
 import {
   conformanceMirrorRoutes,
   ENVOY_GATEWAY,
@@ -34,7 +35,7 @@ import {
   translateRoute,
   type Implementation,
 } from "../../scripts/gateway/translate.ts";
-import { Host } from "./emulator.ts";
+import { Host } from "../../tools/emulator/index.ts";
 import { WASM } from "./drive.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -483,7 +484,7 @@ describe("cluster names", () => {
       "inbound-vip|9090|http|checkout-next.shop.svc.cluster.local",
       "outbound|9090||checkout-next.shop.svc.cluster.local",
     ]);
-    // The naming, from the Istio the project pins (scripts/go-modules.ts): BuildSubsetKey joins
+    // The naming, from the Istio the project pins (tests/support/istio-bootstrap.ts): BuildSubsetKey joins
     // direction, port, subset and hostname with "|"; a waypoint's cluster for a Service it
     // serves has direction inbound-vip and subset "http" (an HTTP port), and a route's
     // destination not served by the waypoint is outbound with the destination's subset.

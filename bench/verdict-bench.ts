@@ -6,10 +6,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { join } from "node:path";
-import { ensureEnvoy, REPO_ROOT } from "../scripts/envoy.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
+import { ensureEnvoy } from "../tools/provision/envoy.ts";
 import { DEFAULT_OBJECTIVES } from "../scripts/report/objectives.ts";
 import { WASM } from "./envoy.ts";
-import { commandVersion, cpuModel, loadAverage, median } from "./tools.ts";
+import { commandVersion, cpuModel, loadAverage, median } from "./machine.ts";
 import {
   CASES,
   caseById,

@@ -7,12 +7,19 @@
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import http from "node:http";
 import http2 from "node:http2";
-import net from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT } from "../scripts/envoy.ts";
 import { envoyStatName, envoyStatsConfig } from "../scripts/metrics.ts";
-import { EnvoyProcess, WASM } from "./envoy.ts";
+import {
+  httpListener,
+  staticBootstrap,
+  staticCluster,
+  wasmFilter,
+} from "../tools/envoy/config.ts";
+import type { EnvoyProcess } from "../tools/envoy/process.ts";
+import { freePort } from "../tools/net.ts";
+import { REPO_ROOT } from "../tools/paths.ts";
+import { benchEnvoy, WASM } from "./envoy.ts";
 import type { SideCounts, StartMessage } from "./verdict-upstream.ts";
 import {
   type Behaviour,
@@ -233,22 +240,10 @@ export function pluginOf(c: VerdictCase): Record<string, unknown> {
   };
 }
 
-const address = (port: number) => ({
-  socket_address: { address: "127.0.0.1", port_value: port },
-});
-
+/** A static cluster (no host when `port` is undefined), HTTP/2 to its upstream when `h2`. */
 function cluster(name: string, port: number | undefined, h2: boolean) {
   return {
-    name,
-    type: "STATIC",
-    connect_timeout: "1s",
-    load_assignment: {
-      cluster_name: name,
-      endpoints:
-        port === undefined
-          ? []
-          : [{ lb_endpoints: [{ endpoint: { address: address(port) } }] }],
-    },
+    ...staticCluster(name, port),
     ...(h2
       ? {
           typed_extension_protocol_options: {
@@ -277,86 +272,19 @@ export function bootstrapOf(
   if (c.darkHost !== "unknown_cluster")
     clusters.push(cluster(DARK, ports.dark, h2));
   if (c.baseline) clusters.push(cluster(BASELINE, ports.baseline, h2));
-  return {
-    stats_flush_interval: "1s",
-    stats_config: envoyStatsConfig(),
-    admin: { address: address(0) },
-    static_resources: {
-      listeners: [
-        {
-          name: "ingress",
-          address: address(0),
-          filter_chains: [
-            {
-              filters: [
-                {
-                  name: "envoy.filters.network.http_connection_manager",
-                  typed_config: {
-                    "@type":
-                      "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                    stat_prefix: "ingress",
-                    codec_type: "AUTO",
-                    // the client's x-request-id is the sampling key, and what the services hash
-                    preserve_external_request_id: true,
-                    route_config: {
-                      name: "local",
-                      virtual_hosts: [
-                        {
-                          name: "all",
-                          domains: ["*"],
-                          routes: [
-                            {
-                              match: { prefix: "/" },
-                              route: { cluster: LIVE, timeout: "15s" },
-                            },
-                          ],
-                        },
-                      ],
-                    },
-                    http_filters: [
-                      {
-                        name: "envoy.filters.http.wasm",
-                        typed_config: {
-                          "@type":
-                            "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                          config: {
-                            name: "mirror",
-                            root_id: "mirror",
-                            vm_config: {
-                              vm_id: "mirror",
-                              runtime: "envoy.wasm.runtime.v8",
-                              code: { local: { filename: WASM } },
-                            },
-                            failure_policy: "FAIL_RELOAD",
-                            reload_config: {
-                              backoff: { base_interval: "0.02s" },
-                            },
-                            configuration: {
-                              "@type":
-                                "type.googleapis.com/google.protobuf.StringValue",
-                              value: JSON.stringify(pluginOf(c)),
-                            },
-                          },
-                        },
-                      },
-                      {
-                        name: "envoy.filters.http.router",
-                        typed_config: {
-                          "@type":
-                            "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-                        },
-                      },
-                    ],
-                  },
-                },
-              ],
-            },
-          ],
-        },
-      ],
-      clusters,
-    },
-  };
+  return staticBootstrap({
+    extra: { stats_flush_interval: "1s", stats_config: envoyStatsConfig() },
+    listeners: [
+      httpListener({
+        name: "ingress",
+        action: { route: { cluster: LIVE, timeout: "15s" } },
+        httpFilters: [wasmFilter({ plugin: pluginOf(c), wasm: WASM })],
+        // the client's x-request-id is the sampling key, and what the services hash
+        manager: { preserve_external_request_id: true },
+      }),
+    ],
+    clusters,
+  });
 }
 
 /** The upstreams' process: one server per side, answering as verdict-service.ts says. */
@@ -404,14 +332,6 @@ class Upstreams {
 }
 
 /** A port on 127.0.0.1 nobody listens on (connections are refused). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 /** A gRPC request message: uncompressed, 2 bytes of protobuf. */
 const GRPC_MESSAGE = Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]);
 
@@ -610,14 +530,14 @@ export async function runCase(
       bodyKind: c.body,
       sides,
     });
-    if (c.darkHost === "refused") ports.dark = await closedPort();
-    envoy = await new EnvoyProcess(
+    if (c.darkHost === "refused") ports.dark = await freePort();
+    envoy = await benchEnvoy(
       `verdict-${c.id}`,
       o.envoy,
       bootstrapOf(c, ports as { live: number }),
       undefined,
-    ).start();
-    const port = await envoy.listenerPort("ingress");
+    );
+    const port = await envoy.portOf("ingress");
     const ids = Array.from({ length: requests }, (_, i) =>
       requestId(o.seed, i),
     );

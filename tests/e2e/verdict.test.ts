@@ -12,7 +12,7 @@ import {
   type RunResult,
   runCase,
 } from "../../bench/verdict.ts";
-import { envoyBinary, skipReason } from "./harness.ts";
+import { envoyBinary, skipReason } from "../support/envoy.ts";
 
 const SEED = 190_000;
 const REQUESTS = 1000;

@@ -120,17 +120,22 @@ export function httpListener(o: ListenerOptions) {
   };
 }
 
-/** A cluster of one endpoint on 127.0.0.1. */
-export function staticCluster(name: string, port: number) {
+/** A cluster of one endpoint on 127.0.0.1:`port`, or of none (no healthy host) without a port. */
+export function staticCluster(name: string, port?: number) {
   return {
     name,
     type: "STATIC",
     connect_timeout: "1s",
     load_assignment: {
       cluster_name: name,
-      endpoints: [
-        { lb_endpoints: [{ endpoint: { address: socketAddress(port) } }] },
-      ],
+      endpoints:
+        port === undefined
+          ? []
+          : [
+              {
+                lb_endpoints: [{ endpoint: { address: socketAddress(port) } }],
+              },
+            ],
     },
   };
 }

@@ -166,7 +166,7 @@ export class MirrorRoot {
     if (rootId != ROOT_ID) this.unknownRootId = rootId;
   }
 
-  onConfigure(configuration_size: u32): bool {
+  onConfigure(configurationSize: u32): bool {
     const unknown = this.unknownRootId;
     if (unknown !== null) {
       log(
@@ -180,8 +180,8 @@ export class MirrorRoot {
       return false;
     }
     let text = "";
-    if (configuration_size > 0) {
-      const buf = getBuffer(BUFFER_PLUGIN_CONFIGURATION, configuration_size);
+    if (configurationSize > 0) {
+      const buf = getBuffer(BUFFER_PLUGIN_CONFIGURATION, configurationSize);
       if (buf !== null) text = String.UTF8.decode(buf);
     }
     const res = parseConfig(text);
@@ -274,7 +274,7 @@ export class MirrorRoot {
   onHttpCallResponse(
     token: u32,
     headers: u32,
-    body_size: u32,
+    bodySize: u32,
     trailers: u32,
   ): void {
     const m = this.calls.get(token);
@@ -298,13 +298,13 @@ export class MirrorRoot {
       m.darkEndNs = now;
       st.record(Stat.DarkDuration, usBetween(m.darkStartNs, now));
     }
-    m.darkBytes = <u64>body_size;
+    m.darkBytes = <u64>bodySize;
     if (cfg.compareBody != BodyCompare.Off && !m.live.gone) {
       const json =
         cfg.compareBody == BodyCompare.Json ? this.pool.take(cfg) : null;
       m.darkJson = json;
       const digest = new BodyDigest(cfg, json);
-      if (body_size > 0) scanBody(BUFFER_CALL_RESPONSE_BODY, body_size, digest);
+      if (bodySize > 0) scanBody(BUFFER_CALL_RESPONSE_BODY, bodySize, digest);
       digest.finishInto(dark);
     }
     m.darkEnded();
@@ -456,10 +456,10 @@ export class MirrorStream {
     this.root = root;
   }
 
-  onRequestBody(body_buffer_length: usize, end_of_stream: bool): void {
+  onRequestBody(bodyLength: usize, endOfStream: bool): void {
     if (!this.assembling) return;
     const cfg = this.cfg!;
-    const len = <u32>body_buffer_length;
+    const len = <u32>bodyLength;
     if (len > 0) {
       if (<u64>this.bodyBytes + <u64>len > <u64>cfg.maxBodyBytes) {
         this.abandonAll(this.mirrors!, Stat.SkipBodyTooLarge);
@@ -484,11 +484,11 @@ export class MirrorStream {
       chunks.push(chunk);
       this.bodyBytes += <u32>chunk.byteLength;
     }
-    if (end_of_stream) this.finish();
+    if (endOfStream) this.finish();
     collectSometimes();
   }
 
-  onResponseHeaders(end_of_stream: bool): void {
+  onResponseHeaders(endOfStream: bool): void {
     // Read from the request's headers on, copies sent or not yet: a response may start (and even
     // end) before the request has (a streamed upload, a gRPC client stream).
     const live = this.live;
@@ -501,19 +501,19 @@ export class MirrorStream {
         cfg.compareBody == BodyCompare.Json ? this.root.pool.take(cfg) : null;
       live.body = new BodyDigest(cfg, json);
     }
-    if (end_of_stream) this.liveEnded();
+    if (endOfStream) this.liveEnded();
   }
 
-  onResponseBody(body_buffer_length: usize, end_of_stream: bool): void {
+  onResponseBody(bodyLength: usize, endOfStream: bool): void {
     const live = this.live;
     if (live === null || live.done) return;
-    live.bytes += <u64>body_buffer_length;
+    live.bytes += <u64>bodyLength;
     const b = live.body;
-    if (b !== null && body_buffer_length > 0 && !b.done()) {
+    if (b !== null && bodyLength > 0 && !b.done()) {
       // Hashed as it passes: the live response is never held.
-      scanBody(BUFFER_RESPONSE_BODY, <u32>body_buffer_length, b);
+      scanBody(BUFFER_RESPONSE_BODY, <u32>bodyLength, b);
     }
-    if (end_of_stream) this.liveEnded();
+    if (endOfStream) this.liveEnded();
     collectSometimes();
   }
 

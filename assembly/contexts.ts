@@ -590,12 +590,7 @@ export class MirrorStream {
       );
       if (root.dispatch(m, headers, body, now)) sent++;
     }
-    this.assembling = false;
-    this.pairs = EMPTY;
-    this.chunks = null;
-    this.bodyBytes = 0;
-    release(this.held);
-    this.held = 0;
+    this.dropRequest();
     this.comparing = sent > 0;
     this.live!.assembling = false;
     this.live!.dispatchNs = now;
@@ -636,6 +631,16 @@ export class MirrorStream {
     return out;
   }
 
+  /** The request is no longer assembled: its headers and body go, and their bytes back. */
+  dropRequest(): void {
+    this.assembling = false;
+    this.pairs = EMPTY;
+    this.chunks = null;
+    this.bodyBytes = 0;
+    release(this.held);
+    this.held = 0;
+  }
+
   /** None of this request's copies goes out: each counts `why` on its target. */
   abandonAll(mirrors: Mirror[], why: Stat): void {
     for (let i = 0; i < mirrors.length; i++) {
@@ -649,12 +654,7 @@ export class MirrorStream {
     }
     const live = this.live;
     if (live !== null) live.drop();
-    this.assembling = false;
-    this.pairs = EMPTY;
-    this.chunks = null;
-    this.bodyBytes = 0;
-    release(this.held);
-    this.held = 0;
+    this.dropRequest();
     this.mirrors = null;
     this.live = null;
     this.comparing = false;

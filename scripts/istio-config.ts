@@ -34,6 +34,7 @@ import {
   PLUGIN_CONFIG_FILE,
   readCheckedPluginConfig,
 } from "./plugin-config.ts";
+import { UsageError, nameOf, portOf, selectorOf } from "./k8s-args.ts";
 
 export const ISTIO_DIR = join(REPO_ROOT, "istio");
 export const ENVOY_CONFIG = PLUGIN_CONFIG_FILE;
@@ -477,39 +478,6 @@ Example:
     --image registry.example.com/proxy-wasm-mirror:0.1.0 | kubectl apply -f -
 Exit codes: 0 done, 1 a refused plugin config or a check failed, 2 bad arguments.
 `;
-
-class UsageError extends Error {}
-
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-function portOf(flag: string, text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 65535)
-    throw new UsageError(
-      `${flag}: must be a port number (1-65535), got "${text}"`,
-    );
-  return n;
-}
-
-function nameOf(flag: string, text: string, dotted = false): string {
-  const parts = dotted ? text.split(".") : [text];
-  if (parts.length > 2 || !parts.every((p) => NAME.test(p) && p.length <= 63))
-    throw new UsageError(
-      `${flag}: must be a Kubernetes name (lower-case letters, digits and -)${dotted ? ", optionally .NAMESPACE" : ""}, got "${text}"`,
-    );
-  return text;
-}
-
-function selectorOf(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of text.split(",")) {
-    const m = /^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$/.exec(pair);
-    if (!m)
-      throw new UsageError(`--selector: expected K=V[,K=V], got "${text}"`);
-    out[m[1]] = m[2];
-  }
-  return out;
-}
 
 /** Parses the command line (nothing is built or read before). */
 export function parseIstioArgs(argv: string[]) {

@@ -12,6 +12,7 @@ import { RELEASE_WASM, userPath } from "../../tools/paths.ts";
 import { imageSha256 } from "../istio-config.ts";
 import { renderRoutes, RenderError, type RenderOptions } from "./render.ts";
 import { IMPLEMENTATIONS, type Implementation } from "./translate.ts";
+import { UsageError, portOf, selectorOf } from "../k8s-args.ts";
 
 export const USAGE = `usage: npm run gateway -- FILE --implementation IMPL (--image REF | --http URL) [options]
 
@@ -43,19 +44,6 @@ RequestRedirect or ExtensionRef next to a RequestMirror, a RequestMirror on one 
 where the filter sees every host, percent and fraction together, anything Gateway API's CRD
 schema refuses. Exit codes: 0 done, 1 refused, 2 bad arguments.
 `;
-
-class UsageError extends Error {}
-
-function selectorOf(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of text.split(",")) {
-    const m = /^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$/.exec(pair);
-    if (!m)
-      throw new UsageError(`--selector: expected K=V[,K=V], got "${text}"`);
-    out[m[1]] = m[2];
-  }
-  return out;
-}
 
 /** Parses the command line (nothing is read before). */
 export function parseGatewayArgs(argv: string[]) {
@@ -122,12 +110,8 @@ export function parseGatewayArgs(argv: string[]) {
     throw new UsageError(
       "--waypoint goes with --implementation istio-waypoint",
     );
-  let port: number | undefined;
-  if (values.port !== undefined) {
-    port = Number(values.port);
-    if (!/^\d+$/.test(values.port) || port < 1 || port > 65535)
-      throw new UsageError(`--port: a port number, got "${values.port}"`);
-  }
+  const port =
+    values.port !== undefined ? portOf("--port", values.port) : undefined;
   return {
     help: false as const,
     file: userPath(positionals[0]),

@@ -22,12 +22,8 @@ import {
   shownPath,
   userPath,
 } from "../tools/paths.ts";
-import {
-  isObject,
-  type Json,
-  type JsonObject,
-  validateManifests,
-} from "./istio-schemas.ts";
+import { isObject, type Json, type JsonObject } from "../tools/json.ts";
+import { validateManifests } from "./istio-schemas.ts";
 import { buildWasmImage, hexOf } from "./oci.ts";
 import {
   checkPluginConfig,

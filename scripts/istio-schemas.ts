@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type TS from "typescript";
 import { parseAllDocuments } from "yaml";
+import { isObject, type Json, type JsonObject } from "../tools/json.ts";
 import { REPO_ROOT } from "../tools/paths.ts";
 import {
   type GoModulePin,
@@ -27,18 +28,6 @@ export const ISTIO_KINDS = [
   "extensions.istio.io/v1alpha1 WasmPlugin",
   "networking.istio.io/v1alpha3 EnvoyFilter",
 ];
-
-export type Json =
-  | null
-  | boolean
-  | number
-  | string
-  | Json[]
-  | { [k: string]: Json };
-export type JsonObject = { [k: string]: Json };
-
-export const isObject = (v: unknown): v is JsonObject =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 export interface CrdSchemas {
   source: string;

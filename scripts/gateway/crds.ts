@@ -11,7 +11,8 @@ import {
   pinText,
   type GoModulePin,
 } from "../../tools/provision/go-modules.ts";
-import { type JsonObject, strictSchema } from "../istio-schemas.ts";
+import type { JsonObject } from "../../tools/json.ts";
+import { strictSchema } from "../istio-schemas.ts";
 
 /** Gateway API, standard channel (the version Envoy Gateway v1.9.1 is built against). */
 export const GATEWAY_API: GoModulePin = {

@@ -17,9 +17,9 @@ import {
   routeWithNativeMirrorsOff,
   translateRoute,
   type Implementation,
-  type JsonObject,
   type Translation,
 } from "./translate.ts";
+import type { JsonObject } from "../../tools/json.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;

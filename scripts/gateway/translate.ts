@@ -5,6 +5,8 @@
 // plugin cannot carry but does not change which requests are copied (the rule's
 // RequestHeaderModifier when rules differ) is returned as a note.
 
+import { isObject, type Json, type JsonObject } from "../../tools/json.ts";
+
 /** Where the filter runs, which decides the dark cluster's name and the attachment. */
 export type Implementation = "envoy-gateway" | "istio" | "istio-waypoint";
 export const IMPLEMENTATIONS: readonly Implementation[] = [
@@ -23,13 +25,8 @@ export class Refusal extends Error {
   }
 }
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-export type JsonObject = { [k: string]: Json };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
-
-const isObject = (v: unknown): v is JsonObject =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The headers a copy loses by default (the plugin's default `headers.remove`). */
 export const DEFAULT_REMOVED_HEADERS = [

@@ -14,8 +14,8 @@ import {
   pluginConfig,
   translateRoute,
   type Implementation,
-  type JsonObject,
 } from "../../scripts/gateway/translate.ts";
+import type { JsonObject } from "../../tools/json.ts";
 import { checkPluginConfig } from "../../scripts/plugin-config.ts";
 import { addCluster } from "./gateway-envoy.ts";
 import { keepAliveAgent, mapConcurrent, request } from "../support/clients.ts";

@@ -6,14 +6,10 @@
 // fields are refused, as `kubectl apply` refuses them.
 import { join } from "node:path";
 import type TS from "typescript";
-import { parseAllDocuments } from "yaml";
-import { isObject, type Json, type JsonObject } from "../tools/json.ts";
+import { crdChecks, kindKey } from "../tools/crd-schemas.ts";
+import type { JsonObject } from "../tools/json.ts";
 import { REPO_ROOT } from "../tools/paths.ts";
-import {
-  type GoModulePin,
-  goModuleFiles,
-  pinText,
-} from "../tools/provision/go-modules.ts";
+import type { GoModulePin } from "../tools/provision/go-modules.ts";
 
 /** The Istio API release whose CRDs the manifests are checked against. */
 export const ISTIO_API_VERSION = "v1.31.4";
@@ -23,43 +19,15 @@ const ISTIO_API: GoModulePin = {
   sha256: "c438b1b5f156415528cc44d68c07aa0f2e5a9f38a7add74aba7b0235aac6ccd5",
 };
 const CRD_FILE = "kubernetes/customresourcedefinitions.gen.yaml";
-/** The kinds checked, as "apiVersion kind". */
-export const ISTIO_KINDS = [
-  "extensions.istio.io/v1alpha1 WasmPlugin",
-  "networking.istio.io/v1alpha3 EnvoyFilter",
-];
 
-export interface CrdSchemas {
-  source: string;
-  schemas: Record<string, JsonObject>;
-}
-
-let loaded: Promise<CrdSchemas> | undefined;
-
-/** The openAPIV3Schema of each kind in ISTIO_KINDS, from Istio's own CRD file. */
-export function istioCrdSchemas(): Promise<CrdSchemas> {
-  loaded ??= (async () => {
-    const text = (await goModuleFiles(ISTIO_API, [CRD_FILE]))[CRD_FILE];
-    const schemas: Record<string, JsonObject> = {};
-    for (const doc of parseAllDocuments(text)) {
-      const crd = doc.toJS() as any;
-      if (crd?.kind !== "CustomResourceDefinition") continue;
-      for (const v of crd.spec?.versions ?? []) {
-        const key = `${crd.spec.group}/${v.name} ${crd.spec.names.kind}`;
-        if (ISTIO_KINDS.includes(key))
-          schemas[key] = v.schema.openAPIV3Schema as JsonObject;
-      }
-    }
-    for (const k of ISTIO_KINDS)
-      if (!schemas[k])
-        throw new Error(`istio-schemas: ${CRD_FILE} has no ${k}`);
-    return {
-      source: `${pinText(ISTIO_API)}, ${CRD_FILE}`,
-      schemas,
-    };
-  })();
-  return loaded;
-}
+/** One check per Istio kind shipped here ("apiVersion kind"): the CRD's schema for the whole object. */
+const istioChecks = crdChecks({
+  "extensions.istio.io/v1alpha1 WasmPlugin": { pin: ISTIO_API, file: CRD_FILE },
+  "networking.istio.io/v1alpha3 EnvoyFilter": {
+    pin: ISTIO_API,
+    file: CRD_FILE,
+  },
+});
 
 // ---------------------------------------------------------------------------------------------
 // Validating manifests.
@@ -87,79 +55,6 @@ interface Model {
 }
 type ModelClass = new (data: unknown) => Model;
 
-const typeKey = (o: JsonObject) => `${String(o.apiVersion)} ${String(o.kind)}`;
-
-/**
- * A CRD's structural schema as the API server applies it: every object schema that lists its
- * properties and does not preserve unknown fields refuses others (strict field validation).
- */
-export function strictSchema(schema: Json): Json {
-  if (Array.isArray(schema)) return schema.map(strictSchema);
-  if (!isObject(schema)) return schema;
-  const out: JsonObject = {};
-  for (const [k, v] of Object.entries(schema))
-    out[k] =
-      k === "properties" && isObject(v)
-        ? Object.fromEntries(
-            Object.entries(v).map(([p, s]) => [p, strictSchema(s)]),
-          )
-        : k === "enum" || k === "required" || k === "default"
-          ? v
-          : strictSchema(v);
-  if (
-    isObject(schema.properties) &&
-    schema["x-kubernetes-preserve-unknown-fields"] !== true &&
-    schema.additionalProperties === undefined
-  )
-    out.additionalProperties = false;
-  return out;
-}
-
-let ajvValidators:
-  | Map<
-      string,
-      ((o: unknown) => boolean) & {
-        errors?: Array<{
-          instancePath: string;
-          message?: string;
-          keyword: string;
-          params: Record<string, unknown>;
-        }> | null;
-      }
-    >
-  | undefined;
-
-/** One compiled validator per Istio kind: the CRD's schema for the whole object. */
-async function istioValidators() {
-  if (ajvValidators) return ajvValidators;
-  const { default: Ajv } = await import("ajv");
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  // The OpenAPI formats these CRDs use, checked as the API server does.
-  ajv.addFormat("int32", {
-    type: "number",
-    validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
-  });
-  ajv.addFormat("date-time", (s: string) => !Number.isNaN(Date.parse(s)));
-  ajvValidators = new Map();
-  // Istio's published CRD schemas of the kinds shipped here (above).
-  const crds = await istioCrdSchemas();
-  for (const [key, crd] of Object.entries(crds.schemas)) {
-    const [apiVersion, kind] = key.split(" ");
-    const schema = strictSchema({
-      ...crd,
-      required: ["apiVersion", "kind", "metadata", "spec"],
-      properties: {
-        ...(crd.properties as JsonObject),
-        apiVersion: { type: "string", enum: [apiVersion] },
-        kind: { type: "string", enum: [kind] },
-        metadata: { type: "object" },
-      },
-    });
-    ajvValidators.set(key, ajv.compile(schema as object));
-  }
-  return ajvValidators;
-}
-
 /**
  * Schema errors of each object (keyed by label; an empty list when valid). Istio's kinds are
  * checked against Istio's published CRD schemas (above) with unknown fields
@@ -172,21 +67,14 @@ export async function validateManifests(
   items: { label: string; object: JsonObject }[],
 ): Promise<Map<string, string[]>> {
   const errors = new Map<string, string[]>(items.map((i) => [i.label, []]));
-  const istio = await istioValidators();
+  const istio = await istioChecks();
   const typed: { label: string; object: JsonObject; type: string }[] = [];
   for (const i of items) {
-    const key = typeKey(i.object);
+    const key = kindKey(i.object);
     const push = (...m: string[]) => errors.get(i.label)!.push(...m);
-    const validate = istio.get(key);
-    if (validate) {
-      if (!validate(i.object))
-        push(
-          ...(validate.errors ?? []).map((e) =>
-            e.keyword === "additionalProperties"
-              ? `${e.instancePath || "/"}: unknown field "${String(e.params.additionalProperty)}"`
-              : `${e.instancePath || "/"}: ${e.message}`,
-          ),
-        );
+    const check = istio.get(key);
+    if (check) {
+      push(...check.errors(i.object));
       typed.push({
         ...i,
         type: `{ apiVersion: string; kind: string; metadata: I${OBJECT_META.name}; spec: unknown }`,
@@ -242,7 +130,7 @@ async function strictFieldErrors(
   ];
   for (const m of new Set(
     items.flatMap((i) => {
-      const model = KUBERNETES_MODELS[typeKey(i.object)];
+      const model = KUBERNETES_MODELS[kindKey(i.object)];
       return model ? [model] : [];
     }),
   ))

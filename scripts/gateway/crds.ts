@@ -5,14 +5,12 @@
 // the Gateway API conformance suite's mirror routes (sigs.k8s.io/gateway-api/conformance).
 // Istio's WasmPlugin is checked by scripts/istio-schemas.ts against Istio's CRDs. Nothing of
 // theirs is committed here.
-import { parseAllDocuments } from "yaml";
+import { crdChecks, kindKey } from "../../tools/crd-schemas.ts";
+import type { JsonObject } from "../../tools/json.ts";
 import {
   goModuleFiles,
-  pinText,
   type GoModulePin,
 } from "../../tools/provision/go-modules.ts";
-import type { JsonObject } from "../../tools/json.ts";
-import { strictSchema } from "../istio-schemas.ts";
 
 /** Gateway API, standard channel (the version Envoy Gateway v1.9.1 is built against). */
 export const GATEWAY_API: GoModulePin = {
@@ -60,104 +58,34 @@ export async function conformanceMirrorRoutes(): Promise<
   ) as Record<(typeof CONFORMANCE_MIRROR_ROUTES)[number], string>;
 }
 
-/** A compiled validator: the schema errors of an object, as "path: message". */
-export type Check = (object: unknown) => string[];
-
-/** Where each kind's schema comes from, for messages and docs. */
-export const SCHEMA_SOURCES: Record<string, string> = {
-  "gateway.networking.k8s.io HTTPRoute": `${pinText(GATEWAY_API)}, ${HTTPROUTE_CRD}`,
-  "gateway.envoyproxy.io EnvoyExtensionPolicy": `${pinText(ENVOY_GATEWAY)}, ${EEP_CRD}`,
-};
-
-/** Every version's openAPIV3Schema of the one CRD in `text`, by "group/version Kind". */
-function crdSchemas(text: string): Record<string, JsonObject> {
-  const out: Record<string, JsonObject> = {};
-  for (const doc of parseAllDocuments(text)) {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const crd = doc.toJS() as any;
-    if (crd?.kind !== "CustomResourceDefinition") continue;
-    for (const v of crd.spec.versions)
-      out[`${crd.spec.group}/${v.name} ${crd.spec.names.kind}`] =
-        v.schema.openAPIV3Schema;
-  }
-  return out;
-}
-
-let compiled: Promise<Map<string, Check>> | undefined;
-
 /**
- * One validator per "apiVersion kind" (HTTPRoute v1 and v1beta1, EnvoyExtensionPolicy
- * v1alpha1): the CRD's structural schema with unknown fields refused, as the API server's
- * strict field validation refuses them. The CRDs' CEL rules (x-kubernetes-validations) are not
- * run; the translator checks those it relies on itself.
+ * One check per "apiVersion kind" (HTTPRoute v1 and v1beta1, EnvoyExtensionPolicy v1alpha1):
+ * the CRD's structural schema with unknown fields refused (tools/crd-schemas.ts). The CRDs' CEL
+ * rules are not run; the translator checks those it relies on itself.
  */
-export function gatewayValidators(): Promise<Map<string, Check>> {
-  compiled ??= (async () => {
-    const [api, eg] = await Promise.all([
-      goModuleFiles(GATEWAY_API, [HTTPROUTE_CRD]),
-      goModuleFiles(ENVOY_GATEWAY, [EEP_CRD]),
-    ]);
-    const { default: Ajv } = await import("ajv");
-    const ajv = new Ajv({ allErrors: true, strict: false });
-    // The OpenAPI formats these CRDs use, as the API server checks them.
-    ajv.addFormat("int32", {
-      type: "number",
-      validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
-    });
-    ajv.addFormat("int64", {
-      type: "number",
-      validate: (n: number) => Number.isInteger(n),
-    });
-    ajv.addFormat("date-time", (s: string) => !Number.isNaN(Date.parse(s)));
-    ajv.addFormat("byte", (s: string) => /^[A-Za-z0-9+/]*={0,2}$/.test(s));
-    const out = new Map<string, Check>();
-    for (const [key, crd] of Object.entries({
-      ...crdSchemas(api[HTTPROUTE_CRD]),
-      ...crdSchemas(eg[EEP_CRD]),
-    })) {
-      const [apiVersion, kind] = key.split(" ");
-      const validate = ajv.compile(
-        strictSchema({
-          ...crd,
-          required: ["apiVersion", "kind", "metadata", "spec"],
-          properties: {
-            ...(crd.properties as JsonObject),
-            apiVersion: { type: "string", enum: [apiVersion] },
-            kind: { type: "string", enum: [kind] },
-            metadata: { type: "object" },
-          },
-        }) as object,
-      );
-      out.set(key, (object) =>
-        validate(object)
-          ? []
-          : (validate.errors ?? []).map(
-              (e: {
-                keyword: string;
-                instancePath: string;
-                message?: string;
-                params: Record<string, unknown>;
-              }) =>
-                e.keyword === "additionalProperties"
-                  ? `${e.instancePath || "/"}: unknown field "${String(e.params.additionalProperty)}"`
-                  : `${e.instancePath || "/"}: ${e.message}`,
-            ),
-      );
-    }
-    return out;
-  })();
-  return compiled;
-}
+const gatewayChecks = crdChecks({
+  "gateway.networking.k8s.io/v1 HTTPRoute": {
+    pin: GATEWAY_API,
+    file: HTTPROUTE_CRD,
+  },
+  "gateway.networking.k8s.io/v1beta1 HTTPRoute": {
+    pin: GATEWAY_API,
+    file: HTTPROUTE_CRD,
+  },
+  "gateway.envoyproxy.io/v1alpha1 EnvoyExtensionPolicy": {
+    pin: ENVOY_GATEWAY,
+    file: EEP_CRD,
+  },
+});
 
 /** Schema errors of a Gateway API or Envoy Gateway object; throws for a kind with no schema here. */
 export async function gatewaySchemaErrors(
   object: JsonObject,
 ): Promise<string[]> {
-  const key = `${String(object.apiVersion)} ${String(object.kind)}`;
-  const check = (await gatewayValidators()).get(key);
+  const check = (await gatewayChecks()).get(kindKey(object));
   if (!check)
     throw new Error(
       `no published schema here for apiVersion ${String(object.apiVersion)} kind ${String(object.kind)}`,
     );
-  return check(object);
+  return check.errors(object);
 }

@@ -1,15 +1,9 @@
 // The published CRD schemas of the gates' kinds — Argo Rollouts' AnalysisTemplate (and the Rollout
 // of gates/README.md), Flagger's MetricTemplate and Canary — from their Go modules on the Go module proxy (tools/provision/go-modules.ts,
-// pinned by sha256), compiled with unknown fields refused as the API server's strict field
-// validation refuses them (scripts/istio-schemas.ts strictSchema). CEL rules are not run.
-import { Ajv } from "ajv";
-import { parseAllDocuments } from "yaml";
-import { strictSchema } from "../../scripts/istio-schemas.ts";
-import {
-  type GoModulePin,
-  goModuleFiles,
-  pinText,
-} from "../../tools/provision/go-modules.ts";
+// pinned by sha256), checked by tools/crd-schemas.ts (unknown fields refused as the API server's
+// strict field validation refuses them; CEL rules are not run).
+import { type CrdFile, crdChecks, kindKey } from "../../tools/crd-schemas.ts";
+import type { GoModulePin } from "../../tools/provision/go-modules.ts";
 
 /** Argo Rollouts, whose manifests/crds/ hold the AnalysisTemplate CRD. */
 export const ARGO_ROLLOUTS: GoModulePin = {
@@ -26,7 +20,7 @@ export const FLAGGER: GoModulePin = {
 };
 
 /** Where each kind's CRD is published, as "apiVersion kind". */
-export const GATE_CRDS: Record<string, { pin: GoModulePin; file: string }> = {
+export const GATE_CRDS: Record<string, CrdFile> = {
   "argoproj.io/v1alpha1 AnalysisTemplate": {
     pin: ARGO_ROLLOUTS,
     file: "manifests/crds/analysis-template-crd.yaml",
@@ -45,80 +39,14 @@ export const GATE_CRDS: Record<string, { pin: GoModulePin; file: string }> = {
   },
 };
 
-type Validate = ((o: unknown) => boolean) & {
-  errors?: Array<{
-    instancePath: string;
-    message?: string;
-    keyword: string;
-    params: Record<string, unknown>;
-  }> | null;
-};
-
-let loaded:
-  | Promise<Map<string, { validate: Validate; source: string }>>
-  | undefined;
-
-/** One compiled validator per kind, with where its schema came from. */
-export function gateValidators() {
-  loaded ??= (async () => {
-    const ajv = new Ajv({ allErrors: true, strict: false });
-    ajv.addFormat("int32", {
-      type: "number",
-      validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
-    });
-    ajv.addFormat("int64", { type: "number", validate: Number.isInteger });
-    ajv.addFormat("date-time", (s: string) => !Number.isNaN(Date.parse(s)));
-    // Flagger's CRD marks strings `format: string` and webhook addresses `format: url`.
-    ajv.addFormat("string", true);
-    ajv.addFormat("url", (s: string) => URL.canParse(s));
-    const out = new Map<string, { validate: Validate; source: string }>();
-    for (const [key, { pin, file }] of Object.entries(GATE_CRDS)) {
-      const [apiVersion, kind] = key.split(" ");
-      const [group, version] = apiVersion.split("/");
-      const text = (await goModuleFiles(pin, [file]))[file];
-      const crd = parseAllDocuments(text)
-        .map((d) => d.toJS() as Record<string, any>)
-        .find(
-          (d) =>
-            d?.kind === "CustomResourceDefinition" &&
-            d.spec?.group === group &&
-            d.spec?.names?.kind === kind,
-        );
-      const schema = crd?.spec?.versions?.find(
-        (v: { name: string }) => v.name === version,
-      )?.schema?.openAPIV3Schema;
-      if (!schema) throw new Error(`${pinText(pin)} ${file} has no ${key}`);
-      const strict = strictSchema({
-        ...schema,
-        required: ["apiVersion", "kind", "metadata", "spec"],
-        properties: {
-          ...schema.properties,
-          apiVersion: { type: "string", enum: [apiVersion] },
-          kind: { type: "string", enum: [kind] },
-          metadata: { type: "object" },
-        },
-      });
-      out.set(key, {
-        validate: ajv.compile(strict as object) as Validate,
-        source: `${pinText(pin)}, ${file}`,
-      });
-    }
-    return out;
-  })();
-  return loaded;
-}
+/** One compiled check per kind, with where its schema came from. */
+export const gateValidators = crdChecks(GATE_CRDS);
 
 /** The schema errors of one object (none: []); a kind without a published schema is an error. */
 export async function gateErrors(
-  object: Record<string, any>,
+  object: Record<string, unknown>,
 ): Promise<string[]> {
-  const key = `${object.apiVersion} ${object.kind}`;
-  const v = (await gateValidators()).get(key);
-  if (!v) return [`no published schema here for ${key}`];
-  if (v.validate(object)) return [];
-  return (v.validate.errors ?? []).map((e) =>
-    e.keyword === "additionalProperties"
-      ? `${e.instancePath || "/"}: unknown field "${String(e.params.additionalProperty)}"`
-      : `${e.instancePath || "/"}: ${e.message}`,
-  );
+  const key = kindKey(object);
+  const check = (await gateValidators()).get(key);
+  return check ? check.errors(object) : [`no published schema here for ${key}`];
 }

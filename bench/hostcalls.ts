@@ -18,10 +18,10 @@ import {
   symlinkSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Host } from "../tools/emulator/index.ts";
 import { REPO_ROOT } from "../tools/paths.ts";
+import { isMain } from "../tools/command.ts";
 
 /**
  * The "before" columns of bench/RESULTS.md: the build the targets of being close to native were
@@ -253,10 +253,7 @@ export function callsTable(
   return head + [...rows, totals].join("\n") + "\n";
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
+if (isMain(import.meta.url)) {
   const i = process.argv.indexOf("--before");
   const builds: Array<{ label: string; calls: HostCallsPerRequest }> = [];
   if (i > 0) {

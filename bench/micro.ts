@@ -22,7 +22,7 @@ import {
   readdirSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Host } from "../tools/emulator/index.ts";
 import {
@@ -35,6 +35,7 @@ import { REPO_ROOT } from "../tools/paths.ts";
 import { metricName } from "../scripts/metrics.ts";
 import { WASM } from "./envoy.ts";
 import { nullFilterWasm } from "./nullwasm.ts";
+import { isMain } from "../tools/command.ts";
 
 const RELEASE = WASM;
 
@@ -289,10 +290,7 @@ async function profiledLoop(wasm: string, kind: Kind): Promise<void> {
   for (let i = 0; i < 12; i++) await batch(wasm, kind, ids, 20_000, false);
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
+if (isMain(import.meta.url)) {
   const i = process.argv.indexOf("--loop");
   if (i > 0) {
     await profiledLoop(process.argv[i + 2], process.argv[i + 1] as Kind);

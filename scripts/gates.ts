@@ -4,8 +4,7 @@
 // rollout tool gates on the same expressions and the same numbers as `npm run report`. The tests
 // fail when a file in gates/ differs from this rendering of the default objectives.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { format } from "prettier";
 import { stringify } from "yaml";
@@ -43,6 +42,7 @@ import {
 } from "./report/promql.ts";
 import { DEFAULT_WINDOW, parseWindow } from "./report/prometheus.ts";
 import { limitText } from "./report/text.ts";
+import { isMain } from "../tools/command.ts";
 
 export const USAGE = `usage: npm run gates -- [--objectives FILE] [--window ${DEFAULT_WINDOW}] [--prometheus-address URL] [--out DIR]
 
@@ -487,9 +487,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
+if (isMain(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -4,9 +4,8 @@
 // check of it; checks the manifests committed in istio/ against Istio's and Kubernetes' published
 // schemas (unknown fields refused, as `kubectl apply` refuses them) and against envoy/config.json.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import { isDeepStrictEqual, parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
 import type * as Prettier from "prettier";
 import {
   Document,
@@ -31,6 +30,7 @@ import {
   readCheckedPluginConfig,
 } from "./plugin-config.ts";
 import { UsageError, nameOf, portOf, selectorOf } from "./k8s-args.ts";
+import { isMain, runCommand } from "../tools/command.ts";
 
 export const ISTIO_DIR = join(REPO_ROOT, "istio");
 export const ENVOY_CONFIG = PLUGIN_CONFIG_FILE;
@@ -678,17 +678,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (err: unknown) => {
-      process.stderr.write(
-        `istio: ${err instanceof Error ? err.message : String(err)}\n`,
-      );
-      process.exitCode = 1;
-    },
-  );
-}
+if (isMain(import.meta.url)) runCommand("istio", main);

@@ -13,9 +13,8 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "fflate";
 import { ensureBuild } from "../tools/build.ts";
 import {
@@ -25,6 +24,7 @@ import {
   userPath,
 } from "../tools/paths.ts";
 import { Header } from "tar";
+import { isMain } from "../tools/command.ts";
 
 /**
  * Media types of the compat variant (solo-io/wasm `spec/spec-compat.md`, read by Istio's
@@ -268,10 +268,7 @@ export function summaryLines(
   ];
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
+if (isMain(import.meta.url)) {
   try {
     main();
   } catch (err) {

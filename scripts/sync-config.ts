@@ -3,8 +3,6 @@
 // istio/envoyfilter.yaml (with the dark cluster named as Istio names it) — after the filter's own
 // check of it. The tests fail, naming this command, when a copy differs.
 import { readFileSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ensureBuild } from "../tools/build.ts";
 import { writeIstioManifests } from "./istio-config.ts";
 import { shownPath } from "../tools/paths.ts";
@@ -13,6 +11,7 @@ import {
   readCheckedPluginConfig,
   SHIPPED_ENVOY_CONFIGS,
 } from "./plugin-config.ts";
+import { isMain } from "../tools/command.ts";
 
 export const USAGE = `usage: npm run sync
 
@@ -57,9 +56,6 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
+if (isMain(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

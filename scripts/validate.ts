@@ -2,13 +2,12 @@
 // release build/mirror.wasm's on_configure, run in the host emulator — printing what the filter
 // says, as Envoy would log it. `npm start` and `npm run istio` run the same check first.
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
 import { ensureBuild } from "../tools/build.ts";
 import { shownPath, userPath } from "../tools/paths.ts";
 import { refusalLines } from "./config-message.ts";
 import { checkPluginConfig, PLUGIN_CONFIG_FILE } from "./plugin-config.ts";
+import { isMain } from "../tools/command.ts";
 
 export const USAGE = `usage: npm run validate -- [FILE...]
 
@@ -78,9 +77,6 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
+if (isMain(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

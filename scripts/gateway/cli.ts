@@ -3,8 +3,6 @@
 // mirrors turned to percent 0. See docs/gateway-api.md.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Document } from "yaml";
 import { ensureBuild } from "../../tools/build.ts";
@@ -13,6 +11,7 @@ import { imageSha256 } from "../istio-config.ts";
 import { renderRoutes, RenderError, type RenderOptions } from "./render.ts";
 import { IMPLEMENTATIONS, type Implementation } from "./translate.ts";
 import { UsageError, portOf, selectorOf } from "../k8s-args.ts";
+import { isMain, runCommand } from "../../tools/command.ts";
 
 export const USAGE = `usage: npm run gateway -- FILE --implementation IMPL (--image REF | --http URL) [options]
 
@@ -222,17 +221,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (err: unknown) => {
-      process.stderr.write(
-        `gateway: ${err instanceof Error ? err.message : String(err)}\n`,
-      );
-      process.exitCode = 1;
-    },
-  );
-}
+if (isMain(import.meta.url)) runCommand("gateway", main);

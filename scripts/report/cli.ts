@@ -2,8 +2,6 @@
 // added up) or from Prometheus (every sidecar, over a window), judges each target against the
 // dark version's objectives and prints the report as text or JSON; the exit code gates a
 // promotion pipeline (USAGE). `runReport` does the same for other scripts (the demo).
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { userPath } from "../../tools/paths.ts";
 import { adminUrl, DEFAULT_ADMIN, readAdmins } from "./admin.ts";
@@ -27,6 +25,7 @@ import {
 } from "./prometheus.ts";
 import { reportText } from "./text.ts";
 import { exitCodeOf, judgeTarget, type Verdict } from "./verdict.ts";
+import { isMain } from "../../tools/command.ts";
 
 /** What `--help` prints. */
 export const USAGE = `usage: npm run report -- [--admin URL]... [--target T] [--objectives FILE] [--json | --watch]
@@ -334,9 +333,6 @@ export async function main(
   return code;
 }
 
-if (
-  process.argv[1] &&
-  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
+if (isMain(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -12,6 +12,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as prettier from "prettier";
+import { isMain } from "../../tools/command.ts";
 
 /** One vector as tests/fixtures/gen-vectors.ts writes it. */
 interface Vector {
@@ -168,7 +169,7 @@ describe("shared sampling vectors", () => {
   return prettier.format(source, { ...options, filepath: SPEC_PATH });
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (isMain(import.meta.url)) {
   const source = await vectorsSpecSource();
   if (process.argv.includes("--check")) {
     let current = "";

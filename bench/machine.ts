@@ -135,6 +135,14 @@ export function stealShare(a: CoreTimes[], b: CoreTimes[]): number[] {
   );
 }
 
+/** This run's command as a user types it, for the results (an argument with a space quoted). */
+export function benchCommand(): string {
+  const args = process.argv
+    .slice(2)
+    .map((a) => (a.includes(" ") ? JSON.stringify(a) : a));
+  return "npm run bench" + (args.length ? ` -- ${args.join(" ")}` : "");
+}
+
 export function loadAverage(): number[] {
   return readFileSync("/proc/loadavg", "utf8")
     .split(" ")

@@ -81,6 +81,7 @@ import { curvePercentiles } from "./svg.ts";
 import { CASES } from "./verdict.ts";
 import { verdictBench } from "./verdict-bench.ts";
 import {
+  benchCommand,
   busyShare,
   stealShare,
   buildOload,
@@ -379,12 +380,7 @@ async function ab(): Promise<void> {
     );
     const result: AbResults = {
       date: new Date().toISOString(),
-      command:
-        "npm run bench -- " +
-        process.argv
-          .slice(2)
-          .map((a) => (a.includes(" ") ? JSON.stringify(a) : a))
-          .join(" "),
+      command: benchCommand(),
       reps: REPS,
       seconds: SECONDS,
       loadAverage: loadAverage(),
@@ -782,11 +778,7 @@ async function main(): Promise<void> {
 
     const results: MainResults = {
       date: new Date().toISOString(),
-      command:
-        "npm run bench" +
-        (process.argv.length > 2
-          ? " -- " + process.argv.slice(2).join(" ")
-          : ""),
+      command: benchCommand(),
       machine: {
         nproc: cpus().length,
         cpu: cpuModel(),

@@ -10,7 +10,13 @@ import { REPO_ROOT } from "../tools/paths.ts";
 import { ensureEnvoy } from "../tools/provision/envoy.ts";
 import { DEFAULT_OBJECTIVES } from "../scripts/report/objectives.ts";
 import { WASM } from "./envoy.ts";
-import { commandVersion, cpuModel, loadAverage, median } from "./machine.ts";
+import {
+  benchCommand,
+  commandVersion,
+  cpuModel,
+  loadAverage,
+  median,
+} from "./machine.ts";
 import {
   CASES,
   caseById,
@@ -98,12 +104,7 @@ export async function verdictBench(o: VerdictBenchOptions): Promise<void> {
   const minutes = (performance.now() - started) / 60_000;
   const section = renderSection({
     date: new Date().toISOString(),
-    command:
-      "npm run bench -- " +
-      process.argv
-        .slice(2)
-        .map((a) => (a.includes(" ") ? JSON.stringify(a) : a))
-        .join(" "),
+    command: benchCommand(),
     seed,
     requests,
     minutes,

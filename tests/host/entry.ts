@@ -1,7 +1,8 @@
 /**
  * Test entries: an AssemblyScript file of tests/host (`*-entry.ts`) that exposes one pure module
  * of assembly/ over raw pointers, compiled with asc into build/ with the filter's runtime and
- * optimisation levels (from asconfig.json), and instantiated with an abort that throws.
+ * optimisation levels (from asconfig.json), and instantiated with an abort that throws; bytes go
+ * in through its input buffer and text comes out through its output buffer.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -51,4 +52,37 @@ export function instantiate<T>(path: string): T {
     },
   });
   return instance.exports as unknown as T;
+}
+
+/** The buffers every entry exports. */
+export interface EntryExports {
+  memory: WebAssembly.Memory;
+  /** The input buffer, at least `len` bytes. */
+  inputBuffer(len: number): number;
+  outputBuffer(): number;
+}
+
+const decoder = new TextDecoder();
+
+/** An instance of an entry, with its buffers. */
+export class EntryGuest<T extends EntryExports> {
+  readonly x: T;
+
+  constructor(wasm: string) {
+    this.x = instantiate<T>(wasm);
+  }
+
+  /** Copies `data` into the input buffer; returns its address there. */
+  put(data: Uint8Array): number {
+    const ptr = this.x.inputBuffer(data.length);
+    new Uint8Array(this.x.memory.buffer, ptr, data.length).set(data);
+    return ptr;
+  }
+
+  /** The first `len` bytes of the output buffer, as UTF-8. */
+  text(len: number): string {
+    return decoder.decode(
+      new Uint8Array(this.x.memory.buffer, this.x.outputBuffer(), len),
+    );
+  }
 }

@@ -16,7 +16,7 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xxhash from "xxhash-wasm";
-import { buildEntry, instantiate } from "./entry.ts";
+import { buildEntry, EntryGuest, type EntryExports } from "./entry.ts";
 import { rng, type Rng } from "./rng.ts";
 
 let WASM = "";
@@ -262,10 +262,7 @@ function expectedDifference(live: Reference, dark: Reference): string {
 // ---------------------------------------------------------------------------------------------
 // The Wasm side
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  inputBuffer(len: number): number;
-  outputBuffer(): number;
+interface Exports extends EntryExports {
   setRules(len: number): number;
   reset(which: number): void;
   update(which: number, ptr: number, len: number): void;
@@ -292,26 +289,7 @@ const encoder = new TextEncoder();
 const JUNK = 16;
 const decoder = new TextDecoder();
 
-class Guest {
-  readonly x: Exports;
-
-  constructor() {
-    this.x = instantiate<Exports>(WASM);
-  }
-
-  /** Copies `data` into the input buffer; returns its address there. */
-  put(data: Uint8Array): number {
-    const ptr = this.x.inputBuffer(data.length);
-    new Uint8Array(this.x.memory.buffer, ptr, data.length).set(data);
-    return ptr;
-  }
-
-  text(len: number): string {
-    return decoder.decode(
-      new Uint8Array(this.x.memory.buffer, this.x.outputBuffer(), len),
-    );
-  }
-
+class Guest extends EntryGuest<Exports> {
   /** "" or the compile error. */
   setRules(patterns: string[]): string {
     const json = encoder.encode(JSON.stringify(patterns));
@@ -779,7 +757,7 @@ let h64: (data: Uint8Array, seed?: bigint) => bigint;
 
 before(async () => {
   WASM = buildEntry("jsondigest-entry.ts", "jsondigest-test.wasm");
-  guest = new Guest();
+  guest = new Guest(WASM);
   h64 = (await xxhash()).h64Raw;
 });
 
@@ -1045,7 +1023,7 @@ describe("jsondigest memory", () => {
       ["/a"],
       Array.from({ length: 32 }, (_, i) => "/**/k" + i),
     ]) {
-      const fresh = new Guest();
+      const fresh = new Guest(WASM);
       const json = encoder.encode(JSON.stringify(patterns));
       fresh.put(json);
       const spacing = fresh.x.measure(json.length, 20);

@@ -14,50 +14,34 @@
  */
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { buildEntry, instantiate } from "./entry.ts";
+import { buildEntry, EntryGuest, type EntryExports } from "./entry.ts";
 import { rng, type Rng } from "./rng.ts";
 
 let WASM = "";
 const SEED = Number(process.env.REGEX_SEED ?? 0x2e9e5eed);
 const PATTERNS = Number(process.env.REGEX_PATTERNS ?? 4000);
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  inputBuffer(len: number): number;
-  outputBuffer(): number;
+interface Exports extends EntryExports {
   compile(len: number): number;
   matches(len: number): number;
   memoryBytes(): number;
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
-class Guest {
-  readonly x: Exports;
-
-  constructor() {
-    this.x = instantiate<Exports>(WASM);
-  }
-
-  put(data: Uint8Array): number {
-    const ptr = this.x.inputBuffer(data.length);
-    new Uint8Array(this.x.memory.buffer, ptr, data.length).set(data);
-    return data.length;
-  }
-
+class Guest extends EntryGuest<Exports> {
   /** The program size, or the error. */
   compile(pattern: string): number | string {
-    const n = this.x.compile(this.put(encoder.encode(pattern)));
-    if (n > 0) return n;
-    return decoder.decode(
-      new Uint8Array(this.x.memory.buffer, this.x.outputBuffer(), -n),
-    );
+    const bytes = encoder.encode(pattern);
+    this.put(bytes);
+    const n = this.x.compile(bytes.length);
+    return n > 0 ? n : this.text(-n);
   }
 
   matches(value: string | Uint8Array): boolean {
     const bytes = typeof value === "string" ? encoder.encode(value) : value;
-    const r = this.x.matches(this.put(bytes));
+    this.put(bytes);
+    const r = this.x.matches(bytes.length);
     assert.notEqual(r, -1, "no pattern compiled");
     return r === 1;
   }
@@ -67,7 +51,7 @@ let guest: Guest;
 
 before(() => {
   WASM = buildEntry("regex-entry.ts", "regex-test.wasm");
-  guest = new Guest();
+  guest = new Guest(WASM);
 });
 
 /** The JavaScript reading of a pattern of the subset, or null when JavaScript refuses it. */

@@ -92,9 +92,10 @@ function byId(u: Upstream, id: string) {
 scenario(
   "bodies under the cap reach dark byte-exact: content-length and chunked, HTTP/1.1 and HTTP/2",
   async (s) => {
-    const live = await s.upstream("kitchen", { echo: true });
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({ live, dark, plugin });
+    const { live, dark, envoy } = await s.liveAndDark(
+      { plugin },
+      { live: { echo: true } },
+    );
     const sizes = [0, 1, 1000, 16_385, CAP - 1, CAP];
     const sent = new Map<string, Buffer>();
     for (const transport of transports)
@@ -152,9 +153,10 @@ scenario(
 scenario(
   "bodies over the cap are not mirrored; live still answers 200 with the full body",
   async (s) => {
-    const live = await s.upstream("kitchen", { echo: true });
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({ live, dark, plugin });
+    const { live, dark, envoy } = await s.liveAndDark(
+      { plugin },
+      { live: { echo: true } },
+    );
     const sizes = [CAP + 1, 300_000];
     let n = 0;
     for (const transport of transports)
@@ -193,9 +195,10 @@ scenario(
 );
 
 scenario("a live request reset before its end is not mirrored", async (s) => {
-  const live = await s.upstream("kitchen", { echo: true });
-  const dark = await s.upstream("kitchen-next");
-  const envoy = await s.envoy({ live, dark, plugin });
+  const { dark, envoy } = await s.liveAndDark(
+    { plugin },
+    { live: { echo: true } },
+  );
   // Half a chunked body, then the client goes away.
   await new Promise<void>((resolve) => {
     const req = http.request({

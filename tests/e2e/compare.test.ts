@@ -15,7 +15,12 @@ import {
 } from "../../scripts/report/admin.ts";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { type Envoy } from "../support/envoy.ts";
-import { mapConcurrent, type Reply, request } from "../support/clients.ts";
+import {
+  getEach,
+  mapConcurrent,
+  type Reply,
+  request,
+} from "../support/clients.ts";
 import { scenario, type Scope } from "../support/scenario.ts";
 import { statName } from "../support/stat-names.ts";
 import { waitFor } from "../../tools/wait.ts";
@@ -325,30 +330,21 @@ scenario(
   "a dark timeout is a status mismatch against the live status",
   async (s) => {
     const n = 8;
-    const live = await s.upstream("kitchen", { body: "burger" });
-    const dark = await s.upstream("kitchen-next", { mode: "hang" });
-    const envoy = await s.envoy({
-      live,
-      dark,
-      plugin: {
-        cluster: DARK_CLUSTER,
-        percentage: 100,
-        timeout_ms: 300,
-        compare: { body: true },
+    const { envoy } = await s.liveAndDark(
+      {
+        plugin: {
+          cluster: DARK_CLUSTER,
+          percentage: 100,
+          timeout_ms: 300,
+          compare: { body: true },
+        },
       },
-    });
-    const agent = s.agent(n);
-    await mapConcurrent(
-      Array.from({ length: n }, (_, i) => i),
-      n,
-      async (i) => {
-        const reply = await request(envoy.listenerPort, {
-          path: `/timeout/${i}`,
-          headers: { "x-request-id": randomUUID() },
-          agent,
-        });
-        assert.equal(reply.status, 200);
-      },
+      { live: { body: "burger" }, dark: { mode: "hang" } },
+    );
+    await getEach(
+      envoy.listenerPort,
+      Array.from({ length: n }, (_, i) => `/timeout/${i}`),
+      { concurrency: n, agent: s.agent(n) },
     );
     await envoy.waitForCounter("compared", n);
     const stats = await envoy.targetCounters();
@@ -408,15 +404,15 @@ scenario(
   "a live stream reset before its response (dark answered first, or after) leaves the comparison incomplete and nothing pending",
   async (s) => {
     const n = 8;
-    const live = await s.upstream("kitchen", { delayMs: 2_000 });
-    const dark = await s.upstream("kitchen-next", {
-      delayMs: 0,
-    });
-    const envoy = await s.envoy({
-      live,
-      dark,
-      plugin: { cluster: DARK_CLUSTER, percentage: 100, compare: {} },
-    });
+    const { dark, envoy } = await s.liveAndDark(
+      {
+        plugin: { cluster: DARK_CLUSTER, percentage: 100, compare: {} },
+      },
+      {
+        live: { delayMs: 2_000 },
+        dark: { delayMs: 0 },
+      },
+    );
     // Half the copies are answered before the client gives up (dark 0 ms, abort at 300 ms) ...
     await Promise.all(
       Array.from({ length: n / 2 }, (_, i) =>

@@ -165,19 +165,18 @@ for (const [name, c] of Object.entries(darkCases)) {
 scenario(
   "max_inflight: with dark never answering, copies beyond the cap are skipped as overloaded",
   async (s) => {
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next", { mode: "hang" });
-    const envoy = await s.envoy({
-      live,
-      dark,
-      concurrency: 1,
-      plugin: {
-        targets: [
-          { cluster: DARK_CLUSTER, percentage: 100, timeout_ms: 60_000 },
-        ],
-        max_inflight: 5,
+    const { dark, envoy } = await s.liveAndDark(
+      {
+        concurrency: 1,
+        plugin: {
+          targets: [
+            { cluster: DARK_CLUSTER, percentage: 100, timeout_ms: 60_000 },
+          ],
+          max_inflight: 5,
+        },
       },
-    });
+      { dark: { mode: "hang" } },
+    );
     const [latencies] = await liveLatencies(s, envoy, 12);
     assert.ok(Math.max(...latencies) < 1000);
     await dark.waitForCount(5);

@@ -10,7 +10,6 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { staticCluster } from "../../tools/envoy/config.ts";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { type Envoy } from "../support/envoy.ts";
 import { mapConcurrent, request } from "../support/clients.ts";
@@ -21,12 +20,6 @@ import { type Recorded } from "../support/upstream.ts";
 import { scenario, type Scope } from "../support/scenario.ts";
 
 const V3 = "kitchen-v3";
-
-/** Adds a STATIC cluster `name` → 127.0.0.1:`port` to a rendered bootstrap. */
-function addCluster(name: string, port: number) {
-  return (b: Record<string, any>) =>
-    b.static_resources.clusters.push(staticCluster(name, port));
-}
 
 /** How many requests of `records` carried each value of header `name`. */
 function countBy(records: Recorded[], name: string): Map<string, number> {
@@ -41,14 +34,10 @@ function countBy(records: Recorded[], name: string): Map<string, number> {
 scenario(
   "two dark targets receive exactly the same keyed users, and nothing else",
   async (s) => {
-    const live = await s.upstream("kitchen");
-    const next = await s.upstream("kitchen-next");
     const v3 = await s.upstream("kitchen-v3");
     const percentage = 30;
-    const envoy = await s.envoy({
-      live,
-      dark: next,
-      mutate: addCluster(V3, v3.port),
+    const { live, dark, envoy } = await s.liveAndDark({
+      clusters: { [V3]: v3.port },
       plugin: {
         targets: [
           { cluster: DARK_CLUSTER, percentage },
@@ -103,23 +92,23 @@ scenario(
         cluster,
       );
     }
-    await next.waitForCount(want);
+    await dark.waitForCount(want);
     await v3.waitForCount(want);
     await sleep(200);
     const expected = new Map(chosen.map((u) => [u, 2]));
-    for (const dark of [next, v3]) {
+    for (const target of [dark, v3]) {
       assert.deepEqual(
-        countBy(dark.records, "x-user-id"),
+        countBy(target.records, "x-user-id"),
         expected,
-        `${dark.name}: the formula's users, each GET and HEAD once`,
+        `${target.name}: the formula's users, each GET and HEAD once`,
       );
       assert.ok(
-        dark.records.every(
+        target.records.every(
           (r) =>
             ["GET", "HEAD"].includes(r.method) &&
             r.headers["x-shadow"] === "true",
         ),
-        `${dark.name}: only safe, marked copies`,
+        `${target.name}: only safe, marked copies`,
       );
     }
     assert.equal(live.records.length, reqs.length, "live got everything");
@@ -162,11 +151,7 @@ async function steadyLoad(s: Scope, envoy: Envoy): Promise<number> {
 }
 
 async function rateCapped(s: Scope, concurrency: number) {
-  const live = await s.upstream("kitchen");
-  const next = await s.upstream("kitchen-next");
-  const envoy = await s.envoy({
-    live,
-    dark: next,
+  const { live, dark, envoy } = await s.liveAndDark({
     concurrency,
     plugin: {
       targets: [{ cluster: DARK_CLUSTER, percentage: 100, max_rps: RATE }],
@@ -175,8 +160,8 @@ async function rateCapped(s: Scope, concurrency: number) {
   });
   const seconds = await steadyLoad(s, envoy);
   const c = await envoy.targetCounters();
-  await next.waitForCount(c.copies);
-  return { seconds, c, next, live };
+  await dark.waitForCount(c.copies);
+  return { seconds, c, next: dark, live };
 }
 
 scenario(

@@ -15,7 +15,6 @@ import {
   pluginConfig,
   translateRoute,
 } from "../../scripts/gateway/translate.ts";
-import { addCluster, theRoute } from "./gateway-envoy.ts";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { request } from "../support/clients.ts";
 import { scenario, type Scope } from "../support/scenario.ts";
@@ -23,6 +22,16 @@ import { type Recorded } from "../support/upstream.ts";
 
 /** The native mirror's cluster, beside the filter's dark one. */
 const NATIVE = "native-mirror";
+
+/**
+ * The rendered config's one route (prefix "/" to the live cluster), where Envoy Gateway and Istio
+ * put a rule's header modifier and mirrors.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function theRoute(b: Record<string, any>): Record<string, any> {
+  const hcm = b.static_resources.listeners[0].filter_chains[0].filters[0];
+  return hcm.typed_config.route_config.virtual_hosts[0].routes[0];
+}
 
 /** The conformance route's rule with the modifier (/mirror-and-modify-headers), as the suite ships it. */
 async function modifierRule() {
@@ -62,6 +71,7 @@ async function envoyWithModifier(
     dark,
     darkCluster: rendered?.cluster ?? DARK_CLUSTER,
     plugin: rendered?.plugin ?? { cluster: DARK_CLUSTER, percentage: 100 },
+    clusters: { [NATIVE]: native.port },
     mutate: (b) => {
       const route = theRoute(b);
       const opt = (h: { name: string; value: string }, action: string) => ({
@@ -85,7 +95,6 @@ async function envoyWithModifier(
           },
         },
       ];
-      addCluster(b, NATIVE, native.port);
     },
   });
   return { live, dark, native, envoy };

@@ -17,7 +17,6 @@ import {
 } from "../../scripts/gateway/translate.ts";
 import type { JsonObject } from "../../tools/json.ts";
 import { checkPluginConfig } from "../../scripts/plugin-config.ts";
-import { addCluster } from "./gateway-envoy.ts";
 import { keepAliveAgent, mapConcurrent, request } from "../support/clients.ts";
 import { scenario, type Scope } from "../support/scenario.ts";
 import { type Upstream } from "../support/upstream.ts";
@@ -60,10 +59,9 @@ async function gatewayEnvoy(
     dark: clusters[names[0]],
     darkCluster: names[0],
     plugin,
-    mutate: (b) => {
-      for (const name of names.slice(1))
-        addCluster(b, name, clusters[name].port);
-    },
+    clusters: Object.fromEntries(
+      names.slice(1).map((name) => [name, clusters[name].port]),
+    ),
   });
 }
 

@@ -172,23 +172,16 @@ for (const [name, maxBody, n] of [
   scenario(
     `${n} concurrent uploads held open just under ${name}: every live request served byte-exact, copies over the budget abandoned and counted, VM memory under its bound, no VM failure`,
     async (s) => {
-      const live = await s.upstream(LIVE_CLUSTER, {
-        body: (r) => `kitchen ${sha(r.body)}\n`,
-      });
-      const dark = await s.upstream(DARK_CLUSTER);
       const plugin: Record<string, unknown> = {
         cluster: DARK_CLUSTER,
         percentage: 100,
         max_inflight: 100_000,
       };
       if (maxBody !== DEFAULT_MAX_BODY) plugin.max_body_bytes = maxBody;
-      const envoy = await s.envoy({
-        live,
-        dark,
-        concurrency: WORKERS,
-        plugin,
-        mutate: unlimitedLive,
-      });
+      const { live, dark, envoy } = await s.liveAndDark(
+        { concurrency: WORKERS, plugin, mutate: unlimitedLive },
+        { live: { body: (r) => `kitchen ${sha(r.body)}\n` } },
+      );
       const size = maxBody - 1;
       let heldBuffered = 0;
       const { result: replies, memory } = await gaugePeaks(
@@ -382,12 +375,8 @@ async function sendAllSpellings(
 scenario(
   'the filter in edge mode ("strip") alone: no marker reaches live in any spelling Envoy passes ("-"/"_", any case), in headers or trailers, over HTTP/1.1 and HTTP/2; each copy carries only the filter\'s own marker',
   async (s) => {
-    const live = await s.upstream(LIVE_CLUSTER);
-    const dark = await s.upstream(DARK_CLUSTER);
     // Envoy's defaults: header names with "_" are allowed through; no native guard.
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { live, dark, envoy } = await s.liveAndDark({
       plugin: {
         cluster: DARK_CLUSTER,
         percentage: 100,
@@ -475,11 +464,7 @@ scenario(
 scenario(
   "method overrides: a GET carrying X-HTTP-Method-Override, X-Method-Override, X-HTTP-Method or ?_method naming an unsafe method is not mirrored by default; under a matching unsafe_paths rule it is",
   async (s) => {
-    const live = await s.upstream(LIVE_CLUSTER);
-    const dark = await s.upstream(DARK_CLUSTER);
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { live, dark, envoy } = await s.liveAndDark({
       plugin: {
         cluster: DARK_CLUSTER,
         percentage: 100,
@@ -639,17 +624,13 @@ scenario(
 scenario(
   "a config at the target maximum (64) applies over LDS and serves live traffic (every target counts every request); 65 targets are refused with the field and the reason",
   async (s) => {
-    const live = await s.upstream(LIVE_CLUSTER);
-    const dark = await s.upstream(DARK_CLUSTER);
     const targets = (n: number) =>
       Array.from({ length: n }, (_, i) => ({
         cluster: i === 0 ? DARK_CLUSTER : `${DARK_CLUSTER}-${i}`,
         percentage: i === 0 ? 100 : 10,
         match: i === 0 ? undefined : { path_prefix: `/t${i}/` },
       }));
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { envoy } = await s.liveAndDark({
       dynamicListener: true,
       expectFilterErrors: true,
       plugin: { cluster: DARK_CLUSTER, percentage: 100 },

@@ -136,11 +136,7 @@ for (const withAnnotations of [true, false])
         files[TEMPLATE],
         statsOptions(files[CONFIG_GO], withAnnotations ? annotations : {}),
       );
-      const live = await s.upstream("kitchen");
-      const dark = await s.upstream("kitchen-next");
-      const envoy = await s.envoy({
-        live,
-        dark,
+      const { envoy } = await s.liveAndDark({
         darkCluster: ISTIO_TARGET,
         plugin: {
           targets: [

@@ -5,19 +5,14 @@
 // method). Copies reach the dark upstream exactly for the requests that fit, counted under each
 // label; live answers every request.
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
-import { request } from "../support/clients.ts";
+import { getEach, orderPaths } from "../support/clients.ts";
 import { scenario } from "../support/scenario.ts";
 
 scenario(
   "clusters: a name Envoy does not know is skipped for the next, every copy arrives, no dispatch failure",
   async (s) => {
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { dark, envoy } = await s.liveAndDark({
       plugin: {
         targets: [
           {
@@ -29,20 +24,14 @@ scenario(
       },
     });
     const n = 12;
-    for (let i = 0; i < n; i++) {
-      const reply = await request(envoy.listenerPort, {
-        path: `/orders/${i}`,
-        headers: { "x-request-id": randomUUID() },
-      });
-      assert.equal(reply.status, 200);
-    }
+    await getEach(envoy.listenerPort, orderPaths(n));
     await dark.waitForCount(n);
     await envoy.waitForCounter("copies", n);
     const c = await envoy.targetCounters();
     assert.equal(c.dispatch_failures, 0);
     assert.deepEqual(
       dark.records.map((r) => r.path).sort(),
-      Array.from({ length: n }, (_, i) => `/orders/${i}`).sort(),
+      orderPaths(n).sort(),
     );
     // Each VM (2 workers) switched once, and said so.
     const switched = envoy.log
@@ -62,11 +51,7 @@ scenario(
 scenario(
   "labels and match: two targets on one cluster, each copy where its conditions fit, counted under its label",
   async (s) => {
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { live, dark, envoy } = await s.liveAndDark({
       plugin: {
         targets: [
           {
@@ -103,11 +88,7 @@ scenario(
     ];
     const want = { orders: 0, menu: 0 };
     for (const [path, headers, labels] of cases) {
-      const reply = await request(envoy.listenerPort, {
-        path,
-        headers: { "x-request-id": randomUUID(), ...headers },
-      });
-      assert.equal(reply.status, 200, path);
+      await getEach(envoy.listenerPort, [path], { headers });
       for (const l of labels) want[l as keyof typeof want]++;
     }
     const copies = want.orders + want.menu;

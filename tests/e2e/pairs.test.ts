@@ -6,10 +6,9 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import http2 from "node:http2";
 import net from "node:net";
-import { staticCluster } from "../../tools/envoy/config.ts";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { type Envoy } from "../support/envoy.ts";
-import { h2request, mapConcurrent, request } from "../support/clients.ts";
+import { getEach, h2request, orderPaths } from "../support/clients.ts";
 import { promKey } from "../support/stat-names.ts";
 import { scenario, type Scope } from "../support/scenario.ts";
 import { type Upstream } from "../support/upstream.ts";
@@ -215,13 +214,7 @@ for (const [what, reply] of [
       const live = await s.upstream("kitchen");
       const dark = await rawUpstream(s, "kitchen-next", reply);
       const envoy = await s.envoy({ live, dark });
-      for (let i = 0; i < 6; i++) {
-        const r = await request(envoy.listenerPort, {
-          path: `/orders/${i}`,
-          headers: { "x-request-id": randomUUID() },
-        });
-        assert.equal(r.status, 200);
-      }
+      await getEach(envoy.listenerPort, orderPaths(6));
       await envoy.waitForCounter("dark", 6);
       const c = await envoy.targetCounters();
       assert.equal(c["dark.reset"], 6, JSON.stringify(c));
@@ -241,17 +234,7 @@ scenario(
     const dark = await s.refusing("kitchen-next");
     const envoy = await s.envoy({ live, dark });
     const n = 20;
-    await mapConcurrent(
-      Array.from({ length: n }, (_, i) => i),
-      4,
-      async (i) => {
-        const r = await request(envoy.listenerPort, {
-          path: `/orders/${i}`,
-          headers: { "x-request-id": randomUUID() },
-        });
-        assert.equal(r.status, 200);
-      },
-    );
+    await getEach(envoy.listenerPort, orderPaths(n), { concurrency: 4 });
     await envoy.waitForCounter("dark.reset", n);
     const c = await envoy.targetCounters();
     assert.equal(c["pairs.dark_error"], n);
@@ -282,19 +265,12 @@ async function waitForHistogram(
 scenario(
   "the latency difference: a dark version 30 ms slower than live on each request lands between 25 and 40 ms in the slower histogram; a faster one in the faster histogram",
   async (s) => {
-    const live = await s.upstream("kitchen", { delayMs: 10 });
-    const dark = await s.upstream("kitchen-next", { delayMs: 40 });
-    const envoy = await s.envoy({ live, dark });
+    const { live, dark, envoy } = await s.liveAndDark(
+      {},
+      { live: { delayMs: 10 }, dark: { delayMs: 40 } },
+    );
     const n = 30;
-    const send = async () => {
-      for (let i = 0; i < n; i++) {
-        const r = await request(envoy.listenerPort, {
-          path: `/orders/${i}`,
-          headers: { "x-request-id": randomUUID() },
-        });
-        assert.equal(r.status, 200);
-      }
-    };
+    const send = () => getEach(envoy.listenerPort, orderPaths(n));
     await send();
     await waitForHistogram(envoy, "pair.slower", n);
     // d = dark end − live end over the same span: about 30 ms each time (this loaded machine's
@@ -320,7 +296,6 @@ scenario(
 scenario(
   "a baseline target: bodies with a random id field need no ignore list; a changed field is counted, in the candidate's pair comparisons only",
   async (s) => {
-    let n = 0;
     const body = (who: string) => (r: { path: string }) =>
       JSON.stringify({
         id: `${who}-${randomUUID()}`,
@@ -328,44 +303,31 @@ scenario(
         total: who === "next" && r.path.endsWith("/changed") ? 11 : 10,
       });
     const json = { "content-type": "application/json" };
-    const live = await s.upstream("kitchen", {
-      headers: json,
-      body: body("live"),
-    });
-    const dark = await s.upstream("kitchen-next", {
-      headers: json,
-      body: body("next"),
-    });
     const base = await s.upstream("kitchen-base", {
       headers: json,
       body: body("base"),
     });
-    const envoy = await s.envoy({
-      live,
-      dark,
-      plugin: {
-        targets: [
-          { cluster: DARK_CLUSTER, percentage: 100 },
-          { cluster: "kitchen-base", percentage: 100, baseline: true },
-        ],
-        compare: { body: "json" },
+    const { envoy } = await s.liveAndDark(
+      {
+        plugin: {
+          targets: [
+            { cluster: DARK_CLUSTER, percentage: 100 },
+            { cluster: "kitchen-base", percentage: 100, baseline: true },
+          ],
+          compare: { body: "json" },
+        },
+        clusters: { "kitchen-base": base.port },
       },
-      mutate: (b) =>
-        b.static_resources.clusters.push(
-          staticCluster("kitchen-base", base.port),
-        ),
-    });
+      {
+        live: { headers: json, body: body("live") },
+        dark: { headers: json, body: body("next") },
+      },
+    );
     const paths = Array.from({ length: 30 }, (_, i) =>
       i % 10 === 9 ? `/orders/${i}/changed` : `/orders/${i}`,
     );
-    for (const path of paths) {
-      const r = await request(envoy.listenerPort, {
-        path,
-        headers: { "x-request-id": randomUUID() },
-      });
-      assert.equal(r.status, 200);
-      n++;
-    }
+    await getEach(envoy.listenerPort, paths);
+    const n = paths.length;
     await envoy.waitForCounter("dark", n);
     await envoy.waitForCounter("dark", n, "kitchen-base");
     const next = await envoy.targetCounters();

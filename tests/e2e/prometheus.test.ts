@@ -114,36 +114,6 @@ const BEFORE = 90;
 
 const EXIT_OF = { pass: 0, fail: 1, "not enough data": 2 } as const;
 
-function staticCluster(name: string, port?: number) {
-  return {
-    name,
-    type: "STATIC",
-    connect_timeout: "1s",
-    load_assignment: {
-      cluster_name: name,
-      endpoints:
-        port === undefined
-          ? []
-          : [
-              {
-                lb_endpoints: [
-                  {
-                    endpoint: {
-                      address: {
-                        socket_address: {
-                          address: "127.0.0.1",
-                          port_value: port,
-                        },
-                      },
-                    },
-                  },
-                ],
-              },
-            ],
-    },
-  };
-}
-
 /** A Writable collecting what is written. */
 function sink(): Writable & { text: () => string } {
   const chunks: string[] = [];
@@ -339,14 +309,12 @@ else
         dark,
         darkCluster: "kitchen-healthy",
         plugin,
-        mutate: (b: Record<string, any>) => {
-          b.static_resources.clusters.push(
-            staticCluster("kitchen-slow", dark.port),
-            staticCluster("kitchen-failing", dark.port),
-            staticCluster("kitchen-few", dark.port),
-            staticCluster("kitchen-posts", dark.port),
-            staticCluster("kitchen-empty"),
-          );
+        clusters: {
+          "kitchen-slow": dark.port,
+          "kitchen-failing": dark.port,
+          "kitchen-few": dark.port,
+          "kitchen-posts": dark.port,
+          "kitchen-empty": undefined,
         },
       };
       const envoys = [

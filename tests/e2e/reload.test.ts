@@ -121,15 +121,11 @@ const ENVOY_REFUSAL_LINES = [
 scenario(
   "refused configs replacing a good one over listener updates: each rejected, the good one keeps mirroring, a later good one applies",
   async (s) => {
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next");
     const good = (marker: string) => ({
       targets: [{ cluster: DARK_CLUSTER, percentage: 100 }],
       marker: { value: marker },
     });
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { dark, envoy } = await s.liveAndDark({
       plugin: good("v1"),
       dynamicListener: true,
       drainTimeS: 1,

@@ -16,7 +16,7 @@ import { type Behaviour, type Recorded } from "../support/upstream.ts";
 import { freePort } from "../../tools/net.ts";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { type Envoy } from "../support/envoy.ts";
-import { mapConcurrent, request } from "../support/clients.ts";
+import { getEach, orderPaths } from "../support/clients.ts";
 import { reportCommand } from "../support/commands.ts";
 import { scenario, type Scope } from "../support/scenario.ts";
 import { statName } from "../support/stat-names.ts";
@@ -35,36 +35,29 @@ async function kitchens(
   n: number,
   concurrency = 2,
 ): Promise<Envoy> {
-  const live = await s.upstream("kitchen", { body: BODY, per: work });
-  const next = await s.upstream("kitchen-next", {
-    body: BODY,
-    ...dark,
-    per: (r) => ({ ...work(r), ...dark.per?.(r) }),
-  });
-  const envoy = await s.envoy({
-    live,
-    dark: next,
-    plugin: {
-      cluster: DARK_CLUSTER,
-      percentage: 100,
-      max_inflight: 1000,
-      compare: { status: "exact", body: true },
+  const { envoy } = await s.liveAndDark(
+    {
+      plugin: {
+        cluster: DARK_CLUSTER,
+        percentage: 100,
+        max_inflight: 1000,
+        compare: { status: "exact", body: true },
+      },
     },
-  });
-  const agent = s.agent(concurrency);
-  await mapConcurrent(
-    Array.from({ length: n }, (_, i) => i),
-    concurrency,
-    async (i) => {
-      const reply = await request(envoy.listenerPort, {
-        path: `/orders/${i}`,
-        headers: { "x-request-id": randomUUID() },
-        agent,
-      });
-      assert.equal(reply.status, 200);
-      assert.equal(reply.body.toString(), BODY);
+    {
+      live: { body: BODY, per: work },
+      dark: {
+        body: BODY,
+        ...dark,
+        per: (r) => ({ ...work(r), ...dark.per?.(r) }),
+      },
     },
   );
+  const replies = await getEach(envoy.listenerPort, orderPaths(n), {
+    concurrency,
+    agent: s.agent(concurrency),
+  });
+  for (const reply of replies) assert.equal(reply.body.toString(), BODY);
   await envoy.waitForCounter("compared", n);
   return envoy;
 }
@@ -270,50 +263,19 @@ scenario(
   },
 );
 
-/** A STATIC cluster `name` with one endpoint on 127.0.0.1:`port`. */
-const cluster = (name: string, port: number) => ({
-  name,
-  type: "STATIC",
-  connect_timeout: "1s",
-  load_assignment: {
-    cluster_name: name,
-    endpoints: [
-      {
-        lb_endpoints: [
-          {
-            endpoint: {
-              address: {
-                socket_address: { address: "127.0.0.1", port_value: port },
-              },
-            },
-          },
-        ],
-      },
-    ],
-  },
-});
-
 scenario(
   "a dead dark host (connection refused): errors fail, and there is no dark latency, in the report and the metrics",
   async (s) => {
-    const live = await s.upstream("kitchen", { body: BODY });
-    const next = await s.upstream("kitchen-next", { body: BODY });
     const port = await freePort();
-    const envoy = await s.envoy({
-      live,
-      dark: next,
-      plugin: { cluster: "kitchen-down", percentage: 100 },
-      mutate: (b) =>
-        b.static_resources.clusters.push(cluster("kitchen-down", port)),
-    });
+    const { dark: next, envoy } = await s.liveAndDark(
+      {
+        plugin: { cluster: "kitchen-down", percentage: 100 },
+        clusters: { "kitchen-down": port },
+      },
+      { live: { body: BODY }, dark: { body: BODY } },
+    );
     const n = 30;
-    for (let i = 0; i < n; i++) {
-      const reply = await request(envoy.listenerPort, {
-        path: `/orders/${i}`,
-        headers: { "x-request-id": randomUUID() },
-      });
-      assert.equal(reply.status, 200);
-    }
+    await getEach(envoy.listenerPort, orderPaths(n));
     await envoy.waitForCounter("dark", n, "kitchen-down");
     const r = await report(envoy);
     assert.equal(r.code, 1, r.text);
@@ -346,33 +308,28 @@ scenario(
     // Every answer carries a random id; the candidate changes one field in 1 order of 10.
     const ided = (burger: string) => (r: Recorded) =>
       JSON.stringify({ order: r.path, id: randomUUID(), burger });
-    const live = await s.upstream("kitchen", { body: ided("classic") });
-    const next = await s.upstream("kitchen-next", {
-      body: (r) =>
-        ided(/\/orders\/\d*9$/.test(r.path) ? "vegan" : "classic")(r),
-    });
     const base = await s.upstream("kitchen-base", { body: ided("classic") });
-    const envoy = await s.envoy({
-      live,
-      dark: next,
-      plugin: {
-        targets: [
-          { cluster: DARK_CLUSTER, percentage: 100 },
-          { cluster: "kitchen-base", percentage: 100, baseline: true },
-        ],
-        compare: { body: "json" },
+    const { envoy } = await s.liveAndDark(
+      {
+        plugin: {
+          targets: [
+            { cluster: DARK_CLUSTER, percentage: 100 },
+            { cluster: "kitchen-base", percentage: 100, baseline: true },
+          ],
+          compare: { body: "json" },
+        },
+        clusters: { "kitchen-base": base.port },
       },
-      mutate: (b) =>
-        b.static_resources.clusters.push(cluster("kitchen-base", base.port)),
-    });
+      {
+        live: { body: ided("classic") },
+        dark: {
+          body: (r) =>
+            ided(/\/orders\/\d*9$/.test(r.path) ? "vegan" : "classic")(r),
+        },
+      },
+    );
     const n = 60;
-    for (let i = 0; i < n; i++) {
-      const reply = await request(envoy.listenerPort, {
-        path: `/orders/${i}`,
-        headers: { "x-request-id": randomUUID() },
-      });
-      assert.equal(reply.status, 200);
-    }
+    await getEach(envoy.listenerPort, orderPaths(n));
     await envoy.waitForCounter("dark", n);
     await envoy.waitForCounter("dark", n, "kitchen-base");
     const r = await report(envoy);
@@ -425,20 +382,11 @@ scenario("an unreachable admin: exit 3 with a message", async () => {
 scenario(
   "a typo in the dark cluster's name: FAIL naming unknown_cluster after 3 requests, exit 1 (not 'not enough data')",
   async (s) => {
-    const live = await s.upstream("kitchen", { body: BODY });
-    const next = await s.upstream("kitchen-next", { body: BODY });
-    const envoy = await s.envoy({
-      live,
-      dark: next,
-      plugin: { cluster: "kitchen-nxet", percentage: 100 },
-    });
-    for (let i = 0; i < 3; i++) {
-      const reply = await request(envoy.listenerPort, {
-        path: `/orders/${i}`,
-        headers: { "x-request-id": randomUUID() },
-      });
-      assert.equal(reply.status, 200);
-    }
+    const { dark: next, envoy } = await s.liveAndDark(
+      { plugin: { cluster: "kitchen-nxet", percentage: 100 } },
+      { live: { body: BODY }, dark: { body: BODY } },
+    );
+    await getEach(envoy.listenerPort, orderPaths(3));
     await envoy.waitForCounter("dispatch_failures", 3, "kitchen-nxet");
     const cli = await reportCommand("--admin", adminOf(envoy), "--settle", "0");
     assert.equal(cli.code, 1, cli.stdout + cli.stderr);

@@ -7,6 +7,11 @@ import type http from "node:http";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { type Envoy } from "../support/envoy.ts";
 import { request, type RequestSpec } from "../support/clients.ts";
+import {
+  CREDENTIAL_HEADERS,
+  CREDENTIALS,
+  SAFE_METHODS,
+} from "../support/registry.ts";
 import { scenario } from "../support/scenario.ts";
 import { statName } from "../support/stat-names.ts";
 import { type Upstream } from "../support/upstream.ts";
@@ -49,15 +54,11 @@ async function settle(
 scenario(
   "POST, PUT, PATCH and DELETE never reach dark by default; GET, HEAD and OPTIONS do",
   async (s) => {
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { live, dark, envoy } = await s.liveAndDark({
       plugin: { targets: [{ cluster: DARK_CLUSTER, percentage: 100 }] },
     });
     const agent = s.agent(4);
-    const safe = ["GET", "HEAD", "OPTIONS"];
+    const safe = SAFE_METHODS;
     const unsafe = ["POST", "PUT", "PATCH", "DELETE"];
     for (let round = 0; round < 3; round++)
       for (const method of [...safe, ...unsafe]) {
@@ -84,11 +85,7 @@ scenario(
 );
 
 scenario("an unsafe_paths rule lets exactly its POSTs through", async (s) => {
-  const live = await s.upstream("kitchen");
-  const dark = await s.upstream("kitchen-next");
-  const envoy = await s.envoy({
-    live,
-    dark,
+  const { dark, envoy } = await s.liveAndDark({
     plugin: {
       targets: [{ cluster: DARK_CLUSTER, percentage: 100 }],
       unsafe_paths: [{ methods: ["POST"], path_prefix: "/catalog.Reader/" }],
@@ -147,14 +144,8 @@ interface CopyCase {
   mirrored?: boolean;
 }
 
-const credentials = {
-  authorization: "Bearer live-user-token",
-  "proxy-authorization": "Basic cHJveHk6c2VjcmV0",
-  cookie: "session=s3cr3t; theme=dark",
-  "x-forwarded-client-cert": "By=spiffe://cluster.local/ns/a/sa/b;Hash=abc",
-};
 const credentialsAbsent = Object.fromEntries(
-  Object.keys(credentials).map((k) => [k, ABSENT]),
+  CREDENTIAL_HEADERS.map((k) => [k, ABSENT]),
 );
 
 const copyCases: Record<string, CopyCase> = {
@@ -165,7 +156,7 @@ const copyCases: Record<string, CopyCase> = {
         host: "kitchen.example",
         "x-order-note": "extra pickles",
         te: "trailers",
-        ...credentials,
+        ...CREDENTIALS,
       },
       dark: {
         "x-shadow": "true",
@@ -179,7 +170,7 @@ const copyCases: Record<string, CopyCase> = {
         "x-shadow": ABSENT,
         host: "kitchen.example",
         te: "trailers",
-        ...credentials,
+        ...CREDENTIALS,
       },
     },
   "authority rewritten, headers added, custom removals": {
@@ -199,7 +190,7 @@ const copyCases: Record<string, CopyCase> = {
     send: {
       host: "kitchen.example",
       "x-order-note": "extra pickles",
-      ...credentials,
+      ...CREDENTIALS,
     },
     dark: {
       "x-shadow": "true",
@@ -208,7 +199,7 @@ const copyCases: Record<string, CopyCase> = {
       "x-recipe": "v2",
       "x-order-note": ABSENT,
       authorization: ABSENT,
-      cookie: credentials.cookie,
+      cookie: CREDENTIALS.cookie,
     },
     live: { "x-mirror-env": ABSENT, "x-order-note": "extra pickles" },
   },
@@ -266,11 +257,7 @@ function checkHeaders(
 
 for (const [name, c] of Object.entries(copyCases)) {
   scenario(`what dark received — ${name}`, async (s) => {
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { live, dark, envoy } = await s.liveAndDark({
       plugin: c.plugin,
       forwardClientCert: true,
     });

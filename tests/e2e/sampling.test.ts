@@ -271,11 +271,7 @@ scenario(
       { length: 120 },
       (_, i) => `user-${i}-${randomUUID().slice(0, 8)}`,
     );
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { dark, envoy } = await s.liveAndDark({
       plugin: {
         targets: [{ cluster: DARK_CLUSTER, percentage: pct }],
         sampling: { keys: ["header:x-user-id"], salt },
@@ -308,11 +304,7 @@ scenario(
     const pct = 50;
     const perUser = 4;
     const sessions = Array.from({ length: 120 }, () => randomUUID());
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { dark, envoy } = await s.liveAndDark({
       plugin: {
         targets: [{ cluster: DARK_CLUSTER, percentage: pct }],
         sampling: { keys: ["cookie:session"] },

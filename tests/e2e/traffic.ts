@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type http from "node:http";
-import { appendRegistry } from "../support/registry.ts";
+import { appendRegistry, SAFE_METHODS } from "../support/registry.ts";
 import { DARK_CLUSTER, type EnvoyOptions } from "../support/envoy-config.ts";
 import {
   type Behaviour,
@@ -54,7 +54,7 @@ export interface LiveRequest {
 }
 
 /** Safe methods are mirrored by default. */
-export const isSafe = (m: string) => ["GET", "HEAD", "OPTIONS"].includes(m);
+export const isSafe = (m: string) => SAFE_METHODS.includes(m);
 
 /**
  * `n` live requests tagged `tag`: mostly GETs (some with answers up to 256 KiB, some carrying

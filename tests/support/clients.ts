@@ -1,7 +1,9 @@
 /**
- * Downstream clients: one HTTP/1.1 request read whole, keep-alive agents, HTTP/2 prior-knowledge
- * sessions and requests, and a bounded-concurrency map for load.
+ * Downstream clients: one HTTP/1.1 request read whole, GETs that must be answered 200, keep-alive
+ * agents, HTTP/2 prior-knowledge sessions and requests, and a bounded-concurrency map for load.
  */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
 import { now } from "../../tools/wait.ts";
@@ -63,6 +65,34 @@ export function request(port: number, spec: RequestSpec = {}): Promise<Reply> {
       for (const c of spec.chunks) req.write(c);
       req.end();
     } else req.end(body);
+  });
+}
+
+/** `/orders/0` … `/orders/${n - 1}`. */
+export const orderPaths = (n: number): string[] =>
+  Array.from({ length: n }, (_, i) => `/orders/${i}`);
+
+/**
+ * GETs each of `paths` (`concurrency` at a time [1: one after another]), each with its own
+ * x-request-id and `headers`; asserts that every one was answered 200 and returns the replies.
+ */
+export function getEach(
+  port: number,
+  paths: readonly string[],
+  o: {
+    concurrency?: number;
+    agent?: http.Agent;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<Reply[]> {
+  return mapConcurrent(paths, o.concurrency ?? 1, async (path) => {
+    const reply = await request(port, {
+      path,
+      headers: { "x-request-id": randomUUID(), ...o.headers },
+      agent: o.agent,
+    });
+    assert.equal(reply.status, 200, path);
+    return reply;
   });
 }
 

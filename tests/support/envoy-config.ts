@@ -48,7 +48,9 @@ export interface EnvoyOptions {
   bootstrap?: object;
   /** A whole bootstrap as YAML or JSON text, used instead of rendering one. */
   configText?: string;
-  /** Edits the rendered bootstrap before it is written (extra clusters, protocol options...). */
+  /** More static clusters of a rendered config, by name: a port on 127.0.0.1, or undefined for none (no healthy host). */
+  clusters?: Record<string, number | undefined>;
+  /** Edits the rendered bootstrap before it is written (protocol options...). */
   mutate?: (bootstrap: Record<string, any>) => void;
   /**
    * Serve the listener through LDS from a file (`dynamic_resources.lds_config.path_config_source`)
@@ -99,6 +101,9 @@ export function renderEnvoyConfig(o: EnvoyOptions): Record<string, any> {
     clusters: [
       staticCluster(LIVE_CLUSTER, o.live.port),
       staticCluster(o.darkCluster ?? DARK_CLUSTER, o.dark.port),
+      ...Object.entries(o.clusters ?? {}).map(([name, port]) =>
+        staticCluster(name, port),
+      ),
     ],
   });
 }

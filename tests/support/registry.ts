@@ -81,14 +81,17 @@ export function registryKinds(): string[] {
     .map((f) => f.slice(0, -".jsonl".length));
 }
 
-/** Methods mirrored by default, and the headers the default `headers.remove` strips. */
+/** Methods mirrored by default. */
 export const SAFE_METHODS = ["GET", "HEAD", "OPTIONS"];
-export const CREDENTIAL_HEADERS = [
-  "authorization",
-  "proxy-authorization",
-  "cookie",
-  "x-forwarded-client-cert",
-];
+
+/** A value of each header the default `headers.remove` strips, as a client sends it. */
+export const CREDENTIALS: Record<string, string> = {
+  authorization: "Bearer live-user-token",
+  "proxy-authorization": "Basic cHJveHk6c2VjcmV0",
+  cookie: "session=s3cr3t; theme=dark",
+  "x-forwarded-client-cert": "By=spiffe://cluster.local/ns/a/sa/b;Hash=abc",
+};
+export const CREDENTIAL_HEADERS = Object.keys(CREDENTIALS);
 
 function parsedPlugin(plugin: unknown): Record<string, any> | undefined {
   try {

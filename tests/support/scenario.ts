@@ -15,7 +15,11 @@ import {
   spawnEnvoy,
   startEnvoy,
 } from "./envoy.ts";
-import type { EnvoyOptions } from "./envoy-config.ts";
+import {
+  DARK_CLUSTER,
+  type EnvoyOptions,
+  LIVE_CLUSTER,
+} from "./envoy-config.ts";
 import {
   appendRegistry,
   CREDENTIAL_HEADERS,
@@ -65,6 +69,20 @@ export class Scope {
     this.envoys.push(e);
     this.defer(() => e.stop());
     return e;
+  }
+
+  /**
+   * The usual case: a live upstream `kitchen` and a dark one `kitchen-next`, each with its
+   * behaviour, and an Envoy between them with options `o`.
+   */
+  async liveAndDark(
+    o: Omit<EnvoyOptions, "live" | "dark"> = {},
+    behaviours: { live?: Behaviour; dark?: Behaviour } = {},
+  ): Promise<{ live: Upstream; dark: Upstream; envoy: Envoy }> {
+    const live = await this.upstream(LIVE_CLUSTER, behaviours.live);
+    const dark = await this.upstream(DARK_CLUSTER, behaviours.dark);
+    const envoy = await this.envoy({ ...o, live, dark });
+    return { live, dark, envoy };
   }
 
   /** Spawns an Envoy that is expected to refuse its config (tracked for dumps and cleanup). */

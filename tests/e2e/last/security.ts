@@ -11,6 +11,7 @@ import { rmSync } from "node:fs";
 import test from "node:test";
 import {
   CREDENTIAL_HEADERS,
+  CREDENTIALS,
   readRegistry,
   RUN_DIR,
   SAFE_METHODS,
@@ -23,21 +24,10 @@ import { skipReason } from "../../support/envoy.ts";
 import { statName } from "../../support/stat-names.ts";
 import type { FaultRow } from "../traffic.ts";
 
-const credentials = {
-  authorization: "Bearer live-user-token",
-  "proxy-authorization": "Basic cHJveHk6c2VjcmV0",
-  cookie: "session=s3cr3t",
-  "x-forwarded-client-cert": "By=spiffe://cluster.local/ns/a/sa/b;Hash=abc",
-};
-
 scenario(
   "default config: no unsafe method and no credential header reaches dark (HTTP/1.1 and HTTP/2)",
   async (s) => {
-    const live = await s.upstream("kitchen");
-    const dark = await s.upstream("kitchen-next");
-    const envoy = await s.envoy({
-      live,
-      dark,
+    const { live, dark, envoy } = await s.liveAndDark({
       forwardClientCert: true,
       plugin: { targets: [{ cluster: DARK_CLUSTER, percentage: 100 }] },
     });
@@ -59,13 +49,13 @@ scenario(
       const r1 = await request(envoy.listenerPort, {
         method,
         path: `/orders/h1-${method}`,
-        headers: { "x-request-id": `h1-${method}`, ...credentials },
+        headers: { "x-request-id": `h1-${method}`, ...CREDENTIALS },
         body,
       });
       const r2 = await h2request(h2, {
         method,
         path: `/orders/h2-${method}`,
-        headers: { "x-request-id": `h2-${method}`, ...credentials },
+        headers: { "x-request-id": `h2-${method}`, ...CREDENTIALS },
         body: body ? Buffer.from(body) : undefined,
       });
       assert.ok(
@@ -95,7 +85,7 @@ scenario(
         );
     // Live got every credential, untouched.
     for (const r of live.records.filter((r) => r.method === "GET"))
-      for (const [h, v] of Object.entries(credentials))
+      for (const [h, v] of Object.entries(CREDENTIALS))
         assert.equal(r.headers[h], v, h);
   },
 );

@@ -303,26 +303,11 @@ scenario(
         total: who === "next" && r.path.endsWith("/changed") ? 11 : 10,
       });
     const json = { "content-type": "application/json" };
-    const base = await s.upstream("kitchen-base", {
-      headers: json,
-      body: body("base"),
+    const { envoy } = await s.withBaseline({
+      live: { headers: json, body: body("live") },
+      dark: { headers: json, body: body("next") },
+      base: { headers: json, body: body("base") },
     });
-    const { envoy } = await s.liveAndDark(
-      {
-        plugin: {
-          targets: [
-            { cluster: DARK_CLUSTER, percentage: 100 },
-            { cluster: "kitchen-base", percentage: 100, baseline: true },
-          ],
-          compare: { body: "json" },
-        },
-        clusters: { "kitchen-base": base.port },
-      },
-      {
-        live: { headers: json, body: body("live") },
-        dark: { headers: json, body: body("next") },
-      },
-    );
     const paths = Array.from({ length: 30 }, (_, i) =>
       i % 10 === 9 ? `/orders/${i}/changed` : `/orders/${i}`,
     );

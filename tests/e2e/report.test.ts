@@ -308,26 +308,14 @@ scenario(
     // Every answer carries a random id; the candidate changes one field in 1 order of 10.
     const ided = (burger: string) => (r: Recorded) =>
       JSON.stringify({ order: r.path, id: randomUUID(), burger });
-    const base = await s.upstream("kitchen-base", { body: ided("classic") });
-    const { envoy } = await s.liveAndDark(
-      {
-        plugin: {
-          targets: [
-            { cluster: DARK_CLUSTER, percentage: 100 },
-            { cluster: "kitchen-base", percentage: 100, baseline: true },
-          ],
-          compare: { body: "json" },
-        },
-        clusters: { "kitchen-base": base.port },
+    const { envoy } = await s.withBaseline({
+      live: { body: ided("classic") },
+      dark: {
+        body: (r) =>
+          ided(/\/orders\/\d*9$/.test(r.path) ? "vegan" : "classic")(r),
       },
-      {
-        live: { body: ided("classic") },
-        dark: {
-          body: (r) =>
-            ided(/\/orders\/\d*9$/.test(r.path) ? "vegan" : "classic")(r),
-        },
-      },
-    );
+      base: { body: ided("classic") },
+    });
     const n = 60;
     await getEach(envoy.listenerPort, orderPaths(n));
     await envoy.waitForCounter("dark", n);

@@ -36,6 +36,8 @@ import {
   type Upstream,
 } from "./upstream.ts";
 
+const BASELINE = "kitchen-base";
+
 /** Resources of one case, cleaned up in reverse order; dumped when the case fails. */
 export class Scope {
   private cleanups: Array<() => Promise<void> | void> = [];
@@ -83,6 +85,30 @@ export class Scope {
     const dark = await this.upstream(DARK_CLUSTER, behaviours.dark);
     const envoy = await this.envoy({ ...o, live, dark });
     return { live, dark, envoy };
+  }
+
+  /**
+   * liveAndDark with a baseline: a second live instance `kitchen-base` as the baseline target
+   * beside kitchen-next, bodies compared as JSON.
+   */
+  async withBaseline(
+    behaviours: { live?: Behaviour; dark?: Behaviour; base?: Behaviour } = {},
+  ): Promise<{ live: Upstream; dark: Upstream; base: Upstream; envoy: Envoy }> {
+    const base = await this.upstream(BASELINE, behaviours.base);
+    const { live, dark, envoy } = await this.liveAndDark(
+      {
+        plugin: {
+          targets: [
+            { cluster: DARK_CLUSTER, percentage: 100 },
+            { cluster: BASELINE, percentage: 100, baseline: true },
+          ],
+          compare: { body: "json" },
+        },
+        clusters: { [BASELINE]: base.port },
+      },
+      behaviours,
+    );
+    return { live, dark, base, envoy };
   }
 
   /** Spawns an Envoy that is expected to refuse its config (tracked for dumps and cleanup). */

@@ -11,6 +11,7 @@ import type {
   HeaderInput,
   Host,
   HttpCall,
+  HttpResponse,
   Stream,
 } from "../../tools/emulator/index.ts";
 import { checkAfterEach, load, mirror, watched } from "./drive.ts";
@@ -296,12 +297,20 @@ describe("gRPC answers, judged by their grpc-status", () => {
     body: "\0\0\0\0\x00",
     trailers: [["grpc-status", "0"]] as Array<[string, string]>,
   };
+  /** A call mirrored with `cfg`, live answering `live` and dark `dark`: the host after both. */
+  async function judged(
+    dark: HttpResponse,
+    live = ok,
+    cfg: object = config,
+  ): Promise<Host> {
+    const host = await mirror(cfg);
+    liveAnswer(call(host), 200, live);
+    host.respond(host.httpCalls[0], dark);
+    return host;
+  }
 
   it("dark grpc-status 14 in its trailers: a gRPC error, a dark_error pair, a status mismatch", async () => {
-    const host = await mirror(config);
-    const s = call(host);
-    liveAnswer(s, 200, ok);
-    host.respond(host.httpCalls[0], {
+    const host = await judged({
       status: 200,
       headers: GRPC,
       trailers: [
@@ -317,10 +326,7 @@ describe("gRPC answers, judged by their grpc-status", () => {
   });
 
   it("a trailers-only answer carries its grpc-status in its headers", async () => {
-    const host = await mirror(config);
-    const s = call(host);
-    liveAnswer(s, 200, ok);
-    host.respond(host.httpCalls[0], {
+    const host = await judged({
       status: 200,
       headers: [...GRPC, ["grpc-status", "14"]],
     });
@@ -329,10 +335,7 @@ describe("gRPC answers, judged by their grpc-status", () => {
   });
 
   it("grpc-status 0 on both sides: 2xx, both_ok, a match", async () => {
-    const host = await mirror(config);
-    const s = call(host);
-    liveAnswer(s, 200, ok);
-    host.respond(host.httpCalls[0], {
+    const host = await judged({
       status: 200,
       headers: GRPC,
       body: "\0\0\0\0\x00",
@@ -344,35 +347,33 @@ describe("gRPC answers, judged by their grpc-status", () => {
   });
 
   it("a gRPC answer without grpc-status is an error (gRPC's UNKNOWN)", async () => {
-    const host = await mirror(config);
-    const s = call(host);
-    liveAnswer(s, 200, ok);
-    host.respond(host.httpCalls[0], { status: 200, headers: GRPC, body: "x" });
+    const host = await judged({ status: 200, headers: GRPC, body: "x" });
     assert.equal(counter(host, stat(DARK, "dark.grpc_error")), 1);
   });
 
   it("live's own gRPC error, from its trailers, is a live_error pair", async () => {
-    const host = await mirror(config);
-    const s = call(host);
-    liveAnswer(s, 200, { ...ok, trailers: [["grpc-status", "13"]] });
-    host.respond(host.httpCalls[0], {
-      status: 200,
-      headers: GRPC,
-      trailers: [["grpc-status", "0"]],
-    });
+    const host = await judged(
+      {
+        status: 200,
+        headers: GRPC,
+        trailers: [["grpc-status", "0"]],
+      },
+      { ...ok, trailers: [["grpc-status", "13"]] },
+    );
     assert.equal(counter(host, stat(DARK, "live.grpc_error")), 1);
     assert.equal(pairs(host).live_error, 1);
   });
 
   it("grpc-status differs in class mode too; content types are matched in any case", async () => {
-    const host = await mirror({ ...config, compare: { status: "class" } });
-    const s = call(host);
-    liveAnswer(s, 200, ok);
-    host.respond(host.httpCalls[0], {
-      status: 200,
-      headers: [["content-type", "Application/GRPC+proto"]],
-      trailers: [["grpc-status", "4"]],
-    });
+    const host = await judged(
+      {
+        status: 200,
+        headers: [["content-type", "Application/GRPC+proto"]],
+        trailers: [["grpc-status", "4"]],
+      },
+      ok,
+      { ...config, compare: { status: "class" } },
+    );
     assert.equal(counter(host, stat(DARK, "dark.grpc_error")), 1);
     assert.equal(counter(host, stat(DARK, "compared.status_mismatch")), 1);
   });

@@ -205,19 +205,23 @@ scenario(
   { timeout: 240_000 },
 );
 
-/** Users sending `perUser` requests each, interleaved, every request with its own x-request-id. */
+/**
+ * Users sending `perUser` requests each (`path`, `headersOf` the user), interleaved, every request
+ * with its own x-request-id.
+ */
 async function sendPerUser(
   s: Scope,
   envoy: Envoy,
   users: readonly string[],
   perUser: number,
   headersOf: (user: string) => Record<string, string>,
+  path: (user: string) => string = () => "/orders/mine",
 ): Promise<void> {
   const agent = s.agent(8);
   const sends = Array.from({ length: perUser }, () => users).flat();
   await mapConcurrent(sends, 16, async (user) => {
     const reply = await request(envoy.listenerPort, {
-      path: "/orders/mine",
+      path: path(user),
       headers: { ...headersOf(user), "x-request-id": randomUUID() },
       agent,
     });
@@ -311,19 +315,14 @@ scenario(
       },
     });
     // The session is identified on the dark side by a path token: cookies never leave for dark.
-    const agent = s.agent(8);
-    const sends = Array.from({ length: perUser }, () => sessions).flat();
-    await mapConcurrent(sends, 16, async (sid) => {
-      const reply = await request(envoy.listenerPort, {
-        path: `/orders/mine?sid=${sid}`,
-        headers: {
-          cookie: `theme=dark; session=${sid}; lang=en`,
-          "x-request-id": randomUUID(),
-        },
-        agent,
-      });
-      assert.equal(reply.status, 200);
-    });
+    await sendPerUser(
+      s,
+      envoy,
+      sessions,
+      perUser,
+      (sid) => ({ cookie: `theme=dark; session=${sid}; lang=en` }),
+      (sid) => `/orders/mine?sid=${sid}`,
+    );
     const expected =
       sessions.filter((sid) => mirroredByFormula(salt, sid, pct)).length *
       perUser;

@@ -17,12 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { gzipSync } from "fflate";
 import { ensureBuild } from "../tools/build.ts";
-import {
-  RELEASE_WASM,
-  REPO_ROOT,
-  shownPath,
-  userPath,
-} from "../tools/paths.ts";
+import { RELEASE_WASM, repoText, shownPath, userPath } from "../tools/paths.ts";
 import { Header } from "tar";
 import { isMain } from "../tools/command.ts";
 
@@ -44,7 +39,7 @@ export const PLUGIN_FILE = "plugin.wasm";
 export const VARIANT_ANNOTATION = { "module.wasm.image/variant": "compat" };
 /** The tag written into index.json: the package version. */
 export const DEFAULT_TAG = (
-  JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
+  JSON.parse(repoText("package.json")) as {
     version: string;
   }
 ).version;

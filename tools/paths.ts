@@ -1,8 +1,8 @@
 /**
- * Where things are: the repository, the release module, the cache of what is fetched on first
+ * Where things are: the repository and its files, the release module, the cache of what is fetched on first
  * use, a command on PATH, and paths as a user typed them or should read them.
  */
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import {
   delimiter,
   dirname,
@@ -15,6 +15,10 @@ import { fileURLToPath } from "node:url";
 
 /** The repository root (this file lives in `tools/`). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** A file of the repository (`path` relative to its root), as text. */
+export const repoText = (path: string): string =>
+  readFileSync(join(REPO_ROOT, path), "utf8");
 
 /** The release module as Envoy configs name it: relative to the repository root. */
 export const RELEASE_WASM_PATH = "build/mirror.wasm";

@@ -27,6 +27,7 @@ import {
   RELEASE_WASM,
   RELEASE_WASM_PATH,
   REPO_ROOT,
+  repoText,
 } from "../../tools/paths.ts";
 import { demoSummaries, summaryGaps } from "../host/demo-summary.ts";
 
@@ -117,7 +118,7 @@ const SUGGESTION =
 
 /** Every npm script a user runs (the install hook aside), from package.json. */
 const SCRIPTS = Object.keys(
-  JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).scripts,
+  JSON.parse(repoText("package.json")).scripts,
 ).filter((s) => s !== "postinstall");
 
 describe("on a fresh clone, --help and bad arguments are answered before any build", () => {

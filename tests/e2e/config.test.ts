@@ -14,7 +14,7 @@ import {
 } from "../support/envoy-config.ts";
 import { envoyBinary, skipReason, validateConfig } from "../support/envoy.ts";
 import { PINNED_ENVOY_VERSION } from "../../tools/provision/envoy.ts";
-import { REPO_ROOT } from "../../tools/paths.ts";
+import { REPO_ROOT, repoText } from "../../tools/paths.ts";
 import { request } from "../support/clients.ts";
 import { scenario } from "../support/scenario.ts";
 import {
@@ -90,7 +90,7 @@ for (const { yaml, plugin } of SHIPPED_ENVOY_CONFIGS) {
 }
 
 test("the README's Envoy snippet is envoy/envoy.yaml's wasm filter, and its demo line names envoy/config.json's share and key", () => {
-  const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+  const readme = repoText("README.md");
   const block =
     /The filter's part of an Envoy config:\n\n```yaml\n([\s\S]*?)```/.exec(
       readme,
@@ -171,7 +171,7 @@ test("every shipped Envoy config carries the filter's stats_config (scripts/metr
 });
 
 test("envoy/envoy.yaml carries the docker run command of the pinned version", () => {
-  const yaml = readFileSync(join(REPO_ROOT, "envoy", "envoy.yaml"), "utf8");
+  const yaml = repoText("envoy/envoy.yaml");
   assert.match(
     yaml,
     new RegExp(

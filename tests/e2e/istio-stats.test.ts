@@ -6,8 +6,6 @@
 // scripts/metrics.ts under its family with its labels in /stats/prometheus, the latency buckets,
 // the stats matcher keeping them. Without the annotations, the same Envoy shows no labels.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import test from "node:test";
 import { parseAllDocuments } from "yaml";
 import {
@@ -29,7 +27,7 @@ import {
 } from "../../scripts/metrics.ts";
 import { mapConcurrent, request } from "../support/clients.ts";
 import { promKey } from "../support/stat-names.ts";
-import { REPO_ROOT } from "../../tools/paths.ts";
+import { repoText } from "../../tools/paths.ts";
 import { scenario } from "../support/scenario.ts";
 import { waitFor } from "../../tools/wait.ts";
 
@@ -45,9 +43,7 @@ const golden = (name: string) =>
     .stats_config;
 
 /** The live example's pod annotations, as shipped. */
-const kitchen = parseAllDocuments(
-  readFileSync(join(REPO_ROOT, "istio", "kitchen.yaml"), "utf8"),
-)
+const kitchen = parseAllDocuments(repoText("istio/kitchen.yaml"))
   .map((d) => d.toJS() as Record<string, any>)
   .find((d) => d.kind === "Deployment")!;
 const annotations: Record<string, string> =

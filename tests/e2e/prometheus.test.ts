@@ -10,7 +10,7 @@
 // evaluated on the same Prometheus, returning the report's numbers and outcomes.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import test from "node:test";
@@ -36,7 +36,7 @@ import {
 import { freePort } from "../../tools/net.ts";
 import { type Envoy } from "../support/envoy.ts";
 import { mapConcurrent, request } from "../support/clients.ts";
-import { REPO_ROOT } from "../../tools/paths.ts";
+import { REPO_ROOT, repoText } from "../../tools/paths.ts";
 import { reportCommand } from "../support/commands.ts";
 import { scenario, type Scope } from "../support/scenario.ts";
 import { sleep, waitFor } from "../../tools/wait.ts";
@@ -271,7 +271,7 @@ function argoCondition(condition: string, result: number[]): boolean {
 }
 
 const gateYaml = (file: string) =>
-  parseAllDocuments(readFileSync(join(REPO_ROOT, "gates", file), "utf8")).map(
+  parseAllDocuments(repoText(`gates/${file}`)).map(
     (d) => d.toJS() as Record<string, any>,
   );
 

@@ -8,17 +8,11 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Host } from "../../tools/emulator/index.ts";
+import { RELEASE_WASM, repoText } from "../../tools/paths.ts";
 
-const WASM = fileURLToPath(new URL("../../build/mirror.wasm", import.meta.url));
-const read = (path: string) =>
-  readFileSync(
-    fileURLToPath(new URL(`../../${path}`, import.meta.url)),
-    "utf8",
-  );
-const CONFIGURATION = read("docs/configuration.md");
-const README = read("README.md");
+const CONFIGURATION = repoText("docs/configuration.md");
+const README = repoText("README.md");
 
 const T = (extra: string) =>
   `{"targets":[{"cluster":"kitchen-next",${extra}}]}`;
@@ -71,7 +65,9 @@ const CONFIGS: string[] = [
 
 /** The error lines the release module logs when it refuses `config`. */
 async function refusal(config: string): Promise<string[]> {
-  const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
+  const host = await Host.load(readFileSync(RELEASE_WASM), {
+    rootId: "mirror",
+  });
   assert.equal(host.configure(config), false, config);
   assert.deepEqual(host.trapped, []);
   return host.logs("error").map((l) => l.message);
@@ -137,7 +133,9 @@ it("the configuration example is accepted silently, and the table documents exac
   const text = section(CONFIGURATION, "## Every field");
   const json = /```json\n([\s\S]*?)\n```/.exec(text)?.[1];
   assert.ok(json, "docs/configuration.md: no JSON example in Every field");
-  const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
+  const host = await Host.load(readFileSync(RELEASE_WASM), {
+    rootId: "mirror",
+  });
   assert.equal(host.configure(json), true, host.logs()[0]?.message);
   assert.deepEqual(host.logsAtLeast("warn"), []);
   const documented = new Set(
@@ -165,7 +163,9 @@ it("the README's minimal config is accepted silently", async () => {
     section(README, "## A minimal config"),
   )?.[1];
   assert.ok(json, "README: no JSON block in A minimal config");
-  const host = await Host.load(readFileSync(WASM), { rootId: "mirror" });
+  const host = await Host.load(readFileSync(RELEASE_WASM), {
+    rootId: "mirror",
+  });
   assert.equal(host.configure(json), true, host.logs()[0]?.message);
   assert.deepEqual(host.logsAtLeast("warn"), []);
 });

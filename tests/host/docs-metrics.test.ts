@@ -7,8 +7,8 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
 import {
@@ -21,14 +21,10 @@ import {
 import { REPORT_JSON_SCHEMA } from "../../scripts/report/json.ts";
 import { DEFAULT_OBJECTIVES } from "../../scripts/report/objectives.ts";
 import { statsRows, statsTable } from "./docs-stats.ts";
+import { REPO_ROOT, repoText } from "../../tools/paths.ts";
 
-const read = (path: string) =>
-  readFileSync(
-    fileURLToPath(new URL(`../../${path}`, import.meta.url)),
-    "utf8",
-  );
-const METRICS = read("docs/metrics.md");
-const REPORT = read("docs/report.md");
+const METRICS = repoText("docs/metrics.md");
+const REPORT = repoText("docs/report.md");
 
 /** The fenced block of `lang` that follows `after`. */
 function blockAfter(text: string, after: string, lang: string): string {
@@ -116,14 +112,14 @@ function inlineCode(): { code: string; where: string }[] {
   const pages = [
     "README.md",
     "istio/README.md",
-    ...readdirSync(fileURLToPath(new URL("../../docs", import.meta.url)))
+    ...readdirSync(join(REPO_ROOT, "docs"))
       .filter((f) => f.endsWith(".md"))
       .map((f) => `docs/${f}`),
   ];
   const out: { code: string; where: string }[] = [];
   for (const page of pages) {
     let fenced = false;
-    read(page)
+    repoText(page)
       .split("\n")
       .forEach((line, i) => {
         if (/^\s*```/.test(line)) fenced = !fenced;

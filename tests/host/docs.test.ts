@@ -8,14 +8,11 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { FULL_RUN_TIME, RELEASE_WASM_BUDGET_KIB } from "../../bench/report.ts";
 import { demoSummaries, summaryGaps } from "./demo-summary.ts";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
+import { REPO_ROOT, repoText } from "../../tools/paths.ts";
 
 /** README.md caps its length at about a screenful of screens. */
 const README_MAX_LINES = 250;
@@ -28,7 +25,7 @@ const PROSE_COLUMNS = 100;
  */
 const PENDING: string[] = [];
 
-const DOCS = readdirSync(join(ROOT, "docs"))
+const DOCS = readdirSync(join(REPO_ROOT, "docs"))
   .filter((f) => f.endsWith(".md"))
   .map((f) => `docs/${f}`);
 /** Every Markdown page whose links are checked. */
@@ -94,7 +91,7 @@ function contents(text: string): string[] {
 }
 
 it("the README is a front door of at most about 250 lines, and its contents list every docs file", () => {
-  const readme = read("README.md");
+  const readme = repoText("README.md");
   const lines = readme.trimEnd().split("\n").length;
   assert.ok(
     lines <= README_MAX_LINES,
@@ -112,14 +109,14 @@ it("the README is a front door of at most about 250 lines, and its contents list
 });
 
 it("the README's sample of npm start adds up: every order sent is mirrored or not, every copy answered", () => {
-  const summaries = demoSummaries(read("README.md"));
+  const summaries = demoSummaries(repoText("README.md"));
   assert.ok(summaries.length > 0, "the README shows no summary of npm start");
   for (const s of summaries) assert.deepEqual(summaryGaps(s), []);
 });
 
 it("every docs file opens with a table of contents listing each of its sections, in order", () => {
   for (const doc of DOCS) {
-    const text = read(doc);
+    const text = repoText(doc);
     const sections = headings(text)
       .filter((h) => h.level >= 2 && h.level <= 3 && h.text !== "Contents")
       .map((h) => `#${slug(h.text)}`);
@@ -144,18 +141,21 @@ it("every docs file opens with a table of contents listing each of its sections,
 it("every relative link of the README and the docs leads to a file, and every #anchor to a heading", () => {
   const broken: string[] = [];
   for (const page of PAGES)
-    for (const { target, n } of links(read(page))) {
+    for (const { target, n } of links(repoText(page))) {
       const [path, anchor] = target.split("#");
       const file = path ? join(dirname(page), decodeURI(path)) : page;
       const shown = `${page}:${n}: ${target}`;
-      if (!existsSync(join(ROOT, file))) {
+      if (!existsSync(join(REPO_ROOT, file))) {
         if (!PENDING.includes(file)) broken.push(`${shown} (no ${file})`);
         continue;
       }
       if (anchor === undefined) continue;
-      if (!file.endsWith(".md") || statSync(join(ROOT, file)).isDirectory())
+      if (
+        !file.endsWith(".md") ||
+        statSync(join(REPO_ROOT, file)).isDirectory()
+      )
         broken.push(`${shown} (an anchor into a file that is not a page)`);
-      else if (!anchors(read(file)).has(anchor))
+      else if (!anchors(repoText(file)).has(anchor))
         broken.push(`${shown} (no heading "#${anchor}" in ${file})`);
     }
   assert.deepEqual(broken, []);
@@ -164,7 +164,7 @@ it("every relative link of the README and the docs leads to a file, and every #a
 it("prose in the README and the docs is wrapped at 100 columns (tables and code aside)", () => {
   const long: string[] = [];
   for (const page of PAGES.filter((p) => p !== "gates/README.md"))
-    for (const { line, n } of outsideCode(read(page)))
+    for (const { line, n } of outsideCode(repoText(page)))
       if (
         line.length > PROSE_COLUMNS &&
         !line.startsWith("|") &&
@@ -179,16 +179,16 @@ function trackedFiles(): string[] {
   return execFileSync(
     "git",
     ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-    { cwd: ROOT },
+    { cwd: REPO_ROOT },
   )
     .toString()
     .split("\0")
-    .filter((f) => f && existsSync(join(ROOT, f)));
+    .filter((f) => f && existsSync(join(REPO_ROOT, f)));
 }
 
 /** The section of docs/development.md headed `heading`, up to the next heading. */
 function layoutSection(heading: string): string {
-  const text = read("docs/development.md");
+  const text = repoText("docs/development.md");
   const start = text.indexOf(`\n${heading}\n`);
   assert.ok(start >= 0, `docs/development.md: no "${heading}"`);
   const end = text.slice(start + 1).search(/\n#{1,3} /);
@@ -240,7 +240,7 @@ it("the layout's file tables name every file of assembly/, scripts/ and each fol
 });
 
 it("bench/RESULTS.md states the size budget once, the one the tests enforce, and the full run's time as its usage does", () => {
-  const results = read("bench/RESULTS.md");
+  const results = repoText("bench/RESULTS.md");
   const sizeRows = results
     .split("\n")
     .filter((l) => /^\| release wasm size \|/.test(l));
@@ -260,10 +260,10 @@ it("every repository path the README and the docs name in code exists", () => {
   const folders =
     /^(\.ci|assembly|bench|docs|envoy|gates|istio|patches|scripts|tests|tools)\/[^\s*{}<>…]*$/;
   for (const page of PAGES)
-    for (const { line, n } of outsideCode(read(page)))
+    for (const { line, n } of outsideCode(repoText(page)))
       for (const m of line.matchAll(/`([^`]+)`/g)) {
         const path = m[1].replace(/[.,:;)]+$/, "");
-        if (folders.test(path) && !existsSync(join(ROOT, path)))
+        if (folders.test(path) && !existsSync(join(REPO_ROOT, path)))
           missing.push(`${page}:${n}: ${path}`);
       }
   assert.deepEqual(missing, []);

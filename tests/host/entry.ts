@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { REPO_ROOT } from "../../tools/paths.ts";
+import { REPO_ROOT, repoText } from "../../tools/paths.ts";
 
 /** Compiles tests/host/`entry` into build/`wasm`; returns the module's path. */
 export function buildEntry(entry: string, wasm: string): string {
@@ -17,9 +17,7 @@ export function buildEntry(entry: string, wasm: string): string {
   mkdirSync(join(REPO_ROOT, "build"), { recursive: true });
   // asc reads an asconfig.json in its working directory: tests/host has none, so only the
   // entry is compiled, with the filter's runtime and optimisation levels.
-  const config = JSON.parse(
-    readFileSync(join(REPO_ROOT, "asconfig.json"), "utf8"),
-  );
+  const config = JSON.parse(repoText("asconfig.json"));
   const release = config.targets.release;
   const asc = spawnSync(
     process.execPath,

@@ -3,7 +3,7 @@
  * with a plugin config, or none; the live and dark upstreams; codec, timeouts), or a shipped
  * config moved onto the test's ports, or given whole; served statically or through an LDS file.
  */
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -15,7 +15,7 @@ import {
   staticCluster,
   wasmFilter,
 } from "../../tools/envoy/config.ts";
-import { REPO_ROOT } from "../../tools/paths.ts";
+import { repoText } from "../../tools/paths.ts";
 import type { Upstream } from "./upstream.ts";
 
 /** The live and dark cluster names of the shipped config and of every rendered one. */
@@ -112,10 +112,7 @@ export function renderEnvoyConfig(o: EnvoyOptions): Record<string, any> {
 export function readShippedConfig(
   file = "envoy/envoy.yaml",
 ): Record<string, any> {
-  return parseYaml(readFileSync(join(REPO_ROOT, file), "utf8")) as Record<
-    string,
-    any
-  >;
+  return parseYaml(repoText(file)) as Record<string, any>;
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   wasmFilter,
 } from "../tools/envoy/config.ts";
 import type { EnvoyProcess } from "../tools/envoy/process.ts";
-import { freePort } from "../tools/net.ts";
+import { refusedPort } from "../tools/net.ts";
 import { REPO_ROOT } from "../tools/paths.ts";
 import { benchEnvoy, WASM } from "./envoy.ts";
 import type { SideCounts, StartMessage } from "./verdict-upstream.ts";
@@ -510,7 +510,7 @@ export async function runCase(
       bodyKind: c.body,
       sides,
     });
-    if (c.darkHost === "refused") ports.dark = await freePort();
+    if (c.darkHost === "refused") ports.dark = await refusedPort();
     envoy = await benchEnvoy(
       `verdict-${c.id}`,
       o.envoy,

@@ -5,12 +5,12 @@
 // picked and the start retried on another one if it was taken meanwhile.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { toolOrSkip } from "../support/provision.ts";
 import { instantQuery, type Sample } from "../../scripts/report/prometheus.ts";
+import { freePort } from "../../tools/net.ts";
 import { sleep, waitFor } from "../../tools/wait.ts";
 
 /** Debian's prometheus, or why the Prometheus cases are skipped (never under CI=true). */
@@ -40,14 +40,6 @@ const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const c of running) c.kill("SIGKILL");
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** One running Prometheus. */
 export class PrometheusServer {

@@ -33,7 +33,7 @@ import {
   type Objectives,
   parseObjectives,
 } from "../../scripts/report/objectives.ts";
-import { freePort } from "../../tools/net.ts";
+import { refusedPort } from "../../tools/net.ts";
 import { type Envoy } from "../support/envoy.ts";
 import { mapConcurrent, request } from "../support/clients.ts";
 import { REPO_ROOT, repoText } from "../../tools/paths.ts";
@@ -1005,7 +1005,7 @@ else
       await step(
         "exit 3 and 4 name what is wrong, without the usage text",
         async () => {
-          const refused = await freePort();
+          const refused = await refusedPort();
           const cases: Array<[string[], number, RegExp]> = [
             [
               ["--prometheus", `127.0.0.1:${refused}`],

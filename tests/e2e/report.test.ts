@@ -13,7 +13,7 @@ import { parseStats, STATS_PATH } from "../../scripts/report/admin.ts";
 import { type ReportResult, runReport } from "../../scripts/report/cli.ts";
 import type { Objectives } from "../../scripts/report/objectives.ts";
 import { type Behaviour, type Recorded } from "../support/upstream.ts";
-import { freePort } from "../../tools/net.ts";
+import { refusedPort } from "../../tools/net.ts";
 import { DARK_CLUSTER } from "../support/envoy-config.ts";
 import { type Envoy } from "../support/envoy.ts";
 import { getEach, orderPaths } from "../support/clients.ts";
@@ -266,7 +266,7 @@ scenario(
 scenario(
   "a dead dark host (connection refused): errors fail, and there is no dark latency, in the report and the metrics",
   async (s) => {
-    const port = await freePort();
+    const port = await refusedPort();
     const { dark: next, envoy } = await s.liveAndDark(
       {
         plugin: { cluster: "kitchen-down", percentage: 100 },

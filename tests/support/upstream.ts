@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import http from "node:http";
 import type net from "node:net";
-import { freePort } from "../../tools/net.ts";
+import { refusedPort } from "../../tools/net.ts";
 import { now, waitFor } from "../../tools/wait.ts";
 
 export const sha256 = (b: Buffer) =>
@@ -184,7 +184,7 @@ export async function startUpstream(
 export async function refusingUpstream(name: string): Promise<Upstream> {
   return {
     name,
-    port: await freePort(),
+    port: await refusedPort(),
     records: [],
     behaviour: {},
     active: 0,
